@@ -1,0 +1,569 @@
+//! The connection actor: one per Engine.IO session, whatever its transport.
+//!
+//! It drives the sans-IO [`Session`] (heartbeats, upgrade, close), hands messages to the
+//! Socket.IO [`Client`] (or echoes them, for a raw Engine.IO endpoint), and owns the
+//! connection's lifecycle. Outbound frames do not pass through its mailbox: producers push
+//! into the bounded [`Outbox`], drained by the websocket writer task or the parked poll.
+//!
+//! Lifecycle: `open` (polling or websocket) → optionally `upgrading` (a probe websocket) →
+//! `closed` (the outbox is closed, sockets disconnect, the registry entry is removed, the
+//! actor stops). Every path to `closed` goes through [`Connection::teardown`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
+use bytes::Bytes;
+use bytestring::ByteString;
+use tickwire_protocol::engineio::{
+    payload, CloseReason, Event, Packet, RequestError, Session, TransportKind,
+};
+
+use crate::client::{Client, LocalFuture};
+use crate::outbox::{Class, Farewell, Frame, Outbox};
+use crate::server::ServerInner;
+use crate::socket::{DisconnectReason, Handshake, Socket};
+
+/// Inbound messages one connection's mailbox holds before its transport reader waits.
+pub(crate) const CONNECTION_MAILBOX: usize = 64;
+
+/// What a connection shares with sockets and transports: its address and its outbox.
+#[derive(Clone)]
+pub(crate) struct ConnHandle {
+    pub(crate) addr: Addr<Connection>,
+    pub(crate) outbox: Arc<Outbox>,
+}
+
+impl ConnHandle {
+    /// The reliable budget overflowed: stop writing at once, and have the actor tear down.
+    pub(crate) fn slow_consumer(&self) {
+        if self.outbox.mark_slow() {
+            tracing::warn!(
+                "client cannot keep up with its outbound queue; disconnecting (slow consumer)"
+            );
+            self.outbox.close(Farewell::Close);
+            // Once per connection (guarded by the flag above).
+            self.addr.do_send(Kill(DisconnectReason::SlowConsumer));
+        }
+    }
+}
+
+enum Upper {
+    SocketIo(Client),
+    Echo,
+}
+
+struct Ws {
+    id: u64,
+    session: actix_ws::Session,
+}
+
+pub(crate) struct Connection {
+    sid: Arc<str>,
+    server: Arc<ServerInner>,
+    session: Session,
+    outbox: Arc<Outbox>,
+    upper: Option<Upper>,
+    base: Option<Handshake>,
+    active_ws: Option<u64>,
+    probe: Option<Ws>,
+    pending_ws: Option<Ws>,
+    timer: Option<SpawnHandle>,
+    closed: bool,
+}
+
+impl Connection {
+    /// Start a connection actor on the current arbiter. For a websocket session, `ws` is the
+    /// socket it starts on; the open packet is queued first.
+    pub(crate) fn start(
+        server: Arc<ServerInner>,
+        sid: Arc<str>,
+        transport: TransportKind,
+        base: Handshake,
+        ws: Option<(u64, actix_ws::Session)>,
+    ) -> ConnHandle {
+        let config = &server.config;
+        let outbox = Arc::new(Outbox::new(
+            transport,
+            config.max_buffered_packets,
+            config.max_buffered_bytes,
+        ));
+        let session = Session::new(config.engine, transport, Instant::now());
+        let actor = Connection {
+            sid,
+            server: server.clone(),
+            session,
+            outbox: outbox.clone(),
+            upper: None,
+            base: Some(base),
+            active_ws: None,
+            probe: None,
+            pending_ws: ws.map(|(id, session)| Ws { id, session }),
+            timer: None,
+            closed: false,
+        };
+        let addr = actor.start();
+        ConnHandle { addr, outbox }
+    }
+
+    fn conn_handle(&self, ctx: &Context<Self>) -> ConnHandle {
+        ConnHandle {
+            addr: ctx.address(),
+            outbox: self.outbox.clone(),
+        }
+    }
+
+    /// Run what the session decided: control packets out, events in, the next deadline.
+    fn drive(&mut self, ctx: &mut Context<Self>) {
+        while let Some(packet) = self.session.poll_transmit() {
+            if let Some(text) = packet.encode_text() {
+                let _ = self
+                    .outbox
+                    .push(&[Frame::Text(ByteString::from(text))], Class::Control);
+            }
+        }
+        while let Some(packet) = self.session.poll_probe_transmit() {
+            if let (Some(probe), Some(text)) = (self.probe.as_ref(), packet.encode_text()) {
+                let mut ws = probe.session.clone();
+                actix_rt::spawn(async move {
+                    let _ = ws.text(text).await;
+                });
+            }
+        }
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Message(text) => self.on_message(Frame::Text(ByteString::from(text)), ctx),
+                Event::Binary(bytes) => self.on_message(Frame::Binary(bytes), ctx),
+                Event::Upgraded => self.upgraded(),
+                Event::UpgradeAborted => self.close_probe(),
+                Event::Closed(reason) => {
+                    let farewell = match reason {
+                        CloseReason::TransportClose => Farewell::Noop,
+                        _ => Farewell::Close,
+                    };
+                    self.teardown(disconnect_reason(reason), farewell, ctx);
+                }
+            }
+        }
+        self.reschedule(ctx);
+    }
+
+    fn reschedule(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if self.closed {
+            return;
+        }
+        if let Some(deadline) = self.session.poll_timeout() {
+            let delay = deadline.saturating_duration_since(Instant::now());
+            self.timer = Some(ctx.run_later(delay, |act, ctx| {
+                act.timer = None;
+                act.session.handle_timeout(Instant::now());
+                act.drive(ctx);
+            }));
+        }
+    }
+
+    fn on_message(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let result = match (self.upper.as_mut(), frame) {
+            (Some(Upper::Echo), Frame::Text(text)) => {
+                let _ = self.outbox.push(
+                    &[Frame::Text(ByteString::from(Packet::message_frame(&text)))],
+                    Class::Reliable,
+                );
+                Ok(None)
+            }
+            (Some(Upper::Echo), binary @ Frame::Binary(_)) => {
+                let _ = self.outbox.push(&[binary], Class::Reliable);
+                Ok(None)
+            }
+            (Some(Upper::SocketIo(client)), Frame::Text(text)) => client.on_text(&text),
+            (Some(Upper::SocketIo(client)), Frame::Binary(bytes)) => client.on_binary(bytes),
+            (None, _) => Ok(None),
+        };
+        match result {
+            Ok(Some(handler)) => spawn_handler(handler),
+            Ok(None) => {}
+            Err(violation) => {
+                tracing::debug!(sid = %self.sid, reason = %violation.0, "closing connection: invalid packet");
+                self.session.close(CloseReason::ParseError);
+                self.drive(ctx);
+            }
+        }
+    }
+
+    fn upgraded(&mut self) {
+        self.outbox.set_transport(TransportKind::WebSocket);
+        if let Some(ws) = self.probe.take() {
+            self.active_ws = Some(ws.id);
+            self.spawn_writer(ws.session);
+        }
+    }
+
+    fn close_probe(&mut self) {
+        if self.session.transport() == TransportKind::Polling && !self.closed {
+            self.outbox.set_transport(TransportKind::Polling);
+        }
+        if let Some(ws) = self.probe.take() {
+            actix_rt::spawn(async move {
+                let _ = ws.session.close(None).await;
+            });
+        }
+    }
+
+    fn spawn_writer(&self, mut ws: actix_ws::Session) {
+        let outbox = self.outbox.clone();
+        actix_rt::spawn(async move {
+            'outer: while let Some(frames) = outbox.next_ws().await {
+                for frame in frames {
+                    let sent = match frame {
+                        Frame::Text(text) => ws.text(text).await,
+                        Frame::Binary(bytes) => ws.binary(bytes).await,
+                    };
+                    if sent.is_err() {
+                        break 'outer;
+                    }
+                }
+            }
+            let _ = ws.close(None).await;
+        });
+    }
+
+    /// Close everything once: the outbox (polls get `farewell`), the sockets, the probe,
+    /// the registry entry; then stop.
+    fn teardown(&mut self, reason: DisconnectReason, farewell: Farewell, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.session.close(CloseReason::ForcedClose);
+        self.outbox.close(farewell);
+        if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+            client.close(reason);
+        }
+        self.close_probe();
+        let client_closed_polling = farewell == Farewell::Noop
+            && self.session.transport() == TransportKind::Polling
+            && !self.outbox.poll_parked();
+        if client_closed_polling {
+            // The client closed with a POST while its next GET may be racing on another
+            // worker: keep the sid known until that GET collects the noop (it unregisters),
+            // or for one ping timeout at most. Server-side closes forget the sid at once.
+            let (server, sid) = (self.server.clone(), self.sid.clone());
+            let grace = self.session.config().ping_timeout;
+            actix_rt::spawn(async move {
+                tokio::time::sleep(grace).await;
+                server.unregister(&sid);
+            });
+        } else {
+            self.server.unregister(&self.sid);
+        }
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        ctx.stop();
+    }
+
+    fn on_ws(&mut self, msg: WsIn, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.session.handle_timeout(now);
+        let from_probe = self.probe.as_ref().map(|p| p.id) == Some(msg.ws);
+        let from_active = self.active_ws == Some(msg.ws);
+        match msg.frame {
+            WsFrame::Closed | WsFrame::Error if from_probe => self.session.abort_upgrade(),
+            WsFrame::Closed if from_active => self
+                .session
+                .handle_transport_closed(CloseReason::TransportClose),
+            WsFrame::Error if from_active => self
+                .session
+                .handle_transport_closed(CloseReason::TransportError),
+            WsFrame::Text(text) if from_probe || from_active => match Packet::decode_text(&text) {
+                Ok(packet) if from_probe => match self.session.handle_probe_packet(packet) {
+                    Ok(()) if self.session.polls_answer_noop() => self.outbox.set_noop_polls(),
+                    Ok(()) => {}
+                    Err(_) => self.close_probe(),
+                },
+                Ok(packet) => {
+                    let _ = self.session.handle_packet(now, packet);
+                }
+                Err(_) if from_probe => self.session.abort_upgrade(),
+                Err(_) => self.session.close(CloseReason::ParseError),
+            },
+            WsFrame::Binary(bytes) if from_active => {
+                let _ = self.session.handle_packet(now, Packet::Binary(bytes));
+            }
+            WsFrame::Binary(_) if from_probe => self.session.abort_upgrade(),
+            _ => {}
+        }
+        self.drive(ctx);
+    }
+
+    fn on_post(&mut self, body: &[u8], ctx: &mut Context<Self>) -> Result<(), RequestError> {
+        let now = Instant::now();
+        self.session.handle_timeout(now);
+        if self.session.is_closed() || self.session.transport() != TransportKind::Polling {
+            self.drive(ctx);
+            return Err(RequestError::SessionIdUnknown);
+        }
+        let decoded = std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| payload::decode(text, self.session.config().max_payload).ok());
+        let Some(packets) = decoded else {
+            self.session.close(CloseReason::ParseError);
+            self.drive(ctx);
+            return Err(RequestError::BadRequest);
+        };
+        for packet in packets {
+            if self.session.handle_packet(now, packet).is_err() {
+                break;
+            }
+            // Process each message before the next so a close after data sees the data.
+            self.drive(ctx);
+        }
+        self.drive(ctx);
+        Ok(())
+    }
+
+    fn on_poll_begin(&mut self, ctx: &mut Context<Self>) -> Result<(), RequestError> {
+        self.session.handle_timeout(Instant::now());
+        if self.session.is_closed() {
+            self.drive(ctx);
+            return Err(RequestError::SessionIdUnknown);
+        }
+        if self.session.transport() != TransportKind::Polling {
+            return Err(RequestError::BadRequest);
+        }
+        if self.outbox.set_poll_parked(true) {
+            // Two GETs at once: the protocol closes the session; the parked one gets `1`.
+            self.session.close(CloseReason::TransportError);
+            self.drive(ctx);
+            return Err(RequestError::BadRequest);
+        }
+        self.drive(ctx);
+        Ok(())
+    }
+}
+
+fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
+    match reason {
+        CloseReason::TransportClose => DisconnectReason::TransportClose,
+        CloseReason::TransportError => DisconnectReason::TransportError,
+        CloseReason::ParseError => DisconnectReason::ParseError,
+        CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+        CloseReason::ForcedClose => DisconnectReason::ForcedClose,
+    }
+}
+
+/// Run an event handler on this worker thread.
+fn spawn_handler(handler: LocalFuture) {
+    actix_rt::spawn(handler);
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(CONNECTION_MAILBOX);
+        let handle = self.conn_handle(ctx);
+        let base = self.base.take().unwrap_or_else(|| Handshake {
+            headers: Default::default(),
+            query: Vec::new(),
+            auth: serde_json::Value::Null,
+            address: None,
+            issued: std::time::SystemTime::now(),
+        });
+        self.upper = Some(if self.server.is_echo() {
+            Upper::Echo
+        } else {
+            Upper::SocketIo(Client::new(self.server.clone(), handle, base))
+        });
+        if let Some(ws) = self.pending_ws.take() {
+            self.active_ws = Some(ws.id);
+            self.spawn_writer(ws.session);
+        }
+        if !self.server.is_echo() {
+            ctx.run_later(self.server.config.connect_timeout, |act, ctx| {
+                if let Some(Upper::SocketIo(client)) = &act.upper {
+                    if !client.has_sockets() {
+                        act.teardown(DisconnectReason::ForcedClose, Farewell::Close, ctx);
+                    }
+                }
+            });
+        }
+        self.reschedule(ctx);
+    }
+}
+
+/// A frame (or the end) of one of this connection's websockets.
+///
+/// Sent with `send().await` by the websocket reader task: when the mailbox is full the reader
+/// stops reading, so a flooding client is held back by TCP, not buffered here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct WsIn {
+    pub(crate) ws: u64,
+    pub(crate) frame: WsFrame,
+}
+
+pub(crate) enum WsFrame {
+    Text(ByteString),
+    Binary(Bytes),
+    Closed,
+    Error,
+}
+
+impl Handler<WsIn> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: WsIn, ctx: &mut Self::Context) {
+        self.on_ws(msg, ctx);
+    }
+}
+
+/// A websocket arrived with this session's id: probe it for an upgrade.
+///
+/// Sent with `send().await` by the websocket handler (one per upgrade request).
+#[derive(Message)]
+#[rtype(result = "Result<(), ()>")]
+pub(crate) struct BeginUpgrade {
+    pub(crate) ws: u64,
+    pub(crate) session: actix_ws::Session,
+}
+
+impl Handler<BeginUpgrade> for Connection {
+    type Result = Result<(), ()>;
+    fn handle(&mut self, msg: BeginUpgrade, ctx: &mut Self::Context) -> Result<(), ()> {
+        let result = self.session.begin_upgrade(Instant::now()).map_err(|_| ());
+        if result.is_ok() {
+            self.probe = Some(Ws {
+                id: msg.ws,
+                session: msg.session,
+            });
+        }
+        self.drive(ctx);
+        result
+    }
+}
+
+/// A polling GET wants to park. Sent with `send().await` by the GET handler.
+#[derive(Message)]
+#[rtype(result = "Result<(), RequestError>")]
+pub(crate) struct PollBegin;
+
+impl Handler<PollBegin> for Connection {
+    type Result = Result<(), RequestError>;
+    fn handle(&mut self, _: PollBegin, ctx: &mut Self::Context) -> Self::Result {
+        self.on_poll_begin(ctx)
+    }
+}
+
+/// A parked GET ended; `aborted` when the client went away before the answer.
+///
+/// Sent with `do_send` by the GET handler's guard: at most one per GET, and Engine.IO allows
+/// one GET at a time.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PollEnd {
+    pub(crate) aborted: bool,
+}
+
+impl Handler<PollEnd> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: PollEnd, ctx: &mut Self::Context) {
+        self.outbox.set_poll_parked(false);
+        if msg.aborted && !self.closed && self.session.transport() == TransportKind::Polling {
+            self.session
+                .handle_transport_closed(CloseReason::TransportClose);
+            self.drive(ctx);
+        }
+    }
+}
+
+/// A polling POST body. Sent with `send().await` by the POST handler (one at a time).
+#[derive(Message)]
+#[rtype(result = "Result<(), RequestError>")]
+pub(crate) struct PollPost {
+    pub(crate) body: Bytes,
+}
+
+impl Handler<PollPost> for Connection {
+    type Result = Result<(), RequestError>;
+    fn handle(&mut self, msg: PollPost, ctx: &mut Self::Context) -> Self::Result {
+        self.on_post(&msg.body, ctx)
+    }
+}
+
+/// A namespace admitted a socket. Sent with `do_send` by the namespace actor: one per
+/// CONNECT packet, which a client may send once per namespace.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Admitted {
+    pub(crate) socket: Socket,
+}
+
+impl Handler<Admitted> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: Admitted, _: &mut Self::Context) {
+        if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+            client.admitted(msg.socket, self.closed);
+        }
+    }
+}
+
+/// A namespace refused a socket. Sent with `do_send`, like [`Admitted`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Refused {
+    pub(crate) nsp: String,
+    pub(crate) error: crate::error::ConnectError,
+}
+
+impl Handler<Refused> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: Refused, _: &mut Self::Context) {
+        if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+            client.refuse(&msg.nsp, &msg.error);
+        }
+    }
+}
+
+/// Server code disconnected a socket; forget it. Sent with `do_send`: once per socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SocketGone {
+    pub(crate) nsp: String,
+}
+
+impl Handler<SocketGone> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: SocketGone, _: &mut Self::Context) {
+        if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+            client.socket_gone(&msg.nsp);
+        }
+    }
+}
+
+/// Server code closes the whole connection. Sent with `do_send`: bounded by server calls.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CloseConnection;
+
+impl Handler<CloseConnection> for Connection {
+    type Result = ();
+    fn handle(&mut self, _: CloseConnection, ctx: &mut Self::Context) {
+        self.teardown(DisconnectReason::ForcedClose, Farewell::Close, ctx);
+    }
+}
+
+/// Tear down for a runtime reason (slow consumer, shutdown). Sent with `do_send`, guarded
+/// to once per connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Kill(pub(crate) DisconnectReason);
+
+impl Handler<Kill> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: Kill, ctx: &mut Self::Context) {
+        self.teardown(msg.0, Farewell::Close, ctx);
+    }
+}

@@ -1,0 +1,4 @@
+//! The actors: one per Engine.IO connection, one per namespace.
+
+pub(crate) mod connection;
+pub(crate) mod namespace;

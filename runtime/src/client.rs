@@ -1,0 +1,171 @@
+//! The Socket.IO side of one connection: namespaces joined, binary reassembly, dispatch.
+//!
+//! Plain state driven by the connection actor; it never touches the transport. It sees
+//! Engine.IO only as text and binary messages in, and frames queued in the outbox.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tickwire_protocol::socketio::{DecodeConfig, DecodeError, Packet, PacketKind, Reassembler};
+
+use crate::actor::connection::ConnHandle;
+use crate::actor::namespace::Admit;
+use crate::error::ConnectError;
+use crate::outbox::Class;
+use crate::payload::Payload;
+use crate::server::ServerInner;
+use crate::socket::{encode_packet, DisconnectReason, Handshake, Socket};
+
+pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
+
+/// The connection must close: the client broke the protocol.
+#[derive(Debug)]
+pub(crate) struct ProtocolViolation(pub(crate) String);
+
+impl From<DecodeError> for ProtocolViolation {
+    fn from(e: DecodeError) -> Self {
+        ProtocolViolation(e.to_string())
+    }
+}
+
+pub(crate) struct Client {
+    server: Arc<ServerInner>,
+    conn: ConnHandle,
+    base: Handshake,
+    sockets: HashMap<String, Socket>,
+    pending: HashSet<String>,
+    reassembler: Reassembler,
+}
+
+impl Client {
+    pub(crate) fn new(server: Arc<ServerInner>, conn: ConnHandle, base: Handshake) -> Client {
+        let reassembler = Reassembler::new(DecodeConfig {
+            max_attachments: server.config.max_attachments,
+        });
+        Client {
+            server,
+            conn,
+            base,
+            sockets: HashMap::new(),
+            pending: HashSet::new(),
+            reassembler,
+        }
+    }
+
+    /// Whether any namespace is joined.
+    pub(crate) fn has_sockets(&self) -> bool {
+        !self.sockets.is_empty()
+    }
+
+    pub(crate) fn on_text(&mut self, text: &str) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        match self.reassembler.feed_text(text)? {
+            Some(packet) => self.on_packet(packet),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn on_binary(
+        &mut self,
+        bytes: Bytes,
+    ) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        match self.reassembler.feed_binary(bytes)? {
+            Some(packet) => self.on_packet(packet),
+            None => Ok(None),
+        }
+    }
+
+    fn on_packet(&mut self, packet: Packet) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        let socket = self.sockets.get(&packet.nsp).cloned();
+        match (packet.kind, socket) {
+            (PacketKind::Connect, None) => {
+                self.connect(packet);
+                Ok(None)
+            }
+            (PacketKind::Disconnect, Some(socket)) => {
+                self.sockets.remove(&packet.nsp);
+                socket.close(DisconnectReason::ClientNamespaceDisconnect, false);
+                Ok(None)
+            }
+            (PacketKind::Event | PacketKind::BinaryEvent, Some(socket)) => {
+                let id = packet.id;
+                let Some(Value::Array(args)) = packet.data else {
+                    return Err(ProtocolViolation("event payload is not an array".into()));
+                };
+                Ok(socket.dispatch_event(Payload::from_parts(args, packet.attachments), id))
+            }
+            (PacketKind::Ack | PacketKind::BinaryAck, Some(socket)) => {
+                if let Some(id) = packet.id {
+                    let (args, attachments) = packet.into_args();
+                    socket.resolve_ack(id, Payload::from_parts(args, attachments));
+                }
+                Ok(None)
+            }
+            (kind, _) => Err(ProtocolViolation(format!(
+                "{kind:?} packet for namespace {} in the wrong state",
+                packet.nsp
+            ))),
+        }
+    }
+
+    fn connect(&mut self, packet: Packet) {
+        let nsp = packet.nsp;
+        if self.pending.contains(&nsp) {
+            return;
+        }
+        let Some(ns) = self.server.namespace_for_connect(&nsp) else {
+            self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
+            return;
+        };
+        let mut handshake = self.base.clone();
+        handshake.auth = packet
+            .data
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let admit = Admit {
+            conn: self.conn.clone(),
+            handshake: Arc::new(handshake),
+        };
+        if ns.actor().try_send(admit).is_err() {
+            self.refuse(&nsp, &ConnectError::new("server busy"));
+            return;
+        }
+        self.pending.insert(nsp);
+    }
+
+    /// The namespace admitted a socket: it goes live (CONNECT reply, then what its connect
+    /// handler emitted).
+    pub(crate) fn admitted(&mut self, socket: Socket, closing: bool) {
+        let nsp = socket.ns().name().to_owned();
+        self.pending.remove(&nsp);
+        if closing {
+            socket.close(DisconnectReason::TransportClose, false);
+            return;
+        }
+        socket.go_live();
+        self.sockets.insert(nsp, socket);
+    }
+
+    pub(crate) fn refuse(&mut self, nsp: &str, error: &ConnectError) {
+        self.pending.remove(nsp);
+        let packet = Packet::connect_error(nsp, &error.message, error.data.clone());
+        let _ = self
+            .conn
+            .outbox
+            .push(&encode_packet(&packet), Class::Control);
+    }
+
+    /// The server removed the socket of `nsp` (it already tore itself down).
+    pub(crate) fn socket_gone(&mut self, nsp: &str) {
+        self.sockets.remove(nsp);
+    }
+
+    /// The connection is closing: every socket disconnects with `reason`.
+    pub(crate) fn close(&mut self, reason: DisconnectReason) {
+        for (_, socket) in self.sockets.drain() {
+            socket.close(reason, false);
+        }
+    }
+}

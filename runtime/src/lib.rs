@@ -1,0 +1,49 @@
+//! tickwire: an embedded, actor-model realtime runtime for multiplayer game servers that
+//! speaks Socket.IO (Engine.IO v4 + Socket.IO v5), so every Socket.IO client connects to it.
+//!
+//! Mount a [`SocketIo`] into an actix-web `App`, declare namespaces, write handlers:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use tickwire::{Data, SocketIo};
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let io = SocketIo::builder().build();
+//!     io.ns("/", |socket| {
+//!         socket.on("join", |socket, Data(room): Data<String>, ack| async move {
+//!             socket.join(room.clone());
+//!             socket.to(room).emit("joined", &socket.id()).ok();
+//!             ack.send(&"ok").ok();
+//!         });
+//!     });
+//!     HttpServer::new(move || App::new().configure(io.service()))
+//!         .bind(("127.0.0.1", 3000))?
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! Each Engine.IO connection is an actix actor with a bounded mailbox and a bounded outbound
+//! queue ([`Config`] lists every limit); each namespace admits connections through its own
+//! actor. The wire formats and protocol state machines live in the sans-IO
+//! [`tickwire_protocol`] crate.
+
+mod actor;
+mod client;
+mod config;
+mod error;
+mod namespace;
+mod outbox;
+mod payload;
+mod server;
+mod socket;
+mod transport;
+
+pub use config::Config;
+pub use error::{AckError, ConnectError, SendError};
+pub use namespace::{BroadcastOperator, Namespace};
+pub use payload::{Data, FromPayload, Payload};
+pub use server::{DynamicNamespace, SocketIo, SocketIoBuilder};
+pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
+pub use tickwire_protocol as protocol;

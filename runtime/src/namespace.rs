@@ -1,0 +1,370 @@
+//! Namespaces: their handlers, their room index, and broadcasting.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix::{Actor, Addr, System};
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use crate::actor::namespace::NamespaceActor;
+use crate::config::Config;
+use crate::error::{AckError, ConnectError, SendError};
+use crate::outbox::Class;
+use crate::payload::Payload;
+use crate::socket::{encode_event, Sid, Socket};
+
+pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
+pub(crate) type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>;
+pub(crate) type Middleware = Arc<dyn Fn(Socket) -> MiddlewareFuture + Send + Sync>;
+
+/// What runs when a client joins a namespace: middlewares, then the connect handler.
+pub(crate) struct Setup {
+    pub(crate) connect: ConnectHandler,
+    pub(crate) middlewares: RwLock<Vec<Middleware>>,
+}
+
+pub(crate) struct NamespaceInner {
+    name: String,
+    pub(crate) setup: Arc<Setup>,
+    config: Arc<Config>,
+    sockets: RwLock<HashMap<Sid, Socket>>,
+    rooms: RwLock<HashMap<String, HashSet<Sid>>>,
+    ack_ids: AtomicU64,
+    actor: OnceLock<Addr<NamespaceActor>>,
+}
+
+/// A namespace: a handle to broadcast to its sockets and to manage its rooms.
+///
+/// Room membership is an in-process index read under a shared lock, so `join` is immediate
+/// and a broadcast right after a join reaches the new member.
+#[derive(Clone)]
+pub struct Namespace(pub(crate) Arc<NamespaceInner>);
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Namespace").field(&self.0.name).finish()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(name: String, setup: Arc<Setup>, config: Arc<Config>) -> Namespace {
+        Namespace(Arc::new(NamespaceInner {
+            name,
+            setup,
+            config,
+            sockets: RwLock::new(HashMap::new()),
+            rooms: RwLock::new(HashMap::new()),
+            ack_ids: AtomicU64::new(0),
+            actor: OnceLock::new(),
+        }))
+    }
+
+    /// The namespace's name, e.g. `/` or `/chat`.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Add a connect middleware: it runs before the connect handler, in the order added, and
+    /// may refuse the connection with a [`ConnectError`] (sent as CONNECT_ERROR).
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + 'static,
+    {
+        let erased: Middleware = Arc::new(move |socket| Box::pin(middleware(socket)));
+        self.0.setup.middlewares.write().push(erased);
+        self
+    }
+
+    /// The actor that admits connections, started on first use on the system arbiter.
+    pub(crate) fn actor(&self) -> Addr<NamespaceActor> {
+        self.0
+            .actor
+            .get_or_init(|| {
+                let ns = self.clone();
+                NamespaceActor::start_in_arbiter(&System::current().arbiter().clone(), move |_| {
+                    NamespaceActor::new(ns)
+                })
+            })
+            .clone()
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.0.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of connected sockets.
+    pub fn socket_count(&self) -> usize {
+        self.0.sockets.read().len()
+    }
+
+    /// Number of rooms with members (sockets' private rooms included).
+    pub fn room_count(&self) -> usize {
+        self.0.rooms.read().len()
+    }
+
+    /// Members of `room`.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.0.rooms.read().get(room).map_or(0, HashSet::len)
+    }
+
+    /// The socket with id `sid`, if connected here.
+    pub fn get_socket(&self, sid: &str) -> Option<Socket> {
+        self.0.sockets.read().get(sid).cloned()
+    }
+
+    pub(crate) fn insert_socket(&self, socket: &Socket) {
+        self.0
+            .sockets
+            .write()
+            .insert(socket.inner.id.clone(), socket.clone());
+        socket.join(socket.id().to_owned());
+    }
+
+    pub(crate) fn index_join(&self, sid: &Sid, room: String) {
+        self.0
+            .rooms
+            .write()
+            .entry(room)
+            .or_default()
+            .insert(sid.clone());
+    }
+
+    pub(crate) fn index_leave(&self, sid: &Sid, room: &str) {
+        let mut rooms = self.0.rooms.write();
+        if let Some(members) = rooms.get_mut(room) {
+            members.remove(sid);
+            if members.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    pub(crate) fn remove_socket(&self, sid: &Sid, rooms: &[String]) {
+        self.0.sockets.write().remove(sid);
+        let mut index = self.0.rooms.write();
+        for room in rooms {
+            if let Some(members) = index.get_mut(room.as_str()) {
+                members.remove(sid);
+                if members.is_empty() {
+                    index.remove(room.as_str());
+                }
+            }
+        }
+    }
+
+    /// Broadcast to every socket of the namespace.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.broadcast().emit(event, data)
+    }
+
+    /// A broadcast to every socket of the namespace, to narrow with the operator's methods.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// Broadcast to the members of `room`.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Broadcast to every socket not in `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+}
+
+/// A broadcast being described: targets (`to`, `except`), delivery (`volatile`, `local`),
+/// then an action (`emit`, `emit_with_ack`, `fetch_sockets`, `sockets_join`,
+/// `sockets_leave`, `disconnect_sockets`).
+///
+/// The packet is encoded once and the same bytes are queued for every target.
+#[derive(Debug, Clone)]
+pub struct BroadcastOperator {
+    ns: Namespace,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    except_sid: Option<Sid>,
+    volatile: bool,
+    local: bool,
+    timeout: Duration,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(ns: Namespace) -> BroadcastOperator {
+        BroadcastOperator {
+            ns,
+            rooms: Vec::new(),
+            except: Vec::new(),
+            except_sid: None,
+            volatile: false,
+            local: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub(crate) fn except_socket(mut self, sid: Sid) -> BroadcastOperator {
+        self.except_sid = Some(sid);
+        self
+    }
+
+    /// Add `room` to the targets (union with the rooms already named).
+    pub fn to(mut self, room: impl Into<String>) -> BroadcastOperator {
+        self.rooms.push(room.into());
+        self
+    }
+
+    /// Same as [`BroadcastOperator::to`].
+    pub fn within(self, room: impl Into<String>) -> BroadcastOperator {
+        self.to(room)
+    }
+
+    /// Leave out the members of `room`.
+    pub fn except(mut self, room: impl Into<String>) -> BroadcastOperator {
+        self.except.push(room.into());
+        self
+    }
+
+    /// Drop the packet for targets whose transport cannot write now.
+    pub fn volatile(mut self) -> BroadcastOperator {
+        self.volatile = true;
+        self
+    }
+
+    /// Only this server's sockets, when a cluster adapter is in use; a single server is
+    /// always local.
+    pub fn local(mut self) -> BroadcastOperator {
+        self.local = true;
+        self
+    }
+
+    /// Whether [`BroadcastOperator::local`] was set.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// How long `emit_with_ack` waits for the answers (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The sockets this operator targets now.
+    pub fn fetch_sockets(&self) -> Vec<Socket> {
+        let sockets = self.ns.0.sockets.read();
+        let rooms = self.ns.0.rooms.read();
+        let mut excluded: HashSet<&Sid> = HashSet::new();
+        for room in &self.except {
+            if let Some(members) = rooms.get(room) {
+                excluded.extend(members.iter());
+            }
+        }
+        if let Some(sid) = &self.except_sid {
+            excluded.insert(sid);
+        }
+        let keep = |sid: &Sid| !excluded.contains(sid);
+        if self.rooms.is_empty() {
+            sockets
+                .iter()
+                .filter(|(sid, _)| keep(sid))
+                .map(|(_, s)| s.clone())
+                .collect()
+        } else {
+            let mut seen: HashSet<&Sid> = HashSet::new();
+            let mut out = Vec::new();
+            for room in &self.rooms {
+                for sid in rooms.get(room).into_iter().flatten() {
+                    if keep(sid) && seen.insert(sid) {
+                        if let Some(s) = sockets.get(sid) {
+                            out.push(s.clone());
+                        }
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    /// Emit `event` with one argument to every target.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.emit_payload(event, Payload::new().arg(data)?)
+    }
+
+    /// Emit any arguments and binary attachments to every target. Targets that are gone or
+    /// too slow are skipped (the slow ones are disconnected); the others all get it.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
+        let frames = encode_event(self.ns.name(), event, payload, None);
+        let class = if self.volatile {
+            Class::Volatile
+        } else {
+            Class::Reliable
+        };
+        for socket in self.fetch_sockets() {
+            let _ = socket.send_frames(&frames, class);
+        }
+        Ok(())
+    }
+
+    /// Emit to every target and collect each one's ack within the timeout: one result per
+    /// target, in no particular order.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Vec<(Socket, Result<Payload, AckError>)> {
+        let id = self.ns.next_ack_id();
+        let frames = encode_event(self.ns.name(), event, payload, Some(id));
+        let mut waits = Vec::new();
+        let mut results = Vec::new();
+        for socket in self.fetch_sockets() {
+            match socket.register_ack(id) {
+                Ok(rx) => {
+                    if socket.send_frames(&frames, Class::Reliable).is_ok() {
+                        waits.push((socket, rx));
+                    } else {
+                        results.push((socket, Err(AckError::Disconnected)));
+                    }
+                }
+                Err(e) => results.push((socket, Err(e))),
+            }
+        }
+        let timeout = self.timeout;
+        let pending = waits.into_iter().map(|(socket, rx)| async move {
+            let result = socket.await_ack(id, rx, timeout).await;
+            (socket, result)
+        });
+        results.extend(futures_util::future::join_all(pending).await);
+        results
+    }
+
+    /// Make every target join `room`.
+    pub fn sockets_join(&self, room: impl Into<String>) {
+        let room = room.into();
+        for socket in self.fetch_sockets() {
+            socket.join(room.clone());
+        }
+    }
+
+    /// Make every target leave `room`.
+    pub fn sockets_leave(&self, room: &str) {
+        for socket in self.fetch_sockets() {
+            socket.leave(room);
+        }
+    }
+
+    /// Disconnect every target (and close their connections with `close`).
+    pub fn disconnect_sockets(&self, close: bool) {
+        for socket in self.fetch_sockets() {
+            socket.disconnect(close);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! A connection's bounded outbound queue.
+//!
+//! Producers (the socket's emits, broadcasts from any thread, the connection actor's control
+//! packets) push encoded frames; the one consumer is the transport: the websocket writer task,
+//! or the polling GET that is parked. Bytes are shared (`Bytes` / `ByteString`), so a
+//! broadcast frame is never copied per member.
+//!
+//! Overflow rules per class (DESIGN.md §2): control frames always enter; reliable frames
+//! beyond the packet or byte budget are refused ([`Overflow`]), and the caller disconnects the
+//! client as a slow consumer; volatile frames are dropped unless the transport can write now.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use parking_lot::Mutex;
+use tickwire_protocol::engineio::TransportKind;
+use tokio::sync::Notify;
+
+/// One transport-level message: a websocket frame, or one packet of a polling body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// A text frame, Engine.IO type digit included (`4...` for a message).
+    Text(ByteString),
+    /// A binary message (no prefix on a websocket; `b` + base64 on polling).
+    Binary(Bytes),
+}
+
+impl Frame {
+    /// Bytes this frame holds.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Frame::Text(s) => s.len(),
+            Frame::Binary(b) => b.len(),
+        }
+    }
+}
+
+/// How a frame behaves when the client cannot keep up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Never dropped (handshake, heartbeats, CONNECT/DISCONNECT, acks).
+    Control,
+    /// Bounded; overflow disconnects the client.
+    Reliable,
+    /// Dropped when the transport cannot write now.
+    Volatile,
+}
+
+/// The reliable budget is exhausted: disconnect the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Overflow;
+
+/// What the polling transport writes when the session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Farewell {
+    /// `1`: the server closed the session.
+    Close,
+    /// `6`: the client closed it; end the poll cleanly.
+    Noop,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Frame>,
+    bytes: usize,
+    transport: TransportKind,
+    /// A GET is parked waiting for frames.
+    poll_parked: bool,
+    /// Answer polls with `6` (an upgrade is completing).
+    noop_polls: bool,
+    closed: Option<Farewell>,
+    /// The farewell went out on a poll: later polls find the session gone.
+    farewell_sent: bool,
+}
+
+/// Counters of one outbox, read by metrics.
+#[derive(Debug, Default)]
+pub(crate) struct OutboxStats {
+    pub(crate) dropped_volatile: AtomicU64,
+}
+
+/// The bounded outbound queue of one connection.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    max_packets: usize,
+    max_bytes: usize,
+    /// A POST is being served (Engine.IO allows one at a time).
+    pub(crate) post_in_flight: AtomicBool,
+    slow: AtomicBool,
+    pub(crate) stats: OutboxStats,
+}
+
+/// What a parked poll receives.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PollBatch {
+    /// Frames to write (possibly followed by a farewell when the session closed).
+    Frames(Vec<Frame>, Option<Farewell>),
+    /// Answer `6`: the session moved to websocket.
+    Noop,
+    /// The session closed and its farewell was already delivered: unknown sid.
+    Gone,
+}
+
+impl Outbox {
+    pub(crate) fn new(transport: TransportKind, max_packets: usize, max_bytes: usize) -> Outbox {
+        Outbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                transport,
+                poll_parked: false,
+                noop_polls: false,
+                closed: None,
+                farewell_sent: false,
+            }),
+            notify: Notify::new(),
+            max_packets,
+            max_bytes,
+            post_in_flight: AtomicBool::new(false),
+            slow: AtomicBool::new(false),
+            stats: OutboxStats::default(),
+        }
+    }
+
+    /// Queue `frames` as one unit (a packet and its attachments stay together and in order).
+    pub(crate) fn push(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
+        let size: usize = frames.iter().map(Frame::len).sum();
+        {
+            let mut st = self.state.lock();
+            if st.closed.is_some() {
+                return Ok(());
+            }
+            match class {
+                Class::Control => {}
+                Class::Reliable => {
+                    if st.queue.len() + frames.len() > self.max_packets
+                        || st.bytes + size > self.max_bytes
+                    {
+                        return Err(Overflow);
+                    }
+                }
+                Class::Volatile => {
+                    let writable = match st.transport {
+                        TransportKind::Polling => st.poll_parked && st.queue.is_empty(),
+                        TransportKind::WebSocket => st.queue.is_empty(),
+                    };
+                    if !writable {
+                        self.stats.dropped_volatile.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+            }
+            st.queue.extend(frames.iter().cloned());
+            st.bytes += size;
+        }
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Frames and bytes waiting.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.queue.len(), st.bytes)
+    }
+
+    /// Close the queue: consumers drain what is queued, then stop. Polling ends with
+    /// `farewell`.
+    pub(crate) fn close(&self, farewell: Farewell) {
+        {
+            let mut st = self.state.lock();
+            if st.closed.is_none() {
+                st.closed = Some(farewell);
+            }
+        }
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// Flag the client as a slow consumer; true only the first time.
+    pub(crate) fn mark_slow(&self) -> bool {
+        !self.slow.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether a poll is parked now.
+    pub(crate) fn poll_parked(&self) -> bool {
+        self.state.lock().poll_parked
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed.is_some()
+    }
+
+    pub(crate) fn transport(&self) -> TransportKind {
+        self.state.lock().transport
+    }
+
+    /// The session moved to `transport`.
+    pub(crate) fn set_transport(&self, transport: TransportKind) {
+        {
+            let mut st = self.state.lock();
+            st.transport = transport;
+            st.noop_polls = false;
+        }
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// Answer polls with noop from now on (upgrade probe succeeded).
+    pub(crate) fn set_noop_polls(&self) {
+        self.state.lock().noop_polls = true;
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// Mark a poll as parked or not; returns whether one already was.
+    pub(crate) fn set_poll_parked(&self, parked: bool) -> bool {
+        std::mem::replace(&mut self.state.lock().poll_parked, parked)
+    }
+
+    /// Wait for the next polling answer, taking at most `max_bytes` of encoded frames.
+    pub(crate) async fn next_poll(&self, max_bytes: usize) -> PollBatch {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if st.noop_polls || st.transport != TransportKind::Polling {
+                    return PollBatch::Noop;
+                }
+                if st.closed.is_some() && st.farewell_sent {
+                    return PollBatch::Gone;
+                }
+                if !st.queue.is_empty() || st.closed.is_some() {
+                    let frames = take_frames(&mut st, max_bytes, true);
+                    let farewell = if st.queue.is_empty() { st.closed } else { None };
+                    st.farewell_sent |= farewell.is_some();
+                    return PollBatch::Frames(frames, farewell);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Wait for frames for the websocket writer; `None` once closed and drained.
+    pub(crate) async fn next_ws(&self) -> Option<Vec<Frame>> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if !st.queue.is_empty() {
+                    return Some(take_frames(&mut st, usize::MAX, false));
+                }
+                if st.closed.is_some() {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Take whole frames from the front, up to `max_bytes` of polling encoding (at least one).
+fn take_frames(st: &mut State, max_bytes: usize, polling: bool) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut budget = 0usize;
+    while let Some(front) = st.queue.front() {
+        let cost = if polling {
+            match front {
+                Frame::Text(s) => s.len() + 1,
+                Frame::Binary(b) => {
+                    tickwire_protocol::engineio::payload::binary_encoded_len(b.len())
+                }
+            }
+        } else {
+            front.len()
+        };
+        if !out.is_empty() && budget + cost > max_bytes {
+            break;
+        }
+        budget += cost;
+        if let Some(frame) = st.queue.pop_front() {
+            st.bytes -= frame.len();
+            out.push(frame);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Frame {
+        Frame::Text(ByteString::from(s.to_owned()))
+    }
+
+    #[test]
+    fn reliable_overflow_is_refused_and_control_is_not() {
+        let outbox = Outbox::new(TransportKind::WebSocket, 2, 1 << 20);
+        assert!(outbox
+            .push(&[text("4a"), text("4b")], Class::Reliable)
+            .is_ok());
+        assert_eq!(outbox.push(&[text("4c")], Class::Reliable), Err(Overflow));
+        assert!(outbox.push(&[text("2")], Class::Control).is_ok());
+        assert_eq!(outbox.depth().0, 3);
+    }
+
+    #[test]
+    fn byte_budget_is_enforced() {
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 5);
+        assert!(outbox.push(&[text("4abc")], Class::Reliable).is_ok());
+        assert_eq!(outbox.push(&[text("4abc")], Class::Reliable), Err(Overflow));
+    }
+
+    #[test]
+    fn volatile_is_dropped_when_not_writable() {
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20);
+        assert!(outbox.push(&[text("4a")], Class::Volatile).is_ok());
+        assert!(outbox.push(&[text("4b")], Class::Volatile).is_ok());
+        assert_eq!(outbox.depth().0, 1);
+        assert_eq!(outbox.stats.dropped_volatile.load(Ordering::Relaxed), 1);
+    }
+
+    #[actix_rt::test]
+    async fn poll_batches_respect_byte_budget_and_farewell() {
+        let outbox = Outbox::new(TransportKind::Polling, 100, 1 << 20);
+        outbox
+            .push(&[text("4aaaa"), text("4bbbb")], Class::Reliable)
+            .ok();
+        let first = outbox.next_poll(7).await;
+        assert_eq!(first, PollBatch::Frames(vec![text("4aaaa")], None));
+        outbox.close(Farewell::Close);
+        let second = outbox.next_poll(100).await;
+        assert_eq!(
+            second,
+            PollBatch::Frames(vec![text("4bbbb")], Some(Farewell::Close))
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Event payloads: arguments, binary attachments, and typed extraction.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tickwire_protocol::socketio::placeholder;
+
+use crate::error::SendError;
+
+/// The arguments of an event or ack, with its binary attachments.
+///
+/// Binary values sit in `args` as `{"_placeholder":true,"num":N}` objects and their bytes in
+/// `attachments`; this is the wire form, so a payload received can be sent on unchanged.
+///
+/// ```
+/// use tickwire::Payload;
+/// let p = Payload::new().arg(&"score").unwrap().arg(&42).unwrap().binary(vec![1u8, 2, 3]);
+/// assert_eq!(p.args().len(), 3);
+/// assert_eq!(p.attachments().len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    pub(crate) args: Vec<Value>,
+    pub(crate) attachments: Vec<Bytes>,
+}
+
+impl Payload {
+    /// An empty payload (no arguments).
+    pub fn new() -> Payload {
+        Payload::default()
+    }
+
+    /// A payload from raw wire parts.
+    pub fn from_parts(args: Vec<Value>, attachments: Vec<Bytes>) -> Payload {
+        Payload { args, attachments }
+    }
+
+    /// Append an argument serialized to JSON.
+    pub fn arg(mut self, value: &impl Serialize) -> Result<Payload, SendError> {
+        self.args
+            .push(serde_json::to_value(value).map_err(|e| SendError::Serialize(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// Append a binary argument.
+    pub fn binary(mut self, bytes: impl Into<Bytes>) -> Payload {
+        let value = self.placeholder_for(bytes);
+        self.args.push(value);
+        self
+    }
+
+    /// Register `bytes` as an attachment and return the placeholder to put anywhere inside
+    /// an argument (for binary nested in objects).
+    pub fn placeholder_for(&mut self, bytes: impl Into<Bytes>) -> Value {
+        self.attachments.push(bytes.into());
+        placeholder(self.attachments.len() - 1)
+    }
+
+    /// The arguments (binary ones as placeholders).
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+
+    /// The binary attachments, in placeholder order.
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.attachments
+    }
+
+    /// Split into arguments and attachments.
+    pub fn into_parts(self) -> (Vec<Value>, Vec<Bytes>) {
+        (self.args, self.attachments)
+    }
+
+    /// Deserialize the arguments: the only argument when there is one, otherwise the array
+    /// of all of them (so `(A, B)` reads two arguments).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match self.args.as_slice() {
+            [one] => T::deserialize(one),
+            many => T::deserialize(Value::Array(many.to_vec())),
+        }
+    }
+}
+
+/// What an event handler's second parameter can be: [`Data`] for a typed payload, or
+/// [`Payload`] for the raw arguments and attachments.
+pub trait FromPayload: Sized {
+    /// Build from the event's payload; an error skips the handler (logged).
+    fn from_payload(payload: Payload) -> Result<Self, String>;
+}
+
+impl FromPayload for Payload {
+    fn from_payload(payload: Payload) -> Result<Self, String> {
+        Ok(payload)
+    }
+}
+
+/// A typed event payload: the single argument, or all arguments as a tuple or sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data<T>(pub T);
+
+impl<T: DeserializeOwned> FromPayload for Data<T> {
+    fn from_payload(payload: Payload) -> Result<Self, String> {
+        payload.deserialize().map(Data).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,335 @@
+//! The server: configuration, namespaces, the session registry, and mounting into actix-web.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use crate::actor::connection::{ConnHandle, Kill};
+use crate::config::Config;
+use crate::error::SendError;
+use crate::namespace::{BroadcastOperator, Namespace, Setup};
+use crate::socket::{DisconnectReason, Socket};
+use crate::transport;
+
+type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+pub(crate) struct ServerInner {
+    pub(crate) config: Arc<Config>,
+    path: String,
+    echo: bool,
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    dynamic: RwLock<Vec<(Matcher, Arc<Setup>)>>,
+    dynamic_created: AtomicUsize,
+    sessions: RwLock<HashMap<Arc<str>, ConnHandle>>,
+    ws_ids: AtomicU64,
+}
+
+impl ServerInner {
+    pub(crate) fn is_echo(&self) -> bool {
+        self.echo
+    }
+
+    pub(crate) fn register(&self, sid: Arc<str>, handle: ConnHandle) {
+        self.sessions.write().insert(sid, handle);
+    }
+
+    pub(crate) fn unregister(&self, sid: &str) {
+        self.sessions.write().remove(sid);
+    }
+
+    pub(crate) fn lookup(&self, sid: &str) -> Option<ConnHandle> {
+        self.sessions.read().get(sid).cloned()
+    }
+
+    pub(crate) fn next_ws_id(&self) -> u64 {
+        self.ws_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The namespace a CONNECT names: a static one, or a new child of a dynamic matcher
+    /// (within `max_dynamic_namespaces`).
+    pub(crate) fn namespace_for_connect(&self, name: &str) -> Option<Namespace> {
+        if let Some(ns) = self.namespaces.read().get(name) {
+            return Some(ns.clone());
+        }
+        let setup = {
+            let dynamic = self.dynamic.read();
+            dynamic
+                .iter()
+                .find(|(matcher, _)| matcher(name))
+                .map(|(_, setup)| setup.clone())?
+        };
+        let mut namespaces = self.namespaces.write();
+        if let Some(ns) = namespaces.get(name) {
+            return Some(ns.clone());
+        }
+        if self.dynamic_created.load(Ordering::Relaxed) >= self.config.max_dynamic_namespaces {
+            tracing::warn!(
+                namespace = name,
+                "dynamic namespace limit reached; refusing"
+            );
+            return None;
+        }
+        self.dynamic_created.fetch_add(1, Ordering::Relaxed);
+        let ns = Namespace::new(name.to_owned(), setup, self.config.clone());
+        namespaces.insert(name.to_owned(), ns.clone());
+        Some(ns)
+    }
+}
+
+/// A Socket.IO server to mount into an actix-web `App`.
+///
+/// ```no_run
+/// use actix_web::{App, HttpServer};
+/// use tickwire::{Data, SocketIo};
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let io = SocketIo::builder().build();
+///     io.ns("/", |socket| {
+///         socket.on("ping", |_socket, Data(value): Data<serde_json::Value>, ack| async move {
+///             ack.send(&value).ok();
+///         });
+///     });
+///     HttpServer::new(move || App::new().configure(io.service()))
+///         .bind(("127.0.0.1", 3000))?
+///         .run()
+///         .await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    pub(crate) inner: Arc<ServerInner>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// Builds a [`SocketIo`]; every option has the default of [`Config`].
+#[derive(Debug, Clone)]
+pub struct SocketIoBuilder {
+    config: Config,
+    path: String,
+}
+
+impl SocketIoBuilder {
+    /// Mount path (default `/socket.io`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Time between server pings.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.config.engine.ping_interval = d;
+        self
+    }
+
+    /// How long to wait for a pong.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.config.engine.ping_timeout = d;
+        self
+    }
+
+    /// How long an upgrade may take.
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.config.engine.upgrade_timeout = d;
+        self
+    }
+
+    /// Largest accepted message or polling body, in bytes.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.config.engine.max_payload = bytes;
+        self
+    }
+
+    /// How long a connection may take to join its first namespace.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Outbound queue bounds per connection (packets, bytes).
+    pub fn max_buffered(mut self, packets: usize, bytes: usize) -> Self {
+        self.config.max_buffered_packets = packets;
+        self.config.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Most acks a socket may await at once.
+    pub fn max_pending_acks(mut self, n: usize) -> Self {
+        self.config.max_pending_acks = n;
+        self
+    }
+
+    /// Allow cross-origin polling from `origin` (`*` for any).
+    pub fn cors_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.cors_origins.push(origin.into());
+        self
+    }
+
+    /// Replace the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Build the Socket.IO server.
+    pub fn build(self) -> SocketIo {
+        self.build_inner(false)
+    }
+
+    /// Build a raw Engine.IO endpoint that echoes every message back (text stays text,
+    /// binary stays binary): the server the Engine.IO protocol test suite expects.
+    pub fn build_engine_echo(self) -> SocketIo {
+        self.build_inner(true)
+    }
+
+    fn build_inner(self, echo: bool) -> SocketIo {
+        SocketIo {
+            inner: Arc::new(ServerInner {
+                config: Arc::new(self.config),
+                path: self.path,
+                echo,
+                namespaces: RwLock::new(HashMap::new()),
+                dynamic: RwLock::new(Vec::new()),
+                dynamic_created: AtomicUsize::new(0),
+                sessions: RwLock::new(HashMap::new()),
+                ws_ids: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl SocketIo {
+    /// A builder with the defaults.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder {
+            config: Config::default(),
+            path: "/socket.io".to_owned(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Declare namespace `name` with the handler that runs for each socket joining it (after
+    /// the middlewares). The handler registers the socket's event handlers; they are all in
+    /// place before the client learns it is connected, so no early event is lost.
+    pub fn ns(&self, name: &str, on_connect: impl Fn(Socket) + Send + Sync + 'static) -> Namespace {
+        let setup = Arc::new(Setup {
+            connect: Arc::new(on_connect),
+            middlewares: RwLock::new(Vec::new()),
+        });
+        let ns = Namespace::new(name.to_owned(), setup, self.inner.config.clone());
+        self.inner
+            .namespaces
+            .write()
+            .insert(name.to_owned(), ns.clone());
+        ns
+    }
+
+    /// Declare namespaces created on demand: the first CONNECT to a name that `matcher`
+    /// accepts creates it, with `on_connect` as its handler. Returns a handle to add
+    /// middlewares shared by all of them.
+    pub fn dynamic_ns(
+        &self,
+        matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
+        on_connect: impl Fn(Socket) + Send + Sync + 'static,
+    ) -> DynamicNamespace {
+        let setup = Arc::new(Setup {
+            connect: Arc::new(on_connect),
+            middlewares: RwLock::new(Vec::new()),
+        });
+        self.inner
+            .dynamic
+            .write()
+            .push((Arc::new(matcher), setup.clone()));
+        DynamicNamespace { setup }
+    }
+
+    /// The namespace named `name`, if declared or already created.
+    pub fn of(&self, name: &str) -> Option<Namespace> {
+        self.inner.namespaces.read().get(name).cloned()
+    }
+
+    fn main_ns(&self) -> Namespace {
+        self.of("/").unwrap_or_else(|| self.ns("/", |_| {}))
+    }
+
+    /// Broadcast to every socket of `/`.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.main_ns().emit(event, data)
+    }
+
+    /// Broadcast to `room` of `/`.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.main_ns().to(room)
+    }
+
+    /// Number of open Engine.IO connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner.sessions.read().len()
+    }
+
+    /// Disconnect every client (reason `server shutting down`).
+    pub fn close(&self) {
+        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        for handle in handles {
+            // One per connection, once.
+            handle
+                .addr
+                .do_send(Kill(DisconnectReason::ServerShuttingDown));
+        }
+    }
+
+    /// The actix-web configuration that mounts this server at its path:
+    /// `App::new().configure(io.service())`.
+    pub fn service(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let inner = self.inner.clone();
+        move |cfg: &mut web::ServiceConfig| transport::configure(cfg, inner.clone())
+    }
+}
+
+impl ServerInner {
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Namespaces created on demand by [`SocketIo::dynamic_ns`].
+#[derive(Clone)]
+pub struct DynamicNamespace {
+    setup: Arc<Setup>,
+}
+
+impl std::fmt::Debug for DynamicNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicNamespace").finish()
+    }
+}
+
+impl DynamicNamespace {
+    /// Add a connect middleware to every namespace this matcher creates.
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::ConnectError>> + 'static,
+    {
+        let erased: crate::namespace::Middleware =
+            Arc::new(move |socket| Box::pin(middleware(socket)));
+        self.setup.middlewares.write().push(erased);
+        self
+    }
+}

@@ -1,0 +1,597 @@
+//! A client's connection to one namespace: the handle user code holds.
+
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header::HeaderMap;
+use bytestring::ByteString;
+use parking_lot::{Mutex, RwLock};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tickwire_protocol::engineio::Packet as EioPacket;
+use tickwire_protocol::socketio::{self, Packet};
+use tokio::sync::oneshot;
+
+use crate::actor::connection::{CloseConnection, ConnHandle, SocketGone};
+use crate::error::{AckError, SendError};
+use crate::namespace::{BroadcastOperator, Namespace};
+use crate::outbox::{Class, Frame};
+use crate::payload::{FromPayload, Payload};
+
+/// A socket id (distinct from the Engine.IO session id).
+pub type Sid = Arc<str>;
+
+/// What the client presented when it connected.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The HTTP headers of the request that opened the connection.
+    pub headers: HeaderMap,
+    /// The decoded query parameters of that request.
+    pub query: Vec<(String, String)>,
+    /// The CONNECT packet's auth payload (`{}` when none).
+    pub auth: Value,
+    /// The peer address, when known.
+    pub address: Option<SocketAddr>,
+    /// When the connection was opened.
+    pub issued: SystemTime,
+}
+
+impl Handshake {
+    /// The first query parameter named `key`.
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a socket disconnected (Socket.IO's reason strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The client left the namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server removed the socket (`socket.disconnect()`).
+    ServerNamespaceDisconnect,
+    /// The client closed the connection.
+    TransportClose,
+    /// The transport failed.
+    TransportError,
+    /// The client stopped answering pings.
+    PingTimeout,
+    /// The client sent a malformed packet.
+    ParseError,
+    /// The server closed the connection.
+    ForcedClose,
+    /// The server shut down.
+    ServerShuttingDown,
+    /// The client could not keep up with its outbound queue.
+    SlowConsumer,
+}
+
+impl DisconnectReason {
+    /// The reason as Socket.IO spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+            DisconnectReason::SlowConsumer => "slow consumer",
+        }
+    }
+}
+
+type LocalFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
+pub(crate) type ErasedHandler =
+    Arc<dyn Fn(Socket, Payload, AckSender) -> Option<LocalFuture> + Send + Sync>;
+type DisconnectHandler = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Connect handler running; emits are buffered until the CONNECT reply is written.
+    Pending,
+    Connected,
+    Disconnected,
+}
+
+struct State {
+    lifecycle: Lifecycle,
+    buffered: Vec<(Vec<Frame>, Class)>,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) id: Sid,
+    pub(crate) ns: Namespace,
+    pub(crate) conn: ConnHandle,
+    handshake: Arc<Handshake>,
+    connected: AtomicBool,
+    state: Mutex<State>,
+    handlers: RwLock<HashMap<String, ErasedHandler>>,
+    any_handler: RwLock<Option<ErasedHandler>>,
+    disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
+    pub(crate) rooms: Mutex<HashSet<String>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    extensions: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+/// One client's membership of one namespace. Cheap to clone; all clones are the same socket.
+///
+/// ```no_run
+/// use tickwire::{Data, SocketIo};
+/// let io = SocketIo::builder().build();
+/// io.ns("/", |socket| {
+///     socket.on("chat", |socket, Data(text): Data<String>, _ack| async move {
+///         socket.broadcast().emit("chat", &text).ok();
+///     });
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.inner.id)
+            .field("ns", &self.inner.ns.name())
+            .finish()
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: Sid,
+        ns: Namespace,
+        conn: ConnHandle,
+        handshake: Arc<Handshake>,
+    ) -> Socket {
+        Socket {
+            inner: Arc::new(SocketInner {
+                id,
+                ns,
+                conn,
+                handshake,
+                connected: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    lifecycle: Lifecycle::Pending,
+                    buffered: Vec::new(),
+                }),
+                handlers: RwLock::new(HashMap::new()),
+                any_handler: RwLock::new(None),
+                disconnect_handlers: Mutex::new(Vec::new()),
+                rooms: Mutex::new(HashSet::new()),
+                acks: Mutex::new(HashMap::new()),
+                extensions: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// This socket's id (its private room has the same name).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn ns(&self) -> &Namespace {
+        &self.inner.ns
+    }
+
+    /// What the client presented at connection.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.inner.state.lock().lifecycle != Lifecycle::Disconnected
+    }
+
+    /// Register the handler of `event`, replacing any previous one.
+    ///
+    /// The handler receives the socket, the payload as `A` ([`crate::Data`] for a typed
+    /// payload, [`Payload`] for raw arguments and binary) and an [`AckSender`] to answer the
+    /// client when it asked for an ack. Handlers run on the connection's worker thread, in
+    /// the order their events arrived; the future need not be `Send`.
+    pub fn on<A, F, Fut>(&self, event: &str, handler: F)
+    where
+        A: FromPayload + 'static,
+        F: Fn(Socket, A, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let event_name = event.to_owned();
+        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+            match A::from_payload(payload) {
+                Ok(arg) => Some(Box::pin(handler(socket, arg, ack)) as LocalFuture),
+                Err(error) => {
+                    tracing::debug!(event = %event_name, %error, "event payload did not match the handler's type; skipped");
+                    None
+                }
+            }
+        });
+        self.inner.handlers.write().insert(event.to_owned(), erased);
+    }
+
+    /// Register a handler for events that have no handler of their own; it receives the
+    /// event name as the first argument of the payload.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, Payload, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+            Some(Box::pin(handler(socket, payload, ack)) as LocalFuture)
+        });
+        *self.inner.any_handler.write() = Some(erased);
+    }
+
+    /// Remove the handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.inner.handlers.write().remove(event);
+    }
+
+    /// Run `handler` once when the socket disconnects, with the reason.
+    pub fn on_disconnect(&self, handler: impl FnOnce(Socket, DisconnectReason) + Send + 'static) {
+        let mut handlers = self.inner.disconnect_handlers.lock();
+        handlers.push(Box::new(handler));
+    }
+
+    /// Emit `event` with one argument to this client.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.emit_payload(event, Payload::new().arg(data)?)
+    }
+
+    /// Emit `event` with any arguments and binary attachments to this client.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
+        let frames = encode_event(self.inner.ns.name(), event, payload, None);
+        self.send_frames(&frames, Class::Reliable)
+    }
+
+    /// Emit and wait for the client's ack (at most `timeout`), deserialized as `T` (the
+    /// single ack argument, or all of them as a tuple).
+    pub async fn emit_with_ack<T: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<T, AckError> {
+        let payload = Payload::new()
+            .arg(data)
+            .map_err(|e| AckError::Decode(e.to_string()))?;
+        let reply = self.emit_payload_with_ack(event, payload, timeout).await?;
+        reply
+            .deserialize()
+            .map_err(|e| AckError::Decode(e.to_string()))
+    }
+
+    /// Emit a raw payload and wait for the client's ack payload (at most `timeout`).
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let id = self.inner.ns.next_ack_id();
+        let rx = self.register_ack(id)?;
+        let frames = encode_event(self.inner.ns.name(), event, payload, Some(id));
+        if self.send_frames(&frames, Class::Reliable).is_err() {
+            self.inner.acks.lock().remove(&id);
+            return Err(AckError::Disconnected);
+        }
+        self.await_ack(id, rx, timeout).await
+    }
+
+    pub(crate) fn register_ack(&self, id: u64) -> Result<oneshot::Receiver<Payload>, AckError> {
+        let mut acks = self.inner.acks.lock();
+        if acks.len() >= self.inner.ns.config().max_pending_acks {
+            return Err(AckError::TooManyPending);
+        }
+        let (tx, rx) = oneshot::channel();
+        acks.insert(id, tx);
+        Ok(rx)
+    }
+
+    pub(crate) async fn await_ack(
+        &self,
+        id: u64,
+        rx: oneshot::Receiver<Payload>,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(payload)) => Ok(payload),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                self.inner.acks.lock().remove(&id);
+                Err(AckError::Timeout)
+            }
+        }
+    }
+
+    /// Join `room` (idempotent).
+    pub fn join(&self, room: impl Into<String>) {
+        let room = room.into();
+        if self.inner.rooms.lock().insert(room.clone()) {
+            self.inner.ns.index_join(&self.inner.id, room);
+        }
+    }
+
+    /// Leave `room`.
+    pub fn leave(&self, room: &str) {
+        if self.inner.rooms.lock().remove(room) {
+            self.inner.ns.index_leave(&self.inner.id, room);
+        }
+    }
+
+    /// The rooms this socket is in (its own id included).
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.rooms.lock().iter().cloned().collect()
+    }
+
+    /// Broadcast to `room`, excluding this socket.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Broadcast to every socket of the namespace except those in `room` and this one.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Broadcast to every other socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.inner.ns.clone()).except_socket(self.inner.id.clone())
+    }
+
+    /// Emit to this client unless its transport is busy right now.
+    pub fn volatile(&self) -> VolatileEmitter<'_> {
+        VolatileEmitter { socket: self }
+    }
+
+    /// Disconnect from this namespace, telling the client; with `close`, also close the
+    /// whole connection (every namespace of this client).
+    pub fn disconnect(&self, close: bool) {
+        self.close(DisconnectReason::ServerNamespaceDisconnect, true);
+        if close {
+            // One message per call by server code: bounded volume.
+            self.inner.conn.addr.do_send(CloseConnection);
+        } else {
+            self.inner.conn.addr.do_send(SocketGone {
+                nsp: self.inner.ns.name().to_owned(),
+            });
+        }
+    }
+
+    /// Store a typed value on the socket, replacing any value of the same type.
+    pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) {
+        self.inner
+            .extensions
+            .write()
+            .insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// A value stored with [`Socket::insert_extension`].
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let ext = self.inner.extensions.read();
+        ext.get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
+    /// Remove a stored value.
+    pub fn remove_extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let mut ext = self.inner.extensions.write();
+        ext.remove(&TypeId::of::<T>())
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
+    // ----- crate-internal plumbing -----
+
+    /// Queue frames for this client, buffering until the CONNECT reply is out. Reliable
+    /// overflow disconnects the client as a slow consumer.
+    pub(crate) fn send_frames(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
+        if !self.inner.connected.load(Ordering::Acquire) {
+            let mut st = self.inner.state.lock();
+            match st.lifecycle {
+                Lifecycle::Disconnected => return Err(SendError::Disconnected),
+                Lifecycle::Pending => {
+                    if class != Class::Volatile {
+                        st.buffered.push((frames.to_vec(), class));
+                    }
+                    return Ok(());
+                }
+                Lifecycle::Connected => {}
+            }
+        }
+        self.push_now(frames, class)
+    }
+
+    fn push_now(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
+        match self.inner.conn.outbox.push(frames, class) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.inner.conn.slow_consumer();
+                Err(SendError::SlowConsumer)
+            }
+        }
+    }
+
+    /// The connection wrote nothing yet for this socket: write the CONNECT reply, then what
+    /// the connect handler emitted, and go live.
+    pub(crate) fn go_live(&self) {
+        let mut st = self.inner.state.lock();
+        if st.lifecycle != Lifecycle::Pending {
+            return;
+        }
+        let mut data = serde_json::Map::new();
+        data.insert("sid".into(), Value::String(self.inner.id.to_string()));
+        let reply = Packet::connect(self.inner.ns.name(), Some(Value::Object(data)));
+        let frames = encode_packet(&reply);
+        let _ = self.inner.conn.outbox.push(&frames, Class::Control);
+        let buffered = std::mem::take(&mut st.buffered);
+        for (frames, class) in buffered {
+            let _ = self.inner.conn.outbox.push(&frames, class);
+        }
+        st.lifecycle = Lifecycle::Connected;
+        self.inner.connected.store(true, Ordering::Release);
+    }
+
+    /// Dispatch an event from the client. Returns the handler's future to run, if any.
+    pub(crate) fn dispatch_event(
+        &self,
+        payload: Payload,
+        ack_id: Option<u64>,
+    ) -> Option<LocalFuture> {
+        let Some(name) = payload
+            .args
+            .first()
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return None;
+        };
+        let ack = AckSender {
+            socket: self.clone(),
+            id: ack_id,
+        };
+        let handler = self.inner.handlers.read().get(&name).cloned();
+        match handler {
+            Some(handler) => {
+                let mut payload = payload;
+                payload.args.remove(0);
+                handler(self.clone(), payload, ack)
+            }
+            None => {
+                let any = self.inner.any_handler.read().clone();
+                any.and_then(|h| h(self.clone(), payload, ack))
+            }
+        }
+    }
+
+    /// An ack from the client.
+    pub(crate) fn resolve_ack(&self, id: u64, payload: Payload) {
+        if let Some(tx) = self.inner.acks.lock().remove(&id) {
+            let _ = tx.send(payload);
+        }
+    }
+
+    /// Tear the socket down once: leave every room, fail pending acks, run disconnect
+    /// handlers. With `notify`, tell the client with a DISCONNECT packet first.
+    pub(crate) fn close(&self, reason: DisconnectReason, notify: bool) {
+        {
+            let mut st = self.inner.state.lock();
+            if st.lifecycle == Lifecycle::Disconnected {
+                return;
+            }
+            let was_connected = st.lifecycle == Lifecycle::Connected;
+            st.lifecycle = Lifecycle::Disconnected;
+            st.buffered.clear();
+            self.inner.connected.store(false, Ordering::Release);
+            if notify && was_connected {
+                let frames = encode_packet(&Packet::disconnect(self.inner.ns.name()));
+                let _ = self.inner.conn.outbox.push(&frames, Class::Control);
+            }
+        }
+        let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
+        self.inner.ns.remove_socket(&self.inner.id, &rooms);
+        self.inner.acks.lock().clear();
+        let handlers: Vec<DisconnectHandler> =
+            std::mem::take(&mut *self.inner.disconnect_handlers.lock());
+        for handler in handlers {
+            handler(self.clone(), reason);
+        }
+        self.inner.handlers.write().clear();
+        *self.inner.any_handler.write() = None;
+        self.inner.extensions.write().clear();
+    }
+}
+
+/// Emits to one socket that are dropped when its transport is busy.
+#[derive(Debug)]
+pub struct VolatileEmitter<'a> {
+    socket: &'a Socket,
+}
+
+impl VolatileEmitter<'_> {
+    /// Emit `event` with one argument, or drop it if the transport cannot write now.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        let frames = encode_event(
+            self.socket.inner.ns.name(),
+            event,
+            Payload::new().arg(data)?,
+            None,
+        );
+        self.socket.send_frames(&frames, Class::Volatile)
+    }
+}
+
+/// Answers the client's ack request for one event. Answering an event that asked for no
+/// ack does nothing.
+#[derive(Debug, Clone)]
+pub struct AckSender {
+    socket: Socket,
+    id: Option<u64>,
+}
+
+impl AckSender {
+    /// Whether the client asked for an ack.
+    pub fn required(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Answer with one argument.
+    pub fn send(&self, data: &impl Serialize) -> Result<(), SendError> {
+        self.send_payload(Payload::new().arg(data)?)
+    }
+
+    /// Answer with any arguments and binary attachments.
+    pub fn send_payload(&self, payload: Payload) -> Result<(), SendError> {
+        let Some(id) = self.id else { return Ok(()) };
+        let packet = Packet::ack(
+            self.socket.inner.ns.name(),
+            id,
+            payload.args,
+            payload.attachments,
+        );
+        self.socket
+            .send_frames(&encode_packet(&packet), Class::Control)
+    }
+}
+
+/// Encode a packet as Engine.IO frames: its text message, then its attachments.
+pub(crate) fn encode_packet(packet: &Packet) -> Vec<Frame> {
+    let mut text = String::with_capacity(64);
+    text.push(EioPacket::Message(String::new()).packet_type().digit());
+    socketio::encode_into(packet, &mut text);
+    let mut frames = Vec::with_capacity(1 + packet.attachments.len());
+    frames.push(Frame::Text(ByteString::from(text)));
+    frames.extend(packet.attachments.iter().cloned().map(Frame::Binary));
+    frames
+}
+
+pub(crate) fn encode_event(
+    nsp: &str,
+    event: &str,
+    payload: Payload,
+    id: Option<u64>,
+) -> Vec<Frame> {
+    let packet = Packet::event(nsp, event, payload.args, payload.attachments, id);
+    encode_packet(&packet)
+}

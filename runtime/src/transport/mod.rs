@@ -1,0 +1,105 @@
+//! HTTP entry points: request validation, then the polling or websocket transport.
+
+mod polling;
+mod websocket;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
+
+use crate::server::ServerInner;
+use crate::socket::Handshake;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, server: Arc<ServerInner>) {
+    let path = server.path().to_owned();
+    let data = web::Data::new(server);
+    for p in [path.clone(), format!("{path}/")] {
+        cfg.service(
+            web::resource(p)
+                .app_data(data.clone())
+                .wrap(actix_web::middleware::Condition::new(
+                    !data.config.cors_origins.is_empty(),
+                    cors(&data.config.cors_origins).unwrap_or_default(),
+                ))
+                .route(web::get().to(get))
+                .route(web::post().to(polling::post))
+                .default_service(web::to(|| async {
+                    error_response(RequestError::BadRequest)
+                })),
+        );
+    }
+}
+
+fn cors(origins: &[String]) -> Option<actix_cors::Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allow_any_header()
+        .supports_credentials()
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    Some(cors)
+}
+
+/// The response to a bad Engine.IO request: HTTP 400 (403 for forbidden) with the
+/// reference server's JSON body.
+pub(crate) fn error_response(error: RequestError) -> HttpResponse {
+    HttpResponse::build(
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+    )
+    .content_type("application/json")
+    .body(error.body())
+}
+
+pub(crate) fn parse_query(
+    req: &HttpRequest,
+) -> Result<(HandshakeQuery, Vec<(String, String)>), RequestError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|_| RequestError::BadRequest)?
+        .into_inner();
+    let query = HandshakeQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    Ok((query, pairs))
+}
+
+pub(crate) fn base_handshake(req: &HttpRequest, query: Vec<(String, String)>) -> Handshake {
+    Handshake {
+        headers: req.headers().clone(),
+        query,
+        auth: serde_json::Value::Object(Default::default()),
+        address: req.peer_addr(),
+        issued: SystemTime::now(),
+    }
+}
+
+pub(crate) fn new_sid() -> Arc<str> {
+    tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random()).into()
+}
+
+async fn get(
+    req: HttpRequest,
+    body: web::Payload,
+    server: web::Data<Arc<ServerInner>>,
+) -> HttpResponse {
+    let (query, pairs) = match parse_query(&req) {
+        Ok(parsed) => parsed,
+        Err(e) => return error_response(e),
+    };
+    let server = server.get_ref().clone();
+    match (query.transport, query.sid) {
+        (TransportKind::Polling, None) => polling::handshake(&req, pairs, server),
+        (TransportKind::Polling, Some(sid)) => polling::get(&sid, server).await,
+        (TransportKind::WebSocket, None) => websocket::open(&req, body, pairs, server),
+        (TransportKind::WebSocket, Some(sid)) => websocket::upgrade(&req, body, &sid, server).await,
+    }
+}

@@ -1,0 +1,174 @@
+//! HTTP long-polling: handshake, GET (parks until frames, a ping or close), POST.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKind};
+
+use super::{base_handshake, error_response, new_sid, parse_query};
+use crate::actor::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
+use crate::outbox::{Farewell, Frame, PollBatch};
+use crate::server::ServerInner;
+use crate::socket::DisconnectReason;
+
+const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
+
+pub(super) fn handshake(
+    req: &HttpRequest,
+    query: Vec<(String, String)>,
+    server: Arc<ServerInner>,
+) -> HttpResponse {
+    let sid = new_sid();
+    let engine = server.config.engine;
+    let open = OpenPacket {
+        sid: &sid,
+        upgrades: OpenPacket::upgrades_for(TransportKind::Polling),
+        ping_interval: engine.ping_interval.as_millis() as u64,
+        ping_timeout: engine.ping_timeout.as_millis() as u64,
+        max_payload: engine.max_payload as u64,
+    }
+    .encode();
+    let handle = Connection::start(
+        server.clone(),
+        sid.clone(),
+        TransportKind::Polling,
+        base_handshake(req, query),
+        None,
+    );
+    server.register(sid, handle);
+    HttpResponse::Ok().content_type(TEXT_PLAIN).body(open)
+}
+
+/// Tells the connection when a parked GET ends without an answer (the client went away).
+struct ParkGuard {
+    addr: actix::Addr<Connection>,
+    armed: bool,
+}
+
+impl Drop for ParkGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.addr.do_send(PollEnd { aborted: true });
+        }
+    }
+}
+
+pub(super) async fn get(sid: &str, server: Arc<ServerInner>) -> HttpResponse {
+    let Some(handle) = server.lookup(sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    if handle.outbox.is_closed() {
+        // Closed while no poll was parked: this poll collects the farewell, once.
+        let batch = handle
+            .outbox
+            .next_poll(server.config.engine.max_payload)
+            .await;
+        server.unregister(sid);
+        return poll_response(batch);
+    }
+    match handle.addr.send(PollBegin).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return error_response(e),
+        Err(_) => return error_response(RequestError::SessionIdUnknown),
+    }
+    let mut guard = ParkGuard {
+        addr: handle.addr.clone(),
+        armed: true,
+    };
+    let batch = handle
+        .outbox
+        .next_poll(server.config.engine.max_payload)
+        .await;
+    handle.outbox.set_poll_parked(false);
+    guard.armed = false;
+    poll_response(batch)
+}
+
+fn poll_response(batch: PollBatch) -> HttpResponse {
+    let mut body = String::new();
+    match batch {
+        PollBatch::Gone => return error_response(RequestError::SessionIdUnknown),
+        PollBatch::Noop => body.push('6'),
+        PollBatch::Frames(frames, farewell) => {
+            for frame in &frames {
+                match frame {
+                    Frame::Text(text) => payload::push_text_frame(&mut body, text),
+                    Frame::Binary(bytes) => payload::push_binary(&mut body, bytes),
+                }
+            }
+            match farewell {
+                Some(Farewell::Close) => payload::push_text_frame(&mut body, "1"),
+                Some(Farewell::Noop) => payload::push_text_frame(&mut body, "6"),
+                None => {}
+            }
+        }
+    }
+    HttpResponse::Ok().content_type(TEXT_PLAIN).body(body)
+}
+
+pub(super) async fn post(
+    req: HttpRequest,
+    mut body: web::Payload,
+    server: web::Data<Arc<ServerInner>>,
+) -> HttpResponse {
+    let (query, _) = match parse_query(&req) {
+        Ok(parsed) => parsed,
+        Err(e) => return error_response(e),
+    };
+    let Some(sid) = query.sid else {
+        return error_response(RequestError::BadHandshakeMethod);
+    };
+    if query.transport != TransportKind::Polling {
+        return error_response(RequestError::BadRequest);
+    }
+    let Some(handle) = server.lookup(&sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    if handle.outbox.transport() != TransportKind::Polling {
+        return error_response(RequestError::BadRequest);
+    }
+    let kill = |reason| handle.addr.do_send(Kill(reason));
+    if handle.outbox.post_in_flight.swap(true, Ordering::AcqRel) {
+        // Two POSTs at once break the protocol: close (once, guarded by the session state).
+        kill(DisconnectReason::TransportError);
+        return error_response(RequestError::BadRequest);
+    }
+    let is_binary = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    let max = server.config.engine.max_payload;
+    let mut buf = web::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            handle.outbox.post_in_flight.store(false, Ordering::Release);
+            kill(DisconnectReason::TransportError);
+            return error_response(RequestError::BadRequest);
+        };
+        if buf.len() + chunk.len() > max {
+            too_large = true;
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let response = if too_large {
+        kill(DisconnectReason::TransportError);
+        HttpResponse::PayloadTooLarge()
+            .content_type(TEXT_PLAIN)
+            .body("payload too large")
+    } else if is_binary {
+        kill(DisconnectReason::TransportError);
+        error_response(RequestError::BadRequest)
+    } else {
+        match handle.addr.send(PollPost { body: buf.freeze() }).await {
+            Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
+            Ok(Err(e)) => error_response(e),
+            Err(_) => error_response(RequestError::SessionIdUnknown),
+        }
+    };
+    handle.outbox.post_in_flight.store(false, Ordering::Release);
+    response
+}

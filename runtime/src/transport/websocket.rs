@@ -1,0 +1,145 @@
+//! WebSocket: a session opened directly on websocket, or an upgrade of a polling session.
+//!
+//! One reader task per websocket forwards frames to the connection actor with
+//! `send().await`, so a client that floods waits on TCP instead of growing a queue. The
+//! writer task (started by the actor) drains the outbox into the `actix_ws::Session`.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use bytestring::ByteString;
+use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
+
+use super::{base_handshake, error_response, new_sid};
+use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
+use crate::outbox::{Class, Frame};
+use crate::server::ServerInner;
+
+pub(super) fn open(
+    req: &HttpRequest,
+    body: web::Payload,
+    query: Vec<(String, String)>,
+    server: Arc<ServerInner>,
+) -> HttpResponse {
+    let (response, session, stream) = match actix_ws::handle(req, body) {
+        Ok(parts) => parts,
+        Err(_) => return error_response(RequestError::BadRequest),
+    };
+    let sid = new_sid();
+    let engine = server.config.engine;
+    let open = OpenPacket {
+        sid: &sid,
+        upgrades: OpenPacket::upgrades_for(TransportKind::WebSocket),
+        ping_interval: engine.ping_interval.as_millis() as u64,
+        ping_timeout: engine.ping_timeout.as_millis() as u64,
+        max_payload: engine.max_payload as u64,
+    }
+    .encode();
+    let ws_id = server.next_ws_id();
+    let handle = Connection::start(
+        server.clone(),
+        sid.clone(),
+        TransportKind::WebSocket,
+        base_handshake(req, query),
+        Some((ws_id, session.clone())),
+    );
+    // Queued before the actor starts its writer, so the open packet is the first frame.
+    let _ = handle
+        .outbox
+        .push(&[Frame::Text(ByteString::from(open))], Class::Control);
+    spawn_reader(
+        handle.addr.clone(),
+        ws_id,
+        session,
+        stream,
+        engine.max_payload,
+    );
+    server.register(sid, handle);
+    response
+}
+
+pub(super) async fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+    sid: &str,
+    server: Arc<ServerInner>,
+) -> HttpResponse {
+    let Some(handle) = server.lookup(sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    let (response, session, stream) = match actix_ws::handle(req, body) {
+        Ok(parts) => parts,
+        Err(_) => return error_response(RequestError::BadRequest),
+    };
+    let ws_id = server.next_ws_id();
+    let begin = BeginUpgrade {
+        ws: ws_id,
+        session: session.clone(),
+    };
+    match handle.addr.send(begin).await {
+        Ok(Ok(())) => {
+            spawn_reader(
+                handle.addr,
+                ws_id,
+                session,
+                stream,
+                server.config.engine.max_payload,
+            );
+            response
+        }
+        // The session is not upgradable (already on websocket, or upgrading): complete the
+        // handshake and close this websocket at once; the session's own transport goes on.
+        _ => {
+            actix_rt::spawn(async move {
+                let _ = session.close(None).await;
+            });
+            response
+        }
+    }
+}
+
+fn spawn_reader(
+    addr: actix::Addr<Connection>,
+    ws: u64,
+    mut session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    max_payload: usize,
+) {
+    actix_rt::spawn(async move {
+        let mut stream = stream
+            .max_frame_size(max_payload)
+            .aggregate_continuations()
+            .max_continuation_size(max_payload);
+        while let Some(message) = stream.recv().await {
+            let frame = match message {
+                Ok(AggregatedMessage::Text(text)) => WsFrame::Text(text),
+                Ok(AggregatedMessage::Binary(bytes)) => WsFrame::Binary(bytes),
+                Ok(AggregatedMessage::Ping(data)) => {
+                    let _ = session.pong(&data).await;
+                    continue;
+                }
+                Ok(AggregatedMessage::Pong(_)) => continue,
+                Ok(AggregatedMessage::Close(_)) => WsFrame::Closed,
+                Err(error) => {
+                    tracing::debug!(%error, "websocket protocol error");
+                    let reason = CloseReason {
+                        code: CloseCode::Size,
+                        description: Some("message too big or malformed".into()),
+                    };
+                    let _ = session.clone().close(Some(reason)).await;
+                    WsFrame::Error
+                }
+            };
+            let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
+            if addr.send(WsIn { ws, frame }).await.is_err() || last {
+                return;
+            }
+        }
+        // The stream ended without a close frame: once per websocket.
+        addr.do_send(WsIn {
+            ws,
+            frame: WsFrame::Closed,
+        });
+    });
+}
