@@ -31,19 +31,31 @@
 
 mod actor;
 mod client;
+mod codec;
+mod compact;
 mod config;
 mod error;
+mod matchmaker;
 mod namespace;
 mod outbox;
 mod payload;
 mod server;
 mod socket;
+mod tick;
 mod transport;
 
+pub use actor::matchroom::{
+    list_matches, live_match_count, register_current_arbiter, shutdown_all, DisposeReason,
+    JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle, MatchMetrics, MatchRoom,
+    PlayerId, PlayerInfo, SeatToken, SnapshotEnvelope,
+};
+pub use codec::{encode_count, Codec};
 pub use config::Config;
 pub use error::{AckError, ConnectError, SendError};
+pub use matchmaker::{Assignment, Matchmaker, MatchmakerConfig, MatchmakingError, Ticket};
 pub use namespace::{BroadcastOperator, Namespace};
 pub use payload::{Data, FromPayload, Payload};
 pub use server::{DynamicNamespace, SocketIo, SocketIoBuilder};
 pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
+pub use tick::{Tick, TickClock};
 pub use tickwire_protocol as protocol;

@@ -62,8 +62,15 @@ pub(crate) enum Farewell {
 }
 
 #[derive(Debug)]
+struct Entry {
+    frame: Frame,
+    /// Set for the latest class: a newer frame with the same key replaces this one.
+    latest: Option<u64>,
+}
+
+#[derive(Debug)]
 struct State {
-    queue: VecDeque<Frame>,
+    queue: VecDeque<Entry>,
     bytes: usize,
     transport: TransportKind,
     /// A GET is parked waiting for frames.
@@ -79,6 +86,7 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct OutboxStats {
     pub(crate) dropped_volatile: AtomicU64,
+    pub(crate) coalesced_latest: AtomicU64,
 }
 
 /// The bounded outbound queue of one connection.
@@ -154,11 +162,38 @@ impl Outbox {
                     }
                 }
             }
-            st.queue.extend(frames.iter().cloned());
+            st.queue.extend(frames.iter().cloned().map(|frame| Entry {
+                frame,
+                latest: None,
+            }));
             st.bytes += size;
         }
         self.notify.notify_one();
         Ok(())
+    }
+
+    /// Queue the newest state for `key` (latest class): an older frame of the same key that
+    /// is still queued is dropped, so a lagging client skips stale snapshots instead of
+    /// queuing them. Never refused; at most one frame per key is ever queued.
+    pub(crate) fn push_latest(&self, key: u64, frame: Frame) {
+        {
+            let mut st = self.state.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            if let Some(pos) = st.queue.iter().rposition(|e| e.latest == Some(key)) {
+                if let Some(old) = st.queue.remove(pos) {
+                    st.bytes -= old.frame.len();
+                    self.stats.coalesced_latest.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            st.bytes += frame.len();
+            st.queue.push_back(Entry {
+                frame,
+                latest: Some(key),
+            });
+        }
+        self.notify.notify_one();
     }
 
     /// Frames and bytes waiting.
@@ -273,22 +308,22 @@ fn take_frames(st: &mut State, max_bytes: usize, polling: bool) -> Vec<Frame> {
     let mut budget = 0usize;
     while let Some(front) = st.queue.front() {
         let cost = if polling {
-            match front {
+            match &front.frame {
                 Frame::Text(s) => s.len() + 1,
                 Frame::Binary(b) => {
                     tickwire_protocol::engineio::payload::binary_encoded_len(b.len())
                 }
             }
         } else {
-            front.len()
+            front.frame.len()
         };
         if !out.is_empty() && budget + cost > max_bytes {
             break;
         }
         budget += cost;
-        if let Some(frame) = st.queue.pop_front() {
-            st.bytes -= frame.len();
-            out.push(frame);
+        if let Some(entry) = st.queue.pop_front() {
+            st.bytes -= entry.frame.len();
+            out.push(entry.frame);
         }
     }
     out
@@ -327,6 +362,24 @@ mod tests {
         assert!(outbox.push(&[text("4b")], Class::Volatile).is_ok());
         assert_eq!(outbox.depth().0, 1);
         assert_eq!(outbox.stats.dropped_volatile.load(Ordering::Relaxed), 1);
+    }
+
+    #[actix_rt::test]
+    async fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20);
+        outbox.push_latest(7, text("4s1"));
+        outbox.push(&[text("4e1")], Class::Reliable).ok();
+        outbox.push_latest(9, text("4other"));
+        outbox.push_latest(7, text("4s2"));
+        outbox.push(&[text("4e2")], Class::Reliable).ok();
+        outbox.push_latest(7, text("4s3"));
+        let frames = outbox.next_ws().await.unwrap();
+        assert_eq!(
+            frames,
+            vec![text("4e1"), text("4other"), text("4e2"), text("4s3")]
+        );
+        assert_eq!(outbox.stats.coalesced_latest.load(Ordering::Relaxed), 2);
+        assert_eq!(outbox.depth(), (0, 0));
     }
 
     #[actix_rt::test]

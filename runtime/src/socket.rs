@@ -20,6 +20,7 @@ use tickwire_protocol::socketio::{self, Packet};
 use tokio::sync::oneshot;
 
 use crate::actor::connection::{CloseConnection, ConnHandle, SocketGone};
+use crate::codec::Codec;
 use crate::error::{AckError, SendError};
 use crate::namespace::{BroadcastOperator, Namespace};
 use crate::outbox::{Class, Frame};
@@ -200,6 +201,11 @@ impl Socket {
         &self.inner.handshake
     }
 
+    /// The codec this socket's connection speaks.
+    pub fn codec(&self) -> Codec {
+        self.inner.conn.codec
+    }
+
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
         self.inner.state.lock().lifecycle != Lifecycle::Disconnected
@@ -256,7 +262,9 @@ impl Socket {
 
     /// Emit `event` with one argument to this client.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
-        self.emit_payload(event, Payload::new().arg(data)?)
+        let frames =
+            crate::codec::encode_event(self.codec(), self.inner.ns.name(), event, data, None)?;
+        self.send_frames(&frames, Class::Reliable)
     }
 
     /// Emit `event` with any arguments and binary attachments to this client.
@@ -421,6 +429,14 @@ impl Socket {
             }
         }
         self.push_now(frames, class)
+    }
+
+    /// Queue the newest state for `key` in the latest class (older queued state of the same
+    /// key is dropped). Dropped while the socket is not live.
+    pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
+        if self.inner.connected.load(Ordering::Acquire) {
+            self.inner.conn.outbox.push_latest(key, frame);
+        }
     }
 
     fn push_now(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {

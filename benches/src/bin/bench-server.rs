@@ -1,1 +1,140 @@
-fn main() {}
+//! tickwire's implementation of the benchmark server contract (`shared/bench-contract.md`):
+//! `ping` acks its argument, `join` joins a room and acks `"ok"`, and with `TICK_HZ` set
+//! each room is a match room whose tick emits `state` with a realtime timestamp.
+//!
+//! `cargo run --release -p tickwire-benches --bin bench-server -- --port P`
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{App, HttpServer};
+use clap::Parser;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use tickwire::{
+    Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo, SocketIo,
+};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(about = "tickwire benchmark contract server")]
+struct Args {
+    /// Port (127.0.0.1); falls back to the PORT environment variable, then 3000.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Port as a positional argument.
+    port_arg: Option<u16>,
+}
+
+/// One room of the contract: no game state, just the stamped tick.
+struct RoomTicker {
+    room: Arc<str>,
+    filler: Arc<str>,
+}
+
+/// The snapshot owns cheap handles so it can outlive the tick call.
+#[derive(Serialize)]
+struct OwnedState {
+    t: u64,
+    tick: u64,
+    room: Arc<str>,
+    filler: Arc<str>,
+}
+
+impl Match for RoomTicker {
+    type Input = Value;
+    type Snapshot = OwnedState;
+
+    fn on_input(&mut self, _: &mut MatchContext, _: u32, _: u32, _: Value) {}
+
+    fn tick(&mut self, ctx: &mut MatchContext, _dt: Duration) -> OwnedState {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        OwnedState {
+            t,
+            tick: ctx.tick(),
+            room: self.room.clone(),
+            filler: self.filler.clone(),
+        }
+    }
+}
+
+type Rooms = Arc<Mutex<HashMap<String, MatchHandle<RoomTicker>>>>;
+
+fn tick_hz() -> Option<u32> {
+    let hz: f64 = std::env::var("TICK_HZ").ok()?.parse().ok()?;
+    (hz > 0.0).then(|| hz.round().clamp(1.0, 120.0) as u32)
+}
+
+fn room_match(rooms: &Rooms, room: &str, hz: u32) -> MatchHandle<RoomTicker> {
+    let mut rooms = rooms.lock();
+    if let Some(handle) = rooms.get(room).filter(|h| h.is_alive()) {
+        return handle.clone();
+    }
+    let config = MatchConfig {
+        tick_rate: hz,
+        max_players: 100_000,
+        envelope: false,
+        empty_timeout: Duration::from_secs(3600),
+        ..MatchConfig::default()
+    };
+    let handle = MatchRoom::spawn(
+        config,
+        RoomTicker {
+            room: room.into(),
+            filler: "x".repeat(200).into(),
+        },
+    );
+    rooms.insert(room.to_owned(), handle.clone());
+    handle
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let port = args
+        .port
+        .or(args.port_arg)
+        .or_else(|| std::env::var("PORT").ok()?.parse().ok())
+        .unwrap_or(3000);
+    let hz = tick_hz();
+    let rooms: Rooms = Arc::default();
+
+    let io = SocketIo::builder().build();
+    io.ns("/", move |socket| {
+        socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
+            ack.send(&value).ok();
+        });
+        let rooms = rooms.clone();
+        socket.on("join", move |socket, Data(room): Data<String>, ack| {
+            let rooms = rooms.clone();
+            async move {
+                match hz {
+                    Some(hz) => {
+                        let handle = room_match(&rooms, &room, hz);
+                        let seated = match handle.reserve(PlayerInfo::default()).await {
+                            Ok(token) => handle.join(&token, &socket).await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if !seated {
+                            ack.send(&"error").ok();
+                            return;
+                        }
+                    }
+                    None => socket.join(room),
+                }
+                ack.send(&"ok").ok();
+            }
+        });
+    });
+
+    let server =
+        HttpServer::new(move || App::new().configure(io.service())).bind(("127.0.0.1", port))?;
+    println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
+    server.run().await
+}

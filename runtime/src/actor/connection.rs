@@ -20,6 +20,7 @@ use tickwire_protocol::engineio::{
 };
 
 use crate::client::{Client, LocalFuture};
+use crate::codec::Codec;
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
 use crate::socket::{DisconnectReason, Handshake, Socket};
@@ -32,6 +33,7 @@ pub(crate) const CONNECTION_MAILBOX: usize = 64;
 pub(crate) struct ConnHandle {
     pub(crate) addr: Addr<Connection>,
     pub(crate) outbox: Arc<Outbox>,
+    pub(crate) codec: Codec,
 }
 
 impl ConnHandle {
@@ -70,6 +72,7 @@ pub(crate) struct Connection {
     pending_ws: Option<Ws>,
     timer: Option<SpawnHandle>,
     closed: bool,
+    codec: Codec,
 }
 
 impl Connection {
@@ -81,6 +84,7 @@ impl Connection {
         transport: TransportKind,
         base: Handshake,
         ws: Option<(u64, actix_ws::Session)>,
+        codec: Codec,
     ) -> ConnHandle {
         let config = &server.config;
         let outbox = Arc::new(Outbox::new(
@@ -101,15 +105,21 @@ impl Connection {
             pending_ws: ws.map(|(id, session)| Ws { id, session }),
             timer: None,
             closed: false,
+            codec,
         };
         let addr = actor.start();
-        ConnHandle { addr, outbox }
+        ConnHandle {
+            addr,
+            outbox,
+            codec,
+        }
     }
 
     fn conn_handle(&self, ctx: &Context<Self>) -> ConnHandle {
         ConnHandle {
             addr: ctx.address(),
             outbox: self.outbox.clone(),
+            codec: self.codec,
         }
     }
 

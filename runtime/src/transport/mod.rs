@@ -10,10 +10,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
 
+use crate::codec::Codec;
 use crate::server::ServerInner;
 use crate::socket::Handshake;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, server: Arc<ServerInner>) {
+    // Called on each HTTP worker: matches are spread over these threads.
+    crate::actor::matchroom::register_current_arbiter();
     let path = server.path().to_owned();
     let data = web::Data::new(server);
     for p in [path.clone(), format!("{path}/")] {
@@ -96,10 +99,18 @@ async fn get(
         Err(e) => return error_response(e),
     };
     let server = server.get_ref().clone();
+    let codec = match Codec::from_query(&pairs) {
+        Ok(codec) => codec,
+        Err(message) => {
+            return HttpResponse::BadRequest()
+                .content_type("application/json")
+                .body(serde_json::json!({"code": 3, "message": message}).to_string())
+        }
+    };
     match (query.transport, query.sid) {
-        (TransportKind::Polling, None) => polling::handshake(&req, pairs, server),
+        (TransportKind::Polling, None) => polling::handshake(&req, pairs, server, codec),
         (TransportKind::Polling, Some(sid)) => polling::get(&sid, server).await,
-        (TransportKind::WebSocket, None) => websocket::open(&req, body, pairs, server),
+        (TransportKind::WebSocket, None) => websocket::open(&req, body, pairs, server, codec),
         (TransportKind::WebSocket, Some(sid)) => websocket::upgrade(&req, body, &sid, server).await,
     }
 }

@@ -9,6 +9,7 @@ use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKi
 
 use super::{base_handshake, error_response, new_sid, parse_query};
 use crate::actor::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
+use crate::codec::Codec;
 use crate::outbox::{Farewell, Frame, PollBatch};
 use crate::server::ServerInner;
 use crate::socket::DisconnectReason;
@@ -19,6 +20,7 @@ pub(super) fn handshake(
     req: &HttpRequest,
     query: Vec<(String, String)>,
     server: Arc<ServerInner>,
+    codec: Codec,
 ) -> HttpResponse {
     let sid = new_sid();
     let engine = server.config.engine;
@@ -36,6 +38,7 @@ pub(super) fn handshake(
         TransportKind::Polling,
         base_handshake(req, query),
         None,
+        codec,
     );
     server.register(sid, handle);
     HttpResponse::Ok().content_type(TEXT_PLAIN).body(open)

@@ -13,6 +13,7 @@ use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 
 use super::{base_handshake, error_response, new_sid};
 use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
+use crate::codec::Codec;
 use crate::outbox::{Class, Frame};
 use crate::server::ServerInner;
 
@@ -21,6 +22,7 @@ pub(super) fn open(
     body: web::Payload,
     query: Vec<(String, String)>,
     server: Arc<ServerInner>,
+    codec: Codec,
 ) -> HttpResponse {
     let (response, session, stream) = match actix_ws::handle(req, body) {
         Ok(parts) => parts,
@@ -43,6 +45,7 @@ pub(super) fn open(
         TransportKind::WebSocket,
         base_handshake(req, query),
         Some((ws_id, session.clone())),
+        codec,
     );
     // Queued before the actor starts its writer, so the open packet is the first frame.
     let _ = handle

@@ -1,0 +1,160 @@
+//! Per-connection codecs and encode-once fan-out.
+//!
+//! A connection picks its codec at the Engine.IO handshake (`codec=json`, the default, or
+//! `codec=compact`). Broadcasts encode through an [`EncodeOnce`], which encodes the packet
+//! the first time a member with a given codec needs it and hands the same bytes to every
+//! other member with that codec.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::error::SendError;
+use crate::outbox::Frame;
+
+/// The wire encoding of a connection's Socket.IO packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Codec {
+    /// Socket.IO JSON, the parser of every Socket.IO client.
+    #[default]
+    Json,
+    /// tickwire's compact binary codec (one binary frame per packet, postcard payload).
+    Compact,
+}
+
+impl Codec {
+    /// The codec a handshake query asks for: absent or `json` → JSON, `compact` → compact.
+    pub fn from_query(query: &[(String, String)]) -> Result<Codec, String> {
+        match query
+            .iter()
+            .find(|(k, _)| k == "codec")
+            .map(|(_, v)| v.as_str())
+        {
+            None | Some("json") => Ok(Codec::Json),
+            Some("compact") => Ok(Codec::Compact),
+            Some(other) => Err(format!(
+                "unknown codec {other:?}: use codec=json (default) or codec=compact"
+            )),
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Codec::Json => 0,
+            Codec::Compact => 1,
+        }
+    }
+}
+
+/// Encodes performed per codec, process-wide (observability and the encode-once tests).
+pub(crate) static ENCODES: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Total packets encoded with `codec` since start.
+pub fn encode_count(codec: Codec) -> u64 {
+    ENCODES[codec.index()].load(Ordering::Relaxed)
+}
+
+/// Encode an event with one typed argument for `codec`.
+pub(crate) fn encode_event<T: Serialize + ?Sized>(
+    codec: Codec,
+    nsp: &str,
+    event: &str,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, SendError> {
+    ENCODES[codec.index()].fetch_add(1, Ordering::Relaxed);
+    match codec {
+        Codec::Json => json_event(nsp, event, data, id).map(|f| vec![f]),
+        Codec::Compact => crate::compact::encode_event(nsp, event, data, id).map(|f| vec![f]),
+    }
+}
+
+/// `42[<nsp>,][<id>]["<event>",<data>]`, serialized straight into the frame's buffer.
+fn json_event<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: &str,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Frame, SendError> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(b"42");
+    if nsp != "/" {
+        out.extend_from_slice(nsp.as_bytes());
+        out.push(b',');
+    }
+    if let Some(id) = id {
+        let mut digits = String::new();
+        let _ = write!(digits, "{id}");
+        out.extend_from_slice(digits.as_bytes());
+    }
+    out.push(b'[');
+    serde_json::to_writer(&mut out, event).map_err(|e| SendError::Serialize(e.to_string()))?;
+    out.push(b',');
+    serde_json::to_writer(&mut out, data).map_err(|e| SendError::Serialize(e.to_string()))?;
+    out.push(b']');
+    // serde_json writes valid UTF-8, and so do the ASCII and `&str` pieces around it.
+    let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
+    Ok(Frame::Text(ByteString::from(text)))
+}
+
+/// One packet, encoded lazily at most once per codec.
+pub(crate) struct EncodeOnce<'a, T: Serialize + ?Sized> {
+    nsp: &'a str,
+    event: &'a str,
+    data: &'a T,
+    id: Option<u64>,
+    cache: [Option<Vec<Frame>>; 2],
+}
+
+impl<'a, T: Serialize + ?Sized> EncodeOnce<'a, T> {
+    pub(crate) fn new(nsp: &'a str, event: &'a str, data: &'a T, id: Option<u64>) -> Self {
+        EncodeOnce {
+            nsp,
+            event,
+            data,
+            id,
+            cache: [None, None],
+        }
+    }
+
+    /// The frames for `codec`, encoding them on first use.
+    pub(crate) fn frames(&mut self, codec: Codec) -> Result<&[Frame], SendError> {
+        let slot = &mut self.cache[codec.index()];
+        if slot.is_none() {
+            *slot = Some(encode_event(
+                codec, self.nsp, self.event, self.data, self.id,
+            )?);
+        }
+        Ok(slot.as_deref().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_event_matches_the_generic_encoder() {
+        let data = serde_json::json!({"b": 1, "a": [true, null, "x\"y"]});
+        for (nsp, id) in [("/", None), ("/chat", Some(12)), ("/", Some(0))] {
+            let Frame::Text(fast) = json_event(nsp, "ev\n", &data, id).unwrap() else {
+                panic!("text expected")
+            };
+            let packet =
+                tickwire_protocol::socketio::Packet::event(nsp, "ev\n", [data.clone()], vec![], id);
+            let generic = format!("4{}", tickwire_protocol::socketio::encode(&packet));
+            assert_eq!(&*fast, generic.as_str());
+        }
+    }
+
+    #[test]
+    fn codec_query() {
+        let q = |v: &str| vec![("codec".to_owned(), v.to_owned())];
+        assert_eq!(Codec::from_query(&[]), Ok(Codec::Json));
+        assert_eq!(Codec::from_query(&q("json")), Ok(Codec::Json));
+        assert_eq!(Codec::from_query(&q("compact")), Ok(Codec::Compact));
+        assert!(Codec::from_query(&q("msgpack")).is_err());
+    }
+}
