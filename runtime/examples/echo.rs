@@ -1,4 +1,4 @@
-//! The README's example: an echo server with acks and rooms.
+//! The README's example: echo with acks, rooms, and a room broadcast.
 use actix_web::{App, HttpServer};
 use tickwire::{Data, SocketIo};
 
@@ -13,7 +13,7 @@ async fn main() -> std::io::Result<()> {
             },
         );
         socket.on("join", |socket, Data(room): Data<String>, _| async move {
-            socket.join(room)
+            socket.join(room);
         });
         socket.on(
             "say",

@@ -17,6 +17,8 @@ use tickwire_protocol::engineio;
 /// | `max_pending_acks` | 256 | `emit_with_ack` fails with [`crate::AckError::TooManyPending`] |
 /// | `max_dynamic_namespaces` | 1000 | CONNECT_ERROR `Invalid namespace` |
 /// | `max_attachments` | 64 | the packet is malformed: the connection closes |
+/// | `max_rooms_per_socket` | 1000 | `join` refuses (returns `false`), logged |
+/// | `max_inbound_messages_per_sec` / `max_inbound_bytes_per_sec` | 500 / 4 MiB (bursts ×2) | messages dropped and counted; sustained abuse disconnects, reason `rate limited` |
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Engine.IO timings and payload limit.
@@ -35,6 +37,12 @@ pub struct Config {
     pub max_attachments: usize,
     /// Allowed CORS origins for polling requests; empty means no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Most rooms one socket may be in (its own room included).
+    pub max_rooms_per_socket: usize,
+    /// Inbound messages per second per connection (bursts of twice this pass).
+    pub max_inbound_messages_per_sec: u32,
+    /// Inbound bytes per second per connection (bursts of twice this pass).
+    pub max_inbound_bytes_per_sec: usize,
 }
 
 impl Default for Config {
@@ -48,6 +56,9 @@ impl Default for Config {
             max_dynamic_namespaces: 1000,
             max_attachments: 64,
             cors_origins: Vec::new(),
+            max_rooms_per_socket: 1000,
+            max_inbound_messages_per_sec: 500,
+            max_inbound_bytes_per_sec: 4 << 20,
         }
     }
 }

@@ -112,6 +112,11 @@ impl Namespace {
         self.0.rooms.read().len()
     }
 
+    /// Room memberships (sum of room sizes).
+    pub fn membership_count(&self) -> usize {
+        self.0.rooms.read().values().map(HashSet::len).sum()
+    }
+
     /// Members of `room`.
     pub fn room_size(&self, room: &str) -> usize {
         self.0.rooms.read().get(room).map_or(0, HashSet::len)
@@ -127,7 +132,7 @@ impl Namespace {
             .sockets
             .write()
             .insert(socket.inner.id.clone(), socket.clone());
-        socket.join(socket.id().to_owned());
+        let _ = socket.join(socket.id().to_owned());
     }
 
     pub(crate) fn index_join(&self, sid: &Sid, room: String) {
@@ -350,7 +355,7 @@ impl BroadcastOperator {
     pub fn sockets_join(&self, room: impl Into<String>) {
         let room = room.into();
         for socket in self.fetch_sockets() {
-            socket.join(room.clone());
+            let _ = socket.join(room.clone());
         }
     }
 

@@ -10,7 +10,10 @@
 //! client as a slow consumer; volatile frames are dropped unless the transport can write now.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::metrics::OutboxCounters;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -82,13 +85,6 @@ struct State {
     farewell_sent: bool,
 }
 
-/// Counters of one outbox, read by metrics.
-#[derive(Debug, Default)]
-pub(crate) struct OutboxStats {
-    pub(crate) dropped_volatile: AtomicU64,
-    pub(crate) coalesced_latest: AtomicU64,
-}
-
 /// The bounded outbound queue of one connection.
 #[derive(Debug)]
 pub(crate) struct Outbox {
@@ -99,7 +95,7 @@ pub(crate) struct Outbox {
     /// A POST is being served (Engine.IO allows one at a time).
     pub(crate) post_in_flight: AtomicBool,
     slow: AtomicBool,
-    pub(crate) stats: OutboxStats,
+    pub(crate) stats: Arc<OutboxCounters>,
 }
 
 /// What a parked poll receives.
@@ -114,7 +110,12 @@ pub(crate) enum PollBatch {
 }
 
 impl Outbox {
-    pub(crate) fn new(transport: TransportKind, max_packets: usize, max_bytes: usize) -> Outbox {
+    pub(crate) fn new(
+        transport: TransportKind,
+        max_packets: usize,
+        max_bytes: usize,
+        stats: Arc<OutboxCounters>,
+    ) -> Outbox {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -130,7 +131,7 @@ impl Outbox {
             max_bytes,
             post_in_flight: AtomicBool::new(false),
             slow: AtomicBool::new(false),
-            stats: OutboxStats::default(),
+            stats,
         }
     }
 
@@ -197,7 +198,6 @@ impl Outbox {
     }
 
     /// Frames and bytes waiting.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn depth(&self) -> (usize, usize) {
         let st = self.state.lock();
         (st.queue.len(), st.bytes)
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn reliable_overflow_is_refused_and_control_is_not() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 2, 1 << 20);
+        let outbox = Outbox::new(TransportKind::WebSocket, 2, 1 << 20, Default::default());
         assert!(outbox
             .push(&[text("4a"), text("4b")], Class::Reliable)
             .is_ok());
@@ -350,14 +350,14 @@ mod tests {
 
     #[test]
     fn byte_budget_is_enforced() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 5);
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 5, Default::default());
         assert!(outbox.push(&[text("4abc")], Class::Reliable).is_ok());
         assert_eq!(outbox.push(&[text("4abc")], Class::Reliable), Err(Overflow));
     }
 
     #[test]
     fn volatile_is_dropped_when_not_writable() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20);
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20, Default::default());
         assert!(outbox.push(&[text("4a")], Class::Volatile).is_ok());
         assert!(outbox.push(&[text("4b")], Class::Volatile).is_ok());
         assert_eq!(outbox.depth().0, 1);
@@ -366,7 +366,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20);
+        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20, Default::default());
         outbox.push_latest(7, text("4s1"));
         outbox.push(&[text("4e1")], Class::Reliable).ok();
         outbox.push_latest(9, text("4other"));
@@ -384,7 +384,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn poll_batches_respect_byte_budget_and_farewell() {
-        let outbox = Outbox::new(TransportKind::Polling, 100, 1 << 20);
+        let outbox = Outbox::new(TransportKind::Polling, 100, 1 << 20, Default::default());
         outbox
             .push(&[text("4aaaa"), text("4bbbb")], Class::Reliable)
             .ok();

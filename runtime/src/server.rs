@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::actor::connection::{ConnHandle, Kill};
 use crate::config::Config;
 use crate::error::SendError;
+use crate::metrics::{Metrics, Snapshot};
 use crate::namespace::{BroadcastOperator, Namespace, Setup};
 use crate::socket::{DisconnectReason, Socket};
 use crate::transport;
@@ -27,6 +28,7 @@ pub(crate) struct ServerInner {
     dynamic_created: AtomicUsize,
     sessions: RwLock<HashMap<Arc<str>, ConnHandle>>,
     ws_ids: AtomicU64,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ServerInner {
@@ -205,6 +207,7 @@ impl SocketIoBuilder {
                 dynamic_created: AtomicUsize::new(0),
                 sessions: RwLock::new(HashMap::new()),
                 ws_ids: AtomicU64::new(0),
+                metrics: Arc::new(Metrics::new()),
             }),
         }
     }
@@ -283,6 +286,74 @@ impl SocketIo {
         self.inner.sessions.read().len()
     }
 
+    /// Current counts: open connections, live connection actors, sockets and room
+    /// memberships over all namespaces. After every client has gone, all are zero.
+    pub fn stats(&self) -> ServerStats {
+        let namespaces: Vec<Namespace> = self.inner.namespaces.read().values().cloned().collect();
+        let mut stats = ServerStats {
+            connections: self.inner.sessions.read().len(),
+            connection_actors: self.inner.metrics.live_actors().max(0) as usize,
+            ..ServerStats::default()
+        };
+        for ns in namespaces {
+            stats.sockets += ns.socket_count();
+            stats.room_memberships += ns.membership_count();
+        }
+        let (frames, bytes) = self.queued();
+        stats.queued_frames = frames;
+        stats.queued_bytes = bytes;
+        stats
+    }
+
+    fn queued(&self) -> (usize, usize) {
+        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        handles.iter().fold((0, 0), |(f, b), h| {
+            let (hf, hb) = h.outbox.depth();
+            (f + hf, b + hb)
+        })
+    }
+
+    /// Every counter and gauge of this server (and of the process's match rooms) in the
+    /// Prometheus text format.
+    pub async fn metrics_text(&self) -> String {
+        let (queued_frames, queued_bytes) = self.queued();
+        let namespaces: Vec<Namespace> = self.inner.namespaces.read().values().cloned().collect();
+        let snapshot = Snapshot {
+            connections: self.inner.sessions.read().len(),
+            queued_frames,
+            queued_bytes,
+            namespaces: namespaces
+                .iter()
+                .map(|ns| (ns.name().to_owned(), ns.socket_count(), ns.room_count()))
+                .collect(),
+            matches: crate::actor::matchroom::list_matches().await,
+        };
+        self.inner.metrics.encode(&snapshot)
+    }
+
+    /// A ready-made Prometheus endpoint: `App::new().configure(io.metrics_service("/metrics"))`.
+    pub fn metrics_service(
+        &self,
+        path: &str,
+    ) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let io = self.clone();
+        let path = path.to_owned();
+        move |cfg: &mut web::ServiceConfig| {
+            let io = io.clone();
+            cfg.route(
+                &path,
+                web::get().to(move || {
+                    let io = io.clone();
+                    async move {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4; charset=utf-8")
+                            .body(io.metrics_text().await)
+                    }
+                }),
+            );
+        }
+    }
+
     /// Disconnect every client (reason `server shutting down`).
     pub fn close(&self) {
         let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
@@ -306,6 +377,23 @@ impl ServerInner {
     pub(crate) fn path(&self) -> &str {
         &self.path
     }
+}
+
+/// Current counts of a server ([`SocketIo::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Open Engine.IO connections (registry entries).
+    pub connections: usize,
+    /// Live connection actors.
+    pub connection_actors: usize,
+    /// Connected sockets over all namespaces.
+    pub sockets: usize,
+    /// Room memberships over all namespaces (each socket's own room included).
+    pub room_memberships: usize,
+    /// Frames waiting in outbound queues.
+    pub queued_frames: usize,
+    /// Bytes waiting in outbound queues.
+    pub queued_bytes: usize,
 }
 
 /// Namespaces created on demand by [`SocketIo::dynamic_ns`].

@@ -75,6 +75,8 @@ pub enum DisconnectReason {
     ServerShuttingDown,
     /// The client could not keep up with its outbound queue.
     SlowConsumer,
+    /// The client kept sending far over its inbound rate limit.
+    RateLimited,
 }
 
 impl DisconnectReason {
@@ -90,6 +92,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedClose => "forced close",
             DisconnectReason::ServerShuttingDown => "server shutting down",
             DisconnectReason::SlowConsumer => "slow consumer",
+            DisconnectReason::RateLimited => "rate limited",
         }
     }
 }
@@ -333,12 +336,22 @@ impl Socket {
         }
     }
 
-    /// Join `room` (idempotent).
-    pub fn join(&self, room: impl Into<String>) {
+    /// Join `room` (idempotent). Returns `false` when the socket is already in
+    /// `max_rooms_per_socket` rooms (the join is refused and logged).
+    pub fn join(&self, room: impl Into<String>) -> bool {
         let room = room.into();
-        if self.inner.rooms.lock().insert(room.clone()) {
-            self.inner.ns.index_join(&self.inner.id, room);
+        let mut rooms = self.inner.rooms.lock();
+        if rooms.contains(&room) {
+            return true;
         }
+        if rooms.len() >= self.inner.ns.config().max_rooms_per_socket {
+            tracing::warn!(socket = %self.inner.id, %room, "room limit reached; join refused");
+            return false;
+        }
+        rooms.insert(room.clone());
+        drop(rooms);
+        self.inner.ns.index_join(&self.inner.id, room);
+        true
     }
 
     /// Leave `room`.

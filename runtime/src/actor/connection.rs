@@ -21,6 +21,7 @@ use tickwire_protocol::engineio::{
 
 use crate::client::{Client, LocalFuture};
 use crate::codec::Codec;
+use crate::limits::{InboundLimiter, Verdict};
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
 use crate::socket::{DisconnectReason, Handshake, Socket};
@@ -73,6 +74,7 @@ pub(crate) struct Connection {
     timer: Option<SpawnHandle>,
     closed: bool,
     codec: Codec,
+    limiter: InboundLimiter,
 }
 
 impl Connection {
@@ -91,7 +93,14 @@ impl Connection {
             transport,
             config.max_buffered_packets,
             config.max_buffered_bytes,
+            server.metrics.outbox.clone(),
         ));
+        server.metrics.connections_opened.inc();
+        let limiter = InboundLimiter::new(
+            config.max_inbound_messages_per_sec,
+            config.max_inbound_bytes_per_sec,
+            Instant::now(),
+        );
         let session = Session::new(config.engine, transport, Instant::now());
         let actor = Connection {
             sid,
@@ -106,6 +115,7 @@ impl Connection {
             timer: None,
             closed: false,
             codec,
+            limiter,
         };
         let addr = actor.start();
         ConnHandle {
@@ -176,6 +186,24 @@ impl Connection {
     }
 
     fn on_message(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let (len, verdict) = match &frame {
+            Frame::Text(text) => (text.len(), self.limiter.text(text, now)),
+            Frame::Binary(bytes) => (bytes.len(), self.limiter.binary(bytes.len(), now)),
+        };
+        self.server.metrics.bytes_in.inc_by(len as u64);
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.server.metrics.inbound_drop("rate");
+                return;
+            }
+            Verdict::Disconnect => {
+                tracing::warn!(sid = %self.sid, "client far over its inbound rate limit; disconnecting");
+                self.teardown(DisconnectReason::RateLimited, Farewell::Close, ctx);
+                return;
+            }
+        }
         let result = match (self.upper.as_mut(), frame) {
             (Some(Upper::Echo), Frame::Text(text)) => {
                 let _ = self.outbox.push(
@@ -224,9 +252,11 @@ impl Connection {
 
     fn spawn_writer(&self, mut ws: actix_ws::Session) {
         let outbox = self.outbox.clone();
+        let metrics = self.server.metrics.clone();
         actix_rt::spawn(async move {
             'outer: while let Some(frames) = outbox.next_ws().await {
                 for frame in frames {
+                    metrics.bytes_out.inc_by(frame.len() as u64);
                     let sent = match frame {
                         Frame::Text(text) => ws.text(text).await,
                         Frame::Binary(bytes) => ws.binary(bytes).await,
@@ -247,6 +277,7 @@ impl Connection {
             return;
         }
         self.closed = true;
+        self.server.metrics.disconnected(reason.as_str());
         self.session.close(CloseReason::ForcedClose);
         self.outbox.close(farewell);
         if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
@@ -375,6 +406,7 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(CONNECTION_MAILBOX);
+        self.server.metrics.actor_started();
         let handle = self.conn_handle(ctx);
         let base = self.base.take().unwrap_or_else(|| Handshake {
             headers: Default::default(),
@@ -402,6 +434,10 @@ impl Actor for Connection {
             });
         }
         self.reschedule(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.server.metrics.actor_stopped();
     }
 }
 

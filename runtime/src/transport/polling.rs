@@ -69,7 +69,7 @@ pub(super) async fn get(sid: &str, server: Arc<ServerInner>) -> HttpResponse {
             .next_poll(server.config.engine.max_payload)
             .await;
         server.unregister(sid);
-        return poll_response(batch);
+        return poll_response(batch, &server);
     }
     match handle.addr.send(PollBegin).await {
         Ok(Ok(())) => {}
@@ -86,10 +86,10 @@ pub(super) async fn get(sid: &str, server: Arc<ServerInner>) -> HttpResponse {
         .await;
     handle.outbox.set_poll_parked(false);
     guard.armed = false;
-    poll_response(batch)
+    poll_response(batch, &server)
 }
 
-fn poll_response(batch: PollBatch) -> HttpResponse {
+fn poll_response(batch: PollBatch, server: &ServerInner) -> HttpResponse {
     let mut body = String::new();
     match batch {
         PollBatch::Gone => return error_response(RequestError::SessionIdUnknown),
@@ -108,6 +108,7 @@ fn poll_response(batch: PollBatch) -> HttpResponse {
             }
         }
     }
+    server.metrics.bytes_out.inc_by(body.len() as u64);
     HttpResponse::Ok().content_type(TEXT_PLAIN).body(body)
 }
 
