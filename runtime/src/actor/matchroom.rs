@@ -297,6 +297,21 @@ pub struct MatchMetrics {
     pub inputs_dropped: u64,
 }
 
+/// The inputs of `batch` to apply, in sequence order, skipping duplicates and sequences at
+/// or below `last` (already applied); `last` advances to the newest applied.
+fn new_inputs_in_order<I>(mut batch: Vec<(u32, I)>, last: &mut Option<u32>) -> Vec<(u32, I)> {
+    batch.sort_by_key(|(seq, _)| *seq);
+    let mut out = Vec::with_capacity(batch.len());
+    for (seq, input) in batch {
+        if last.is_some_and(|l| seq <= l) {
+            continue;
+        }
+        *last = Some(seq);
+        out.push((seq, input));
+    }
+    out
+}
+
 /// A player's inputs waiting for the next tick: the newest `cap`.
 struct InputQueue<I> {
     items: VecDeque<(u32, I)>,
@@ -592,17 +607,12 @@ impl<M: Match> MatchActor<M> {
         let mut seats: Vec<&mut Seat<M::Input>> = self.seats.values_mut().collect();
         seats.sort_by_key(|s| s.id);
         for seat in seats {
-            let mut batch: Vec<(u32, M::Input)> = {
+            let batch: Vec<(u32, M::Input)> = {
                 let mut q = seat.inputs.lock();
                 self.metrics.inputs_dropped += std::mem::take(&mut q.dropped);
                 q.items.drain(..).collect()
             };
-            batch.sort_by_key(|(seq, _)| *seq);
-            for (seq, input) in batch {
-                if seat.last_seq.is_some_and(|last| seq <= last) {
-                    continue;
-                }
-                seat.last_seq = Some(seq);
+            for (seq, input) in new_inputs_in_order(batch, &mut seat.last_seq) {
                 self.game.on_input(&mut mctx, seat.id, seq, input);
             }
         }
@@ -1044,3 +1054,36 @@ handler!(
 #[rtype(result = "()")]
 struct Stop(DisposeReason);
 handler!(Stop, (), |act, msg, ctx| act.dispose(msg.0, ctx));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_apply_in_sequence_order_without_duplicates_or_stale_ones() {
+        let mut last = None;
+        let first = new_inputs_in_order(vec![(3, 'c'), (1, 'a'), (2, 'b'), (2, 'B')], &mut last);
+        assert_eq!(first, vec![(1, 'a'), (2, 'b'), (3, 'c')]);
+        assert_eq!(last, Some(3));
+        // A retry of 3 and a late 2 are ignored; 4 and 6 apply (gaps are fine).
+        let second = new_inputs_in_order(vec![(6, 'f'), (3, 'c'), (2, 'b'), (4, 'd')], &mut last);
+        assert_eq!(second, vec![(4, 'd'), (6, 'f')]);
+        assert_eq!(last, Some(6));
+        assert!(new_inputs_in_order(Vec::<(u32, char)>::new(), &mut last).is_empty());
+    }
+
+    #[test]
+    fn input_queue_keeps_the_newest() {
+        let mut q = InputQueue {
+            items: VecDeque::new(),
+            cap: 3,
+            dropped: 0,
+        };
+        for seq in 1..=5 {
+            q.push(seq, ());
+        }
+        let seqs: Vec<u32> = q.items.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![3, 4, 5]);
+        assert_eq!(q.dropped, 2);
+    }
+}
