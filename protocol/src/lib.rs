@@ -17,10 +17,12 @@
 //! assert_eq!(socketio::encode(&packet), r#"2/chat,7["say","hi"]"#);
 //! ```
 //!
-//! Layout: [`engineio`] (packets, polling payloads, handshake, per-session state machine) and
-//! [`socketio`] (packets, JSON encoding, binary attachments). The two layers meet only through
-//! Engine.IO message packets.
+//! Layout: [`engineio`] (packets, polling payloads, handshake, per-session state machine),
+//! [`socketio`] (packets, JSON encoding, binary attachments) and [`compact`] (the binary
+//! codec a client can choose per connection instead of JSON: one frame per packet, postcard
+//! payloads, specified byte by byte). The layers meet only through Engine.IO messages.
 
+pub mod compact;
 pub mod engineio;
 pub mod socketio;
 

@@ -3,7 +3,7 @@
 //! (`docs/socket.io-protocol/` in the socket.io repository).
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::json;
 use tickwire_protocol::engineio;
 use tickwire_protocol::socketio::{
     self, count_placeholders, placeholder, DecodeConfig, DecodeError, Packet, PacketKind,

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use crate::error::SendError;
 use crate::outbox::Frame;
+use crate::payload::Payload;
+use tickwire_protocol::socketio::Packet;
 
 /// The wire encoding of a connection's Socket.IO packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -69,6 +71,100 @@ pub(crate) fn encode_event<T: Serialize + ?Sized>(
         Codec::Json => json_event(nsp, event, data, id).map(|f| vec![f]),
         Codec::Compact => crate::compact::encode_event(nsp, event, data, id).map(|f| vec![f]),
     }
+}
+
+/// An event from a raw [`Payload`]: JSON arguments and attachments, or compact bytes.
+pub(crate) fn encode_payload_event(
+    codec: Codec,
+    nsp: &str,
+    event: &str,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, SendError> {
+    ENCODES[codec.index()].fetch_add(1, Ordering::Relaxed);
+    match (codec, &payload.compact) {
+        (Codec::Compact, Some(bytes)) => {
+            crate::compact::encode_raw_event(nsp, event, bytes.clone(), id).map(|f| vec![f])
+        }
+        (Codec::Compact, None) => Err(mismatch()),
+        (Codec::Json, Some(_)) => Err(mismatch()),
+        (Codec::Json, None) => {
+            let packet = Packet::event(
+                nsp,
+                event,
+                payload.args.clone(),
+                payload.attachments.clone(),
+                id,
+            );
+            Ok(json_frames(&packet))
+        }
+    }
+}
+
+/// An ack with one typed argument.
+pub(crate) fn encode_ack<T: Serialize + ?Sized>(
+    codec: Codec,
+    nsp: &str,
+    id: u64,
+    data: &T,
+) -> Result<Vec<Frame>, SendError> {
+    match codec {
+        Codec::Json => {
+            let value =
+                serde_json::to_value(data).map_err(|e| SendError::Serialize(e.to_string()))?;
+            Ok(json_frames(&Packet::ack(nsp, id, vec![value], Vec::new())))
+        }
+        Codec::Compact => crate::compact::encode_ack(nsp, id, data).map(|f| vec![f]),
+    }
+}
+
+/// An ack from a raw [`Payload`].
+pub(crate) fn encode_payload_ack(
+    codec: Codec,
+    nsp: &str,
+    id: u64,
+    payload: &Payload,
+) -> Result<Vec<Frame>, SendError> {
+    match (codec, &payload.compact) {
+        (Codec::Compact, Some(bytes)) => {
+            crate::compact::encode_raw_ack(nsp, id, bytes.clone()).map(|f| vec![f])
+        }
+        (Codec::Json, None) => Ok(json_frames(&Packet::ack(
+            nsp,
+            id,
+            payload.args.clone(),
+            payload.attachments.clone(),
+        ))),
+        _ => Err(mismatch()),
+    }
+}
+
+/// CONNECT reply, DISCONNECT or CONNECT_ERROR.
+pub(crate) fn encode_control(codec: Codec, packet: &Packet) -> Vec<Frame> {
+    match codec {
+        Codec::Json => json_frames(packet),
+        Codec::Compact => crate::compact::encode_control(packet)
+            .map(|f| vec![f])
+            .unwrap_or_default(),
+    }
+}
+
+fn mismatch() -> SendError {
+    SendError::Serialize(
+        "a raw payload travels only on the codec it was made for; emit a typed value to reach both"
+            .into(),
+    )
+}
+
+/// A JSON-codec packet as Engine.IO frames: its text message, then its attachments.
+pub(crate) fn json_frames(packet: &Packet) -> Vec<Frame> {
+    let mut text = String::with_capacity(64);
+    text.push('4');
+    tickwire_protocol::socketio::encode_into(packet, &mut text);
+    let mut frames = Vec::with_capacity(1 + packet.attachments.len());
+    frames.push(Frame::Text(ByteString::from(text)));
+    frames.extend(packet.attachments.iter().cloned().map(Frame::Binary));
+    frames
 }
 
 /// `42[<nsp>,][<id>]["<event>",<data>]`, serialized straight into the frame's buffer.

@@ -30,7 +30,6 @@
 //! [`tickwire_protocol`] crate.
 
 mod actor;
-mod client;
 mod codec;
 mod compact;
 mod config;
@@ -42,6 +41,7 @@ mod namespace;
 mod outbox;
 mod payload;
 mod server;
+mod sio_client;
 mod socket;
 mod tick;
 mod transport;
@@ -61,3 +61,8 @@ pub use server::{DynamicNamespace, ServerStats, SocketIo, SocketIoBuilder};
 pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
 pub use tick::{Tick, TickClock};
 pub use tickwire_protocol as protocol;
+
+// The Rust client, in `client_api/` (feature `client`).
+#[cfg(feature = "client")]
+#[path = "client_api/mod.rs"]
+pub mod client;

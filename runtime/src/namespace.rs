@@ -12,11 +12,12 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::actor::namespace::NamespaceActor;
+use crate::codec::{encode_payload_event, Codec, EncodeOnce};
 use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
 use crate::outbox::Class;
 use crate::payload::Payload;
-use crate::socket::{encode_event, Sid, Socket};
+use crate::socket::{Sid, Socket};
 
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>;
@@ -300,21 +301,38 @@ impl BroadcastOperator {
     }
 
     /// Emit `event` with one argument to every target.
+    ///
+    /// The packet is encoded at most once per codec among the targets, and those bytes are
+    /// shared by every target of that codec.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
-        self.emit_payload(event, Payload::new().arg(data)?)
+        let mut once = EncodeOnce::new(self.ns.name(), event, data, None);
+        let class = self.class();
+        for socket in self.fetch_sockets() {
+            let frames = once.frames(socket.codec())?;
+            let _ = socket.send_frames(frames, class);
+        }
+        Ok(())
     }
 
-    /// Emit any arguments and binary attachments to every target. Targets that are gone or
-    /// too slow are skipped (the slow ones are disconnected); the others all get it.
-    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
-        let frames = encode_event(self.ns.name(), event, payload, None);
-        let class = if self.volatile {
+    fn class(&self) -> Class {
+        if self.volatile {
             Class::Volatile
         } else {
             Class::Reliable
-        };
+        }
+    }
+
+    /// Emit any arguments and binary attachments to every target of the payload's codec
+    /// (JSON arguments reach JSON clients, compact bytes compact ones). Targets that are gone
+    /// or too slow are skipped (the slow ones are disconnected); the others all get it.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
+        let codec = payload_codec(&payload);
+        let frames = encode_payload_event(codec, self.ns.name(), event, &payload, None)?;
+        let class = self.class();
         for socket in self.fetch_sockets() {
-            let _ = socket.send_frames(&frames, class);
+            if socket.codec() == codec {
+                let _ = socket.send_frames(&frames, class);
+            }
         }
         Ok(())
     }
@@ -327,10 +345,18 @@ impl BroadcastOperator {
         payload: Payload,
     ) -> Vec<(Socket, Result<Payload, AckError>)> {
         let id = self.ns.next_ack_id();
-        let frames = encode_event(self.ns.name(), event, payload, Some(id));
+        let codec = payload_codec(&payload);
+        let Ok(frames) = encode_payload_event(codec, self.ns.name(), event, &payload, Some(id))
+        else {
+            return Vec::new();
+        };
         let mut waits = Vec::new();
         let mut results = Vec::new();
-        for socket in self.fetch_sockets() {
+        for socket in self
+            .fetch_sockets()
+            .into_iter()
+            .filter(|s| s.codec() == codec)
+        {
             match socket.register_ack(id) {
                 Ok(rx) => {
                     if socket.send_frames(&frames, Class::Reliable).is_ok() {
@@ -371,5 +397,14 @@ impl BroadcastOperator {
         for socket in self.fetch_sockets() {
             socket.disconnect(close);
         }
+    }
+}
+
+/// The codec a raw payload was made for.
+fn payload_codec(payload: &Payload) -> Codec {
+    if payload.compact.is_some() {
+        Codec::Compact
+    } else {
+        Codec::Json
     }
 }

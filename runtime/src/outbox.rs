@@ -89,7 +89,10 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+    /// Wakes the one consumer (writer task or parked poll) when there is something to take.
     notify: Notify,
+    /// Wakes every watcher of the close (readers, writers waiting on a slow socket).
+    closed_notify: Notify,
     max_packets: usize,
     max_bytes: usize,
     /// A POST is being served (Engine.IO allows one at a time).
@@ -127,6 +130,7 @@ impl Outbox {
                 farewell_sent: false,
             }),
             notify: Notify::new(),
+            closed_notify: Notify::new(),
             max_packets,
             max_bytes,
             post_in_flight: AtomicBool::new(false),
@@ -214,6 +218,7 @@ impl Outbox {
         }
         self.notify.notify_waiters();
         self.notify.notify_one();
+        self.closed_notify.notify_waiters();
     }
 
     /// Flag the client as a slow consumer; true only the first time.
@@ -277,6 +282,25 @@ impl Outbox {
                     st.farewell_sent |= farewell.is_some();
                     return PollBatch::Frames(frames, farewell);
                 }
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether the client was cut as a slow consumer.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+
+    /// Resolve once the outbox is closed (`only_slow`: once closed for a slow consumer).
+    pub(crate) async fn wait_closed(&self, only_slow: bool) {
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let closed = self.state.lock().closed.is_some();
+            if closed && (!only_slow || self.is_slow()) {
+                return;
             }
             notified.await;
         }

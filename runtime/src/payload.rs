@@ -23,6 +23,9 @@ use crate::error::SendError;
 pub struct Payload {
     pub(crate) args: Vec<Value>,
     pub(crate) attachments: Vec<Bytes>,
+    /// The postcard bytes of the argument, when the payload came from (or is meant for) a
+    /// compact-codec connection.
+    pub(crate) compact: Option<Bytes>,
 }
 
 impl Payload {
@@ -33,7 +36,24 @@ impl Payload {
 
     /// A payload from raw wire parts.
     pub fn from_parts(args: Vec<Value>, attachments: Vec<Bytes>) -> Payload {
-        Payload { args, attachments }
+        Payload {
+            args,
+            attachments,
+            compact: None,
+        }
+    }
+
+    /// A payload of the compact codec: the postcard bytes of one argument.
+    pub fn from_compact(bytes: impl Into<Bytes>) -> Payload {
+        Payload {
+            compact: Some(bytes.into()),
+            ..Payload::default()
+        }
+    }
+
+    /// The postcard bytes, for a payload of the compact codec.
+    pub fn compact_bytes(&self) -> Option<&Bytes> {
+        self.compact.as_ref()
     }
 
     /// Append an argument serialized to JSON.
@@ -74,11 +94,18 @@ impl Payload {
 
     /// Deserialize the arguments: the only argument when there is one, otherwise the array
     /// of all of them (so `(A, B)` reads two arguments).
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+    ///
+    /// A compact payload is read from its postcard bytes instead (its one argument, which a
+    /// tuple type spreads over several values).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, String> {
+        if let Some(bytes) = &self.compact {
+            return tickwire_protocol::compact::from_payload(bytes).map_err(|e| e.to_string());
+        }
         match self.args.as_slice() {
             [one] => T::deserialize(one),
             many => T::deserialize(Value::Array(many.to_vec())),
         }
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -101,6 +128,6 @@ pub struct Data<T>(pub T);
 
 impl<T: DeserializeOwned> FromPayload for Data<T> {
     fn from_payload(payload: Payload) -> Result<Self, String> {
-        payload.deserialize().map(Data).map_err(|e| e.to_string())
+        payload.deserialize().map(Data)
     }
 }

@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::HeaderMap;
-use bytestring::ByteString;
 use parking_lot::{Mutex, RwLock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use tickwire_protocol::engineio::Packet as EioPacket;
-use tickwire_protocol::socketio::{self, Packet};
+use tickwire_protocol::socketio::Packet;
 use tokio::sync::oneshot;
 
 use crate::actor::connection::{CloseConnection, ConnHandle, SocketGone};
@@ -271,8 +269,12 @@ impl Socket {
     }
 
     /// Emit `event` with any arguments and binary attachments to this client.
+    ///
+    /// A payload travels only on its own codec: JSON arguments to a JSON client, compact
+    /// bytes ([`Payload::from_compact`]) to a compact client. Typed emits reach both.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
-        let frames = encode_event(self.inner.ns.name(), event, payload, None);
+        let nsp = self.inner.ns.name();
+        let frames = crate::codec::encode_payload_event(self.codec(), nsp, event, &payload, None)?;
         self.send_frames(&frames, Class::Reliable)
     }
 
@@ -284,13 +286,17 @@ impl Socket {
         data: &impl Serialize,
         timeout: Duration,
     ) -> Result<T, AckError> {
-        let payload = Payload::new()
-            .arg(data)
+        let id = self.inner.ns.next_ack_id();
+        let nsp = self.inner.ns.name();
+        let frames = crate::codec::encode_event(self.codec(), nsp, event, data, Some(id))
             .map_err(|e| AckError::Decode(e.to_string()))?;
-        let reply = self.emit_payload_with_ack(event, payload, timeout).await?;
-        reply
-            .deserialize()
-            .map_err(|e| AckError::Decode(e.to_string()))
+        let rx = self.register_ack(id)?;
+        if self.send_frames(&frames, Class::Reliable).is_err() {
+            self.inner.acks.lock().remove(&id);
+            return Err(AckError::Disconnected);
+        }
+        let reply = self.await_ack(id, rx, timeout).await?;
+        reply.deserialize().map_err(AckError::Decode)
     }
 
     /// Emit a raw payload and wait for the client's ack payload (at most `timeout`).
@@ -301,8 +307,11 @@ impl Socket {
         timeout: Duration,
     ) -> Result<Payload, AckError> {
         let id = self.inner.ns.next_ack_id();
+        let nsp = self.inner.ns.name();
+        let frames =
+            crate::codec::encode_payload_event(self.codec(), nsp, event, &payload, Some(id))
+                .map_err(|e| AckError::Decode(e.to_string()))?;
         let rx = self.register_ack(id)?;
-        let frames = encode_event(self.inner.ns.name(), event, payload, Some(id));
         if self.send_frames(&frames, Class::Reliable).is_err() {
             self.inner.acks.lock().remove(&id);
             return Err(AckError::Disconnected);
@@ -472,7 +481,7 @@ impl Socket {
         let mut data = serde_json::Map::new();
         data.insert("sid".into(), Value::String(self.inner.id.to_string()));
         let reply = Packet::connect(self.inner.ns.name(), Some(Value::Object(data)));
-        let frames = encode_packet(&reply);
+        let frames = crate::codec::encode_control(self.codec(), &reply);
         let _ = self.inner.conn.outbox.push(&frames, Class::Control);
         let buffered = std::mem::take(&mut st.buffered);
         for (frames, class) in buffered {
@@ -483,32 +492,26 @@ impl Socket {
     }
 
     /// Dispatch an event from the client. Returns the handler's future to run, if any.
+    /// `payload` holds the arguments after the event name.
     pub(crate) fn dispatch_event(
         &self,
+        name: &str,
         payload: Payload,
         ack_id: Option<u64>,
     ) -> Option<LocalFuture> {
-        let Some(name) = payload
-            .args
-            .first()
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return None;
-        };
         let ack = AckSender {
             socket: self.clone(),
             id: ack_id,
         };
-        let handler = self.inner.handlers.read().get(&name).cloned();
+        let handler = self.inner.handlers.read().get(name).cloned();
         match handler {
-            Some(handler) => {
-                let mut payload = payload;
-                payload.args.remove(0);
-                handler(self.clone(), payload, ack)
-            }
+            Some(handler) => handler(self.clone(), payload, ack),
             None => {
                 let any = self.inner.any_handler.read().clone();
+                let mut payload = payload;
+                if payload.compact.is_none() {
+                    payload.args.insert(0, Value::String(name.to_owned()));
+                }
                 any.and_then(|h| h(self.clone(), payload, ack))
             }
         }
@@ -534,7 +537,8 @@ impl Socket {
             st.buffered.clear();
             self.inner.connected.store(false, Ordering::Release);
             if notify && was_connected {
-                let frames = encode_packet(&Packet::disconnect(self.inner.ns.name()));
+                let packet = Packet::disconnect(self.inner.ns.name());
+                let frames = crate::codec::encode_control(self.codec(), &packet);
                 let _ = self.inner.conn.outbox.push(&frames, Class::Control);
             }
         }
@@ -561,13 +565,9 @@ pub struct VolatileEmitter<'a> {
 impl VolatileEmitter<'_> {
     /// Emit `event` with one argument, or drop it if the transport cannot write now.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
-        let frames = encode_event(
-            self.socket.inner.ns.name(),
-            event,
-            Payload::new().arg(data)?,
-            None,
-        );
-        self.socket.send_frames(&frames, Class::Volatile)
+        let s = self.socket;
+        let frames = crate::codec::encode_event(s.codec(), s.inner.ns.name(), event, data, None)?;
+        s.send_frames(&frames, Class::Volatile)
     }
 }
 
@@ -587,40 +587,17 @@ impl AckSender {
 
     /// Answer with one argument.
     pub fn send(&self, data: &impl Serialize) -> Result<(), SendError> {
-        self.send_payload(Payload::new().arg(data)?)
+        let Some(id) = self.id else { return Ok(()) };
+        let s = &self.socket;
+        let frames = crate::codec::encode_ack(s.codec(), s.inner.ns.name(), id, data)?;
+        s.send_frames(&frames, Class::Control)
     }
 
     /// Answer with any arguments and binary attachments.
     pub fn send_payload(&self, payload: Payload) -> Result<(), SendError> {
         let Some(id) = self.id else { return Ok(()) };
-        let packet = Packet::ack(
-            self.socket.inner.ns.name(),
-            id,
-            payload.args,
-            payload.attachments,
-        );
-        self.socket
-            .send_frames(&encode_packet(&packet), Class::Control)
+        let s = &self.socket;
+        let frames = crate::codec::encode_payload_ack(s.codec(), s.inner.ns.name(), id, &payload)?;
+        s.send_frames(&frames, Class::Control)
     }
-}
-
-/// Encode a packet as Engine.IO frames: its text message, then its attachments.
-pub(crate) fn encode_packet(packet: &Packet) -> Vec<Frame> {
-    let mut text = String::with_capacity(64);
-    text.push(EioPacket::Message(String::new()).packet_type().digit());
-    socketio::encode_into(packet, &mut text);
-    let mut frames = Vec::with_capacity(1 + packet.attachments.len());
-    frames.push(Frame::Text(ByteString::from(text)));
-    frames.extend(packet.attachments.iter().cloned().map(Frame::Binary));
-    frames
-}
-
-pub(crate) fn encode_event(
-    nsp: &str,
-    event: &str,
-    payload: Payload,
-    id: Option<u64>,
-) -> Vec<Frame> {
-    let packet = Packet::event(nsp, event, payload.args, payload.attachments, id);
-    encode_packet(&packet)
 }

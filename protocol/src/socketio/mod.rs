@@ -11,4 +11,6 @@ mod packet;
 
 pub use attachments::{count_placeholders, placeholder, Reassembler};
 pub use error::DecodeError;
-pub use packet::{decode_text, encode, encode_into, DecodeConfig, Packet, PacketKind};
+pub use packet::{
+    decode_text, encode, encode_into, DecodeConfig, Packet, PacketKind, RESERVED_EVENTS,
+};

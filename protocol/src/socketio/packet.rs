@@ -282,13 +282,28 @@ pub(crate) fn decode_header(
     ))
 }
 
+/// Event names a client may not send: the library's own lifecycle events (the reference
+/// parser refuses them too, so a client cannot fake a `disconnect`).
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
 fn payload_is_valid(kind: PacketKind, data: Option<&Value>) -> bool {
     match kind {
         PacketKind::Connect => matches!(data, None | Some(Value::Object(_))),
         PacketKind::Disconnect => data.is_none(),
         PacketKind::ConnectError => matches!(data, Some(Value::Object(_) | Value::String(_))),
         PacketKind::Event | PacketKind::BinaryEvent => match data {
-            Some(Value::Array(a)) => matches!(a.first(), Some(Value::String(_) | Value::Number(_))),
+            Some(Value::Array(a)) => match a.first() {
+                Some(Value::String(name)) => !RESERVED_EVENTS.contains(&name.as_str()),
+                Some(Value::Number(_)) => true,
+                _ => false,
+            },
             _ => false,
         },
         PacketKind::Ack | PacketKind::BinaryAck => matches!(data, Some(Value::Array(_))),

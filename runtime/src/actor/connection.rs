@@ -19,11 +19,11 @@ use tickwire_protocol::engineio::{
     payload, CloseReason, Event, Packet, RequestError, Session, TransportKind,
 };
 
-use crate::client::{Client, LocalFuture};
 use crate::codec::Codec;
 use crate::limits::{InboundLimiter, Verdict};
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
+use crate::sio_client::{Client, LocalFuture};
 use crate::socket::{DisconnectReason, Handshake, Socket};
 
 /// Inbound messages one connection's mailbox holds before its transport reader waits.
@@ -73,6 +73,8 @@ pub(crate) struct Connection {
     pending_ws: Option<Ws>,
     timer: Option<SpawnHandle>,
     closed: bool,
+    /// The client abandoned a parked poll: it is gone, nothing waits for a farewell.
+    poll_aborted: bool,
     codec: Codec,
     limiter: InboundLimiter,
 }
@@ -114,6 +116,7 @@ impl Connection {
             pending_ws: ws.map(|(id, session)| Ws { id, session }),
             timer: None,
             closed: false,
+            poll_aborted: false,
             codec,
             limiter,
         };
@@ -254,15 +257,25 @@ impl Connection {
         let outbox = self.outbox.clone();
         let metrics = self.server.metrics.clone();
         actix_rt::spawn(async move {
-            'outer: while let Some(frames) = outbox.next_ws().await {
+            while let Some(frames) = outbox.next_ws().await {
                 for frame in frames {
                     metrics.bytes_out.inc_by(frame.len() as u64);
-                    let sent = match frame {
-                        Frame::Text(text) => ws.text(text).await,
-                        Frame::Binary(bytes) => ws.binary(bytes).await,
+                    let send = async {
+                        match frame {
+                            Frame::Text(text) => ws.text(text).await,
+                            Frame::Binary(bytes) => ws.binary(bytes).await,
+                        }
                     };
-                    if sent.is_err() {
-                        break 'outer;
+                    // A slow consumer's socket may never become writable again: stop
+                    // waiting on it as soon as the client is cut.
+                    let sent = tokio::select! {
+                        sent = send => sent.is_ok(),
+                        () = outbox.wait_closed(true) => false,
+                    };
+                    if !sent {
+                        // Dropping the session (not closing it: that would wait on the same
+                        // full socket) ends the response once the reader lets go too.
+                        return;
                     }
                 }
             }
@@ -284,13 +297,20 @@ impl Connection {
             client.close(reason);
         }
         self.close_probe();
-        let client_closed_polling = farewell == Farewell::Noop
-            && self.session.transport() == TransportKind::Polling
-            && !self.outbox.poll_parked();
-        if client_closed_polling {
-            // The client closed with a POST while its next GET may be racing on another
-            // worker: keep the sid known until that GET collects the noop (it unregisters),
-            // or for one ping timeout at most. Server-side closes forget the sid at once.
+        // Who ends the session decides whether the next poll still finds it: the client's
+        // close and a server-side `disconnect(true)` leave a farewell for the next poll to
+        // collect, as the reference server does; protocol errors, timeouts and shutdown
+        // forget the sid at once.
+        let farewell_pending = matches!(
+            reason,
+            DisconnectReason::TransportClose | DisconnectReason::ForcedClose
+        ) && self.session.transport() == TransportKind::Polling
+            && !self.outbox.poll_parked()
+            && !self.poll_aborted;
+        if farewell_pending {
+            // No poll is parked to carry the farewell (and the next GET may be racing on
+            // another worker): keep the sid known until a poll collects it (that poll
+            // unregisters), or for one ping timeout at most.
             let (server, sid) = (self.server.clone(), self.sid.clone());
             let grace = self.session.config().ping_timeout;
             actix_rt::spawn(async move {
@@ -518,6 +538,7 @@ impl Handler<PollEnd> for Connection {
     fn handle(&mut self, msg: PollEnd, ctx: &mut Self::Context) {
         self.outbox.set_poll_parked(false);
         if msg.aborted && !self.closed && self.session.transport() == TransportKind::Polling {
+            self.poll_aborted = true;
             self.session
                 .handle_transport_closed(CloseReason::TransportClose);
             self.drive(ctx);
@@ -597,6 +618,10 @@ pub(crate) struct CloseConnection;
 impl Handler<CloseConnection> for Connection {
     type Result = ();
     fn handle(&mut self, _: CloseConnection, ctx: &mut Self::Context) {
+        // Every namespace of the client is told, as the socket's own was.
+        if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+            client.disconnect_all();
+        }
         self.teardown(DisconnectReason::ForcedClose, Farewell::Close, ctx);
     }
 }

@@ -371,7 +371,9 @@ pub struct MatchRoom;
 
 static NEXT_MATCH: AtomicU64 = AtomicU64::new(1);
 static NEXT_ARBITER: AtomicUsize = AtomicUsize::new(0);
-static ARBITERS: RwLock<Vec<(std::thread::ThreadId, ArbiterHandle)>> = RwLock::new(Vec::new());
+/// Worker arbiters by actix `System` (a process may run several, e.g. tests).
+static ARBITERS: RwLock<Vec<(usize, std::thread::ThreadId, ArbiterHandle)>> =
+    RwLock::new(Vec::new());
 static REGISTRY: RwLock<Vec<(u64, Box<dyn LiveMatch>)>> = RwLock::new(Vec::new());
 
 /// Make the current thread's arbiter one of those matches are spread over (once per
@@ -380,20 +382,29 @@ pub fn register_current_arbiter() {
     let Some(arbiter) = Arbiter::try_current() else {
         return;
     };
+    let Some(system) = actix::System::try_current().map(|s| s.id()) else {
+        return;
+    };
     let thread = std::thread::current().id();
     let mut arbiters = ARBITERS.write();
-    if !arbiters.iter().any(|(t, _)| *t == thread) {
-        arbiters.push((thread, arbiter));
+    if !arbiters.iter().any(|(_, t, _)| *t == thread) {
+        arbiters.push((system, thread, arbiter));
     }
 }
 
 fn pick_arbiter() -> ArbiterHandle {
-    let arbiters = ARBITERS.read();
+    let system = actix::System::try_current().map(|s| s.id());
+    let arbiters: Vec<ArbiterHandle> = ARBITERS
+        .read()
+        .iter()
+        .filter(|(s, _, _)| Some(*s) == system)
+        .map(|(_, _, a)| a.clone())
+        .collect();
     if arbiters.is_empty() {
         return Arbiter::current();
     }
     let n = NEXT_ARBITER.fetch_add(1, Ordering::Relaxed);
-    arbiters[n % arbiters.len()].1.clone()
+    arbiters[n % arbiters.len()].clone()
 }
 
 impl MatchRoom {

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
 use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 
 use super::{base_handshake, error_response, new_sid};
 use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
 use crate::codec::Codec;
-use crate::outbox::{Class, Frame};
+use crate::outbox::{Class, Frame, Outbox};
 use crate::server::ServerInner;
 
 pub(super) fn open(
@@ -53,6 +53,7 @@ pub(super) fn open(
         .push(&[Frame::Text(ByteString::from(open))], Class::Control);
     spawn_reader(
         handle.addr.clone(),
+        handle.outbox.clone(),
         ws_id,
         session,
         stream,
@@ -84,6 +85,7 @@ pub(super) async fn upgrade(
         Ok(Ok(())) => {
             spawn_reader(
                 handle.addr,
+                handle.outbox,
                 ws_id,
                 session,
                 stream,
@@ -104,6 +106,7 @@ pub(super) async fn upgrade(
 
 fn spawn_reader(
     addr: actix::Addr<Connection>,
+    outbox: Arc<Outbox>,
     ws: u64,
     mut session: actix_ws::Session,
     stream: actix_ws::MessageStream,
@@ -114,7 +117,13 @@ fn spawn_reader(
             .max_frame_size(max_payload)
             .aggregate_continuations()
             .max_continuation_size(max_payload);
-        while let Some(message) = stream.recv().await {
+        loop {
+            // Stop reading (and let go of the session) once the connection is closed.
+            let message = tokio::select! {
+                message = stream.recv() => message,
+                () = outbox.wait_closed(false) => return,
+            };
+            let Some(message) = message else { break };
             let frame = match message {
                 Ok(AggregatedMessage::Text(text)) => WsFrame::Text(text),
                 Ok(AggregatedMessage::Binary(bytes)) => WsFrame::Binary(bytes),
@@ -124,11 +133,17 @@ fn spawn_reader(
                 }
                 Ok(AggregatedMessage::Pong(_)) => continue,
                 Ok(AggregatedMessage::Close(_)) => WsFrame::Closed,
+                // The peer went away: a transport close, like a close frame.
+                Err(ProtocolError::Io(_)) => WsFrame::Closed,
                 Err(error) => {
                     tracing::debug!(%error, "websocket protocol error");
+                    let (code, description) = match error {
+                        ProtocolError::Overflow => (CloseCode::Size, "message too big"),
+                        _ => (CloseCode::Protocol, "websocket protocol error"),
+                    };
                     let reason = CloseReason {
-                        code: CloseCode::Size,
-                        description: Some("message too big or malformed".into()),
+                        code,
+                        description: Some(description.into()),
                     };
                     let _ = session.clone().close(Some(reason)).await;
                     WsFrame::Error

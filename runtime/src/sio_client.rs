@@ -14,11 +14,13 @@ use tickwire_protocol::socketio::{DecodeConfig, DecodeError, Packet, PacketKind,
 
 use crate::actor::connection::ConnHandle;
 use crate::actor::namespace::Admit;
+use crate::codec::Codec;
+use crate::compact::Inbound;
 use crate::error::ConnectError;
 use crate::outbox::Class;
 use crate::payload::Payload;
 use crate::server::ServerInner;
-use crate::socket::{encode_packet, DisconnectReason, Handshake, Socket};
+use crate::socket::{DisconnectReason, Handshake, Socket};
 
 pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
@@ -62,6 +64,11 @@ impl Client {
     }
 
     pub(crate) fn on_text(&mut self, text: &str) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        if self.conn.codec == Codec::Compact {
+            return Err(ProtocolViolation(
+                "text message on a compact-codec connection".into(),
+            ));
+        }
         match self.reassembler.feed_text(text)? {
             Some(packet) => self.on_packet(packet),
             None => Ok(None),
@@ -72,10 +79,39 @@ impl Client {
         &mut self,
         bytes: Bytes,
     ) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        if self.conn.codec == Codec::Compact {
+            return self.on_compact(bytes);
+        }
         match self.reassembler.feed_binary(bytes)? {
             Some(packet) => self.on_packet(packet),
             None => Ok(None),
         }
+    }
+
+    fn on_compact(&mut self, bytes: Bytes) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        let max = self.server.config.engine.max_payload;
+        let packet = match crate::compact::decode(bytes, max).map_err(ProtocolViolation)? {
+            Inbound::Connect { nsp, auth } => Packet::connect(nsp, auth),
+            Inbound::Disconnect { nsp } => Packet::disconnect(nsp),
+            Inbound::Event {
+                nsp,
+                event,
+                id,
+                payload,
+            } => {
+                let Some(socket) = self.sockets.get(&nsp).cloned() else {
+                    return Err(ProtocolViolation(format!("event for {nsp} before CONNECT")));
+                };
+                return Ok(socket.dispatch_event(&event, Payload::from_compact(payload), id));
+            }
+            Inbound::Ack { nsp, id, payload } => {
+                if let Some(socket) = self.sockets.get(&nsp) {
+                    socket.resolve_ack(id, Payload::from_compact(payload));
+                }
+                return Ok(None);
+            }
+        };
+        self.on_packet(packet)
     }
 
     fn on_packet(&mut self, packet: Packet) -> Result<Option<LocalFuture>, ProtocolViolation> {
@@ -92,10 +128,16 @@ impl Client {
             }
             (PacketKind::Event | PacketKind::BinaryEvent, Some(socket)) => {
                 let id = packet.id;
-                let Some(Value::Array(args)) = packet.data else {
+                let Some(Value::Array(mut args)) = packet.data else {
                     return Err(ProtocolViolation("event payload is not an array".into()));
                 };
-                Ok(socket.dispatch_event(Payload::from_parts(args, packet.attachments), id))
+                let name = match args.first() {
+                    Some(Value::String(name)) => name.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return Err(ProtocolViolation("event without a name".into())),
+                };
+                args.remove(0);
+                Ok(socket.dispatch_event(&name, Payload::from_parts(args, packet.attachments), id))
             }
             (PacketKind::Ack | PacketKind::BinaryAck, Some(socket)) => {
                 if let Some(id) = packet.id {
@@ -151,15 +193,20 @@ impl Client {
     pub(crate) fn refuse(&mut self, nsp: &str, error: &ConnectError) {
         self.pending.remove(nsp);
         let packet = Packet::connect_error(nsp, &error.message, error.data.clone());
-        let _ = self
-            .conn
-            .outbox
-            .push(&encode_packet(&packet), Class::Control);
+        let frames = crate::codec::encode_control(self.conn.codec, &packet);
+        let _ = self.conn.outbox.push(&frames, Class::Control);
     }
 
     /// The server removed the socket of `nsp` (it already tore itself down).
     pub(crate) fn socket_gone(&mut self, nsp: &str) {
         self.sockets.remove(nsp);
+    }
+
+    /// The server closes the connection: every socket is told (DISCONNECT per namespace).
+    pub(crate) fn disconnect_all(&mut self) {
+        for (_, socket) in self.sockets.drain() {
+            socket.close(DisconnectReason::ServerNamespaceDisconnect, true);
+        }
     }
 
     /// The connection is closing: every socket disconnects with `reason`.
