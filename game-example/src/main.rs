@@ -1,1 +1,133 @@
-fn main() {}
+//! `game-example`: serve the arena game. `--help` lists the options.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Parser;
+use game_example::game::state::RoundConfig;
+use game_example::match_glue::MatchSettings;
+use game_example::{headless, start, ServerOptions};
+use tickwire::Codec;
+use tracing_subscriber::EnvFilter;
+
+/// A top-down multiplayer arena shooter on tickwire. Open the printed URL in two browser
+/// tabs (or one: bots fill the match) and play: WASD or arrows to move, mouse to aim, click
+/// or hold space to shoot.
+#[derive(Debug, Parser)]
+#[command(name = "game-example", version)]
+struct Cli {
+    /// Address to listen on (0.0.0.0 to accept other machines).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port to listen on (0: any free port; the URL is printed).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Match ticks (snapshots) per second, 1–120.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
+    tick_rate: u32,
+    /// Players per match, 2–8 (humans first, bots fill the rest after --fill-after).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=8))]
+    match_size: u32,
+    /// Seconds the first queued player waits before server-side bots fill the match
+    /// (0: never fill; wait for a full match of humans).
+    #[arg(long, default_value_t = 5.0)]
+    fill_after: f64,
+    /// Headless load bots to start: websocket clients (tickwire's Rust client, alternately
+    /// on the compact and the JSON codec) that queue and play like people.
+    #[arg(long, default_value_t = 0)]
+    bots: u32,
+    /// Round length in seconds.
+    #[arg(long, default_value_t = 90.0)]
+    round_secs: f64,
+    /// HTTP worker threads (matches are spread over them); 0: one per core.
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if !(cli.fill_after.is_finite() && cli.fill_after >= 0.0) {
+        bail!("--fill-after must be a number of seconds, 0 or more");
+    }
+    if !(cli.round_secs.is_finite() && cli.round_secs > 0.0) {
+        bail!("--round-secs must be positive");
+    }
+    let options = ServerOptions {
+        bind: cli.bind.clone(),
+        port: cli.port,
+        workers: cli.workers,
+        settings: MatchSettings {
+            tick_rate: cli.tick_rate,
+            match_size: cli.match_size as usize,
+            round: RoundConfig {
+                round_secs: cli.round_secs,
+                ..RoundConfig::default()
+            },
+            ..MatchSettings::default()
+        },
+        fill_after: (cli.fill_after > 0.0).then(|| Duration::from_secs_f64(cli.fill_after)),
+    };
+    let mut server = start(options)?;
+    let url = server.url();
+    println!("tickwire arena listening on {url}");
+    println!(
+        "  play: open {url} in two browser tabs · status: {url}status · metrics: {url}metrics"
+    );
+    let bots: Vec<_> = (0..cli.bots)
+        .map(|i| {
+            let name = format!("loadbot-{}", i + 1);
+            let codec = if i % 2 == 0 {
+                Codec::Compact
+            } else {
+                Codec::Json
+            };
+            let seed = u64::from(i) + 1;
+            actix_rt::spawn(headless::run_load_bot(url.clone(), name, seed, codec))
+        })
+        .collect();
+    if !bots.is_empty() {
+        println!("  started {} headless load bots", bots.len());
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = server.stopped() => return Ok(()),
+    }
+    println!("shutting down: ending matches, disconnecting clients");
+    for bot in bots {
+        bot.abort();
+    }
+    server.shutdown().await;
+    println!("bye");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = actix_rt::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = actix_rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_rt::signal::ctrl_c().await;
+    }
+}

@@ -47,9 +47,9 @@ mod tick;
 mod transport;
 
 pub use actor::matchroom::{
-    list_matches, live_match_count, register_current_arbiter, shutdown_all, DisposeReason,
-    JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle, MatchMetrics, MatchRoom,
-    PlayerId, PlayerInfo, SeatToken, SnapshotEnvelope,
+    list_matches, live_match_count, match_arbiter_count, register_current_arbiter, shutdown_all,
+    DisposeReason, JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle,
+    MatchMetrics, MatchRoom, PlayerId, PlayerInfo, SeatToken, SnapshotEnvelope,
 };
 pub use codec::{encode_count, Codec};
 pub use config::Config;

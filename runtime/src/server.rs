@@ -316,17 +316,19 @@ impl SocketIo {
     /// Every counter and gauge of this server (and of the process's match rooms) in the
     /// Prometheus text format.
     pub async fn metrics_text(&self) -> String {
+        let matches = crate::actor::matchroom::list_matches().await;
         let (queued_frames, queued_bytes) = self.queued();
         let namespaces: Vec<Namespace> = self.inner.namespaces.read().values().cloned().collect();
+        let connections = self.inner.sessions.read().len();
         let snapshot = Snapshot {
-            connections: self.inner.sessions.read().len(),
+            connections,
             queued_frames,
             queued_bytes,
             namespaces: namespaces
                 .iter()
                 .map(|ns| (ns.name().to_owned(), ns.socket_count(), ns.room_count()))
                 .collect(),
-            matches: crate::actor::matchroom::list_matches().await,
+            matches,
         };
         self.inner.metrics.encode(&snapshot)
     }

@@ -52,7 +52,7 @@ impl ConnHandle {
 }
 
 enum Upper {
-    SocketIo(Client),
+    SocketIo(Box<Client>),
     Echo,
 }
 
@@ -438,7 +438,7 @@ impl Actor for Connection {
         self.upper = Some(if self.server.is_echo() {
             Upper::Echo
         } else {
-            Upper::SocketIo(Client::new(self.server.clone(), handle, base))
+            Upper::SocketIo(Box::new(Client::new(self.server.clone(), handle, base)))
         });
         if let Some(ws) = self.pending_ws.take() {
             self.active_ws = Some(ws.id);

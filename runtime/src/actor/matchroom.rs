@@ -357,6 +357,8 @@ pub(crate) struct MatchActor<M: Match> {
     metrics: MatchMetrics,
     durations: VecDeque<u64>,
     disposed: bool,
+    /// Recently expired seat tokens (bounded), so a late join hears "expired".
+    expired: VecDeque<String>,
 }
 
 impl<M: Match> std::fmt::Debug for MatchActor<M> {
@@ -392,6 +394,17 @@ pub fn register_current_arbiter() {
     }
 }
 
+/// How many worker threads new matches are spread over in the current actix `System`
+/// (0 before the server's workers have started: matches then run on the calling thread).
+pub fn match_arbiter_count() -> usize {
+    let system = actix::System::try_current().map(|s| s.id());
+    ARBITERS
+        .read()
+        .iter()
+        .filter(|(s, _, _)| Some(*s) == system)
+        .count()
+}
+
 fn pick_arbiter() -> ArbiterHandle {
     let system = actix::System::try_current().map(|s| s.id());
     let arbiters: Vec<ArbiterHandle> = ARBITERS
@@ -425,6 +438,7 @@ impl MatchRoom {
             metrics: MatchMetrics::default(),
             durations: VecDeque::with_capacity(1024),
             disposed: false,
+            expired: VecDeque::new(),
         });
         let handle = MatchHandle { id, addr };
         REGISTRY.write().push((id, Box::new(handle.clone())));
@@ -780,6 +794,10 @@ impl<M: Match> MatchActor<M> {
             } else {
                 self.seats.remove(&token);
             }
+            if self.expired.len() == 256 {
+                self.expired.pop_front();
+            }
+            self.expired.push_back(token);
         }
     }
 
@@ -889,6 +907,9 @@ impl<M: Match> MatchActor<M> {
         let now = Instant::now();
         self.expire_seats(now);
         let Some(seat) = self.seats.get_mut(&token) else {
+            if self.expired.contains(&token) {
+                return Err(JoinError::Expired);
+            }
             return Err(JoinError::InvalidToken);
         };
         let rejoin = match &seat.state {

@@ -653,10 +653,10 @@ pub(crate) fn parse_sio(frame: &str) -> SioPacket {
     let text = frame
         .strip_prefix('4')
         .unwrap_or_else(|| panic!("not an Engine.IO message: {frame:?}"));
-    let mut chars = text.char_indices().peekable();
-    let kind = chars
+    let kind = text
+        .chars()
         .next()
-        .and_then(|(_, c)| c.to_digit(10))
+        .and_then(|c| c.to_digit(10))
         .unwrap_or_else(|| panic!("no Socket.IO packet type in {frame:?}")) as u8;
     let mut rest = &text[1..];
     let mut attachments = 0;

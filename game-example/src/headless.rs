@@ -1,0 +1,261 @@
+//! Headless players over a real websocket: the load bots of `--bots N` and the players of
+//! the in-process tests. They use the runtime's Rust client (`tickwire::client`), in either
+//! codec, and the same AI as the server's bot seats.
+//!
+//! The client runs handlers on its driver task; [`HeadlessPlayer`] turns them into a bounded
+//! queue of events the bot awaits in order. When the queue is full, new events are dropped
+//! and counted (snapshots are "latest" data anyway; the bot sees the next one).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tickwire::client::{Client, RawPayload, Reconnect};
+use tickwire::Codec;
+use tokio::sync::mpsc;
+
+use crate::game::bots::{BotBrain, BotView};
+use crate::game::state::{Arena, Input, Snapshot, PHASE_OVER, PHASE_PLAYING};
+use crate::match_glue::{INPUT_EVENT, SNAPSHOT_EVENT};
+use crate::wire::{JoinReply, JoinRequest, Joined, Matched, QueueError, QueueRequest, SnapshotMsg};
+
+/// Events queued per player before new ones are dropped.
+const EVENT_QUEUE: usize = 1024;
+
+/// One headless connection to namespace `/`, with its events in a queue.
+#[derive(Debug)]
+pub struct HeadlessPlayer {
+    client: Client,
+    events: mpsc::Receiver<(String, RawPayload)>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl HeadlessPlayer {
+    /// Connect to the game at `base` (`http://host:port`) in `codec`, without automatic
+    /// reconnection (the load bot reconnects itself, from the queue).
+    pub async fn connect(base: &str, codec: Codec) -> anyhow::Result<HeadlessPlayer> {
+        let (tx, events) = mpsc::channel(EVENT_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        let client = Client::builder(base.trim_end_matches('/'))
+            .codec(codec)
+            .reconnect(Reconnect::disabled())
+            .connect_timeout(Duration::from_secs(10))
+            .on_any(move |_client, event, payload, _ack| {
+                if tx.try_send((event.to_owned(), payload)).is_err() {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .connect()
+            .await
+            .with_context(|| format!("connect to {base}"))?;
+        Ok(HeadlessPlayer {
+            client,
+            events,
+            dropped,
+        })
+    }
+
+    /// The codec this player speaks.
+    pub fn codec(&self) -> Codec {
+        self.client.codec()
+    }
+
+    /// Emit `event` with one argument.
+    pub fn emit(&self, event: &str, data: &(impl Serialize + ?Sized)) -> anyhow::Result<()> {
+        self.client
+            .emit(event, data)
+            .with_context(|| format!("emit {event}"))
+    }
+
+    /// Emit `event` with one argument and wait (at most `timeout`) for the ack.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+        timeout: Duration,
+    ) -> anyhow::Result<T> {
+        self.client
+            .emit_with_ack(event, data, timeout)
+            .await
+            .with_context(|| format!("ack of {event}"))
+    }
+
+    /// The next event from the server (`None` once the queue is closed).
+    pub async fn next_event(&mut self) -> Option<(String, RawPayload)> {
+        self.events.recv().await
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Leave: disconnect and wait for the connection to close.
+    pub async fn close(self) {
+        self.client.disconnect();
+        self.client.closed().await;
+    }
+}
+
+/// How one match went, from a headless player's side.
+#[derive(Debug, Clone)]
+pub struct MatchOutcome {
+    /// The seat it played.
+    pub joined: Joined,
+    /// The last snapshot of the round (the scoreboard), if it saw the round end.
+    pub final_snapshot: Option<Snapshot>,
+    /// Snapshots received.
+    pub snapshots: u64,
+    /// Inputs sent.
+    pub inputs: u32,
+    /// The highest input sequence the server acknowledged for this player.
+    pub last_ack: Option<u32>,
+    /// The reason given by `match-ended`, if it came.
+    pub ended: Option<String>,
+}
+
+/// Queue as `name`, wait for a match (at most `queue_timeout`) and take the seat.
+pub async fn queue_and_join(
+    player: &mut HeadlessPlayer,
+    name: &str,
+    queue_timeout: Duration,
+) -> anyhow::Result<Joined> {
+    player.emit(
+        "queue",
+        &QueueRequest {
+            name: name.to_owned(),
+        },
+    )?;
+    let matched = loop {
+        let wait = tokio::time::timeout(queue_timeout, player.next_event());
+        match wait.await {
+            Err(_) => bail!("not matched within {queue_timeout:?}"),
+            Ok(None) => bail!("disconnected while queued"),
+            Ok(Some((event, payload))) if event == "matched" => {
+                break payload.deserialize::<Matched>()?;
+            }
+            Ok(Some((event, payload))) if event == "queue-error" => {
+                let error = payload.deserialize::<QueueError>()?;
+                bail!("queue error: {}", error.message);
+            }
+            Ok(Some(_)) => {}
+        }
+    };
+    let reply: JoinReply = player
+        .call(
+            "join-match",
+            &JoinRequest {
+                token: matched.token,
+            },
+            Duration::from_secs(10),
+        )
+        .await?;
+    match (reply.joined, reply.error) {
+        (Some(joined), _) => Ok(joined),
+        (None, error) => bail!("join refused: {}", error.unwrap_or_default()),
+    }
+}
+
+/// Play the joined match to its end with the bot AI (one input per snapshot; spectators
+/// only watch). `timeout` bounds the match.
+pub async fn play_until_end(
+    player: &mut HeadlessPlayer,
+    joined: Joined,
+    seed: u64,
+    timeout: Duration,
+) -> anyhow::Result<MatchOutcome> {
+    let arena = joined.arena.clone();
+    let mut outcome = MatchOutcome {
+        joined,
+        final_snapshot: None,
+        snapshots: 0,
+        inputs: 0,
+        last_ack: None,
+        ended: None,
+    };
+    let mut brain = BotBrain::new(seed);
+    let play = async {
+        while let Some((event, payload)) = player.next_event().await {
+            if event == "match-ended" {
+                outcome.ended = Some(payload.deserialize::<String>()?);
+                return Ok(());
+            }
+            if event != SNAPSHOT_EVENT {
+                continue;
+            }
+            let msg: SnapshotMsg = payload.deserialize()?;
+            outcome.snapshots += 1;
+            let me = outcome.joined.player;
+            if let Some(&(_, seq)) = msg.acks.iter().find(|(p, _)| *p == me) {
+                outcome.last_ack = Some(seq);
+            }
+            if msg.state.phase == PHASE_OVER {
+                outcome.final_snapshot = Some(msg.state);
+                continue;
+            }
+            if outcome.joined.spectator {
+                continue;
+            }
+            let dt = 1.0 / f64::from(outcome.joined.tick_rate.max(1));
+            if let Some(input) = decide(&mut brain, &msg.state, me, &arena, dt) {
+                outcome.inputs += 1;
+                player.emit(INPUT_EVENT, &(outcome.inputs, input))?;
+            }
+        }
+        bail!("disconnected during the match")
+    };
+    tokio::time::timeout(timeout, play)
+        .await
+        .map_err(|_| anyhow!("match not over within {timeout:?}"))??;
+    Ok(outcome)
+}
+
+/// The bot's input for one snapshot (`None` when its player is not on the field).
+fn decide(
+    brain: &mut BotBrain,
+    snapshot: &Snapshot,
+    me: u32,
+    arena: &Arena,
+    dt: f64,
+) -> Option<Input> {
+    let mine = snapshot.players.iter().find(|p| p.id == me && p.alive)?;
+    let view = BotView {
+        me: (f64::from(mine.x), f64::from(mine.y)),
+        enemies: snapshot
+            .players
+            .iter()
+            .filter(|p| p.alive && p.id != me)
+            .map(|p| (f64::from(p.x), f64::from(p.y)))
+            .collect(),
+        arena,
+        can_shoot: snapshot.phase == PHASE_PLAYING,
+    };
+    Some(brain.think(&view, dt))
+}
+
+/// A load bot: connect to `base` in `codec`, play match after match as `name`, reconnect
+/// after errors. Runs until its task is dropped.
+pub async fn run_load_bot(base: String, name: String, seed: u64, codec: Codec) {
+    let mut round = 0u64;
+    loop {
+        let result: anyhow::Result<()> = async {
+            let mut player = HeadlessPlayer::connect(&base, codec).await?;
+            loop {
+                round += 1;
+                let seed = seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let hour = Duration::from_secs(3600);
+                let joined = queue_and_join(&mut player, &name, hour).await?;
+                play_until_end(&mut player, joined, seed, hour).await?;
+            }
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::info!(bot = %name, error = %format!("{error:#}"), "load bot reconnecting in 2 s");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

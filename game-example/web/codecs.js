@@ -1,0 +1,121 @@
+// codecs.js: the game's payload types for the compact codec, and the parser factory.
+//
+// The compact codec sends postcard payloads, which carry no field names or types: both sides
+// must agree on each event's shape. These declarations mirror the Rust structs in
+// game-example/src/wire.rs and src/game/state.rs field by field, in declaration order (the
+// Rust test `tests/compact_schemas.rs` checks them against bytes written by Rust).
+
+/**
+ * The game's events for `createParser({ events })` of tickwire-compact.js.
+ * @param {object} t the module's `types`
+ */
+export function gameEvents(t) {
+  const Input = t.struct({ dx: t.i8, dy: t.i8, aim: t.f32, fire: t.bool, ms: t.u8 });
+  const PlayerView = t.struct({
+    id: t.u32,
+    x: t.f32,
+    y: t.f32,
+    angle: t.f32,
+    hp: t.u8,
+    score: t.u32,
+    kills: t.u16,
+    deaths: t.u16,
+    alive: t.bool,
+  });
+  const ProjectileView = t.struct({ id: t.u32, x: t.f32, y: t.f32 });
+  const Kill = t.struct({ killer: t.u32, victim: t.u32 });
+  const RosterEntry = t.struct({ id: t.u32, name: t.string, bot: t.bool });
+  const Snapshot = t.struct({
+    phase: t.u8,
+    time_left: t.f32,
+    players: t.vec(PlayerView),
+    projectiles: t.vec(ProjectileView),
+    kills: t.vec(Kill),
+    roster: t.option(t.vec(RosterEntry)),
+  });
+  // The runtime's SnapshotEnvelope around it.
+  const SnapshotMsg = t.struct({
+    tick: t.u53,
+    acks: t.vec(t.tuple(t.u32, t.u32)),
+    state: Snapshot,
+  });
+  const Rect = t.struct({ x: t.f64, y: t.f64, w: t.f64, h: t.f64 });
+  const Arena = t.struct({
+    width: t.f64,
+    height: t.f64,
+    obstacles: t.vec(Rect),
+    spawns: t.vec(t.tuple(t.f64, t.f64)),
+  });
+  const Tuning = t.struct({
+    player_radius: t.f64,
+    speed: t.f64,
+    projectile_speed: t.f64,
+    projectile_radius: t.f64,
+    projectile_life: t.f64,
+    fire_cooldown: t.f64,
+    damage: t.u8,
+    max_hp: t.u8,
+    respawn_delay: t.f64,
+    hit_points: t.u32,
+    kill_bonus: t.u32,
+    max_input_ms: t.u8,
+    max_move_budget: t.f64,
+  });
+  const Joined = t.struct({
+    player: t.u32,
+    match_id: t.u53,
+    spectator: t.bool,
+    tick_rate: t.u32,
+    arena: Arena,
+    tuning: Tuning,
+  });
+  const JoinReply = t.struct({ error: t.option(t.string), joined: t.option(Joined) });
+  const ScoreLine = t.struct({ id: t.u32, name: t.string, score: t.u32, bot: t.bool });
+  const MatchSummary = t.struct({
+    id: t.u53,
+    phase: t.u8,
+    time_left: t.f32,
+    players: t.vec(ScoreLine),
+    spectators: t.u32,
+  });
+  return {
+    // client -> server
+    queue: t.struct({ name: t.string }),
+    'join-match': { payload: t.struct({ token: t.string }), ack: JoinReply },
+    spectate: { payload: t.struct({ match_id: t.u53 }), ack: JoinReply },
+    input: t.tuple(t.u32, Input),
+    leave: { payload: null, ack: t.bool },
+    matches: { payload: null, ack: t.vec(MatchSummary) },
+    rtt: { payload: t.u32, ack: t.u32 },
+    // server -> client
+    matched: t.struct({ token: t.string, match_id: t.u53, bots: t.u32 }),
+    'queue-error': t.struct({ message: t.string }),
+    state: SnapshotMsg,
+    'match-ended': t.string,
+  };
+}
+
+/**
+ * Load the compact codec module and return a factory of parsers for tickwire-client.js (one
+ * parser per connection: it pairs ack ids with their events). Throws when the module is
+ * missing or unusable.
+ * @param {string} url where the server serves tickwire-compact.js
+ */
+export async function loadCompactParserFactory(url) {
+  const mod = await import(url);
+  if (typeof mod.createParser !== 'function' || !mod.types) {
+    throw new Error('tickwire-compact.js has no createParser/types');
+  }
+  const events = gameEvents(mod.types);
+  return () => {
+    const pair = mod.createParser({ events });
+    const encoder = new pair.Encoder();
+    const decoder = new pair.Decoder();
+    return {
+      name: 'compact',
+      // One frame per packet: a Uint8Array, sent as a binary WebSocket message.
+      encode: (packet) => encoder.encode(packet)[0],
+      decode: (frame) => decoder.decode(frame),
+    };
+  };
+}
