@@ -418,7 +418,7 @@ function onMatchEnded(reason) {
   const wasPlaying = game.screen === 'game' || game.screen === 'scoreboard';
   leaveMatchState();
   if (!wasPlaying) return;
-  if (reason === 'servershutdown') {
+  if (reason === 'server shutting down') {
     setConn('the server is shutting down');
     showScreen('lobby');
   } else if (wasSpectator) {

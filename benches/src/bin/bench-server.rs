@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 use tickwire::{
-    Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo, SocketIo,
+    Config, Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo, SocketIo,
 };
 
 #[global_allocator]
@@ -105,7 +105,14 @@ async fn main() -> std::io::Result<()> {
     let hz = tick_hz();
     let rooms: Rooms = Arc::default();
 
-    let io = SocketIo::builder().build();
+    // The benchmark measures throughput, so the per-connection inbound rate limit (default
+    // 500 messages/s) is raised: a closed-loop echo client sends thousands per second.
+    let io = SocketIo::builder()
+        .config(Config {
+            max_inbound_messages_per_sec: 1_000_000,
+            ..Config::default()
+        })
+        .build();
     io.ns("/", move |socket| {
         socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
             ack.send(&value).ok();
@@ -126,7 +133,9 @@ async fn main() -> std::io::Result<()> {
                             return;
                         }
                     }
-                    None => socket.join(room),
+                    None => {
+                        socket.join(room);
+                    }
                 }
                 ack.send(&"ok").ok();
             }

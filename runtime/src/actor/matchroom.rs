@@ -27,8 +27,10 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::codec::EncodeOnce;
+use crate::codec::{Codec, EncodeOnce};
+use crate::outbox::Class;
 use crate::payload::Data;
+use crate::payload::Payload;
 use crate::socket::{DisconnectReason, Socket};
 use crate::tick::TickClock;
 
@@ -112,6 +114,19 @@ pub enum DisposeReason {
     ServerShutdown,
 }
 
+impl DisposeReason {
+    /// The reason as sent to players in the `match-ended` event: `finished`, `empty`,
+    /// `stopped` or `server shutting down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisposeReason::Finished => "finished",
+            DisposeReason::Empty => "empty",
+            DisposeReason::Stopped => "stopped",
+            DisposeReason::ServerShutdown => "server shutting down",
+        }
+    }
+}
+
 /// The game logic of a match. All state lives in the implementing value, inside the match's
 /// actor: no locks.
 pub trait Match: Send + Unpin + 'static {
@@ -186,9 +201,35 @@ impl<S: Serialize> Serialize for Wire<'_, S> {
     }
 }
 
+/// An event from a match callback, encoded for both codecs when it was emitted (the typed
+/// value is gone by the time the tick's output is flushed).
+struct Encoded {
+    json: Value,
+    compact: Option<bytes::Bytes>,
+}
+
+impl Encoded {
+    fn new(data: &impl Serialize) -> Option<Encoded> {
+        Some(Encoded {
+            json: serde_json::to_value(data).ok()?,
+            compact: tickwire_protocol::compact::to_payload(data).ok(),
+        })
+    }
+
+    fn frames(&self, codec: Codec, nsp: &str, event: &str) -> Option<Vec<crate::outbox::Frame>> {
+        match codec {
+            Codec::Json => crate::codec::encode_event(codec, nsp, event, &self.json, None).ok(),
+            Codec::Compact => {
+                let payload = Payload::from_compact(self.compact.clone()?);
+                crate::codec::encode_payload_event(codec, nsp, event, &payload, None).ok()
+            }
+        }
+    }
+}
+
 enum Outgoing {
-    To(PlayerId, String, Value),
-    All(String, Value),
+    To(PlayerId, String, Encoded),
+    All(String, Encoded),
 }
 
 /// What a match can do from its callbacks.
@@ -222,16 +263,18 @@ impl MatchContext {
 
     /// Send a reliable event to one player, after this tick's snapshot.
     pub fn emit_to(&mut self, player: PlayerId, event: &str, data: impl Serialize) {
-        if let Ok(value) = serde_json::to_value(data) {
+        if let Some(encoded) = Encoded::new(&data) {
             self.outgoing
-                .push(Outgoing::To(player, event.to_owned(), value));
+                .push(Outgoing::To(player, event.to_owned(), encoded));
         }
     }
 
     /// Send a reliable event to every player, after this tick's snapshot.
+    ///
+    /// Encoded at most once per codec (and namespace) among the players.
     pub fn broadcast(&mut self, event: &str, data: impl Serialize) {
-        if let Ok(value) = serde_json::to_value(data) {
-            self.outgoing.push(Outgoing::All(event.to_owned(), value));
+        if let Some(encoded) = Encoded::new(&data) {
+            self.outgoing.push(Outgoing::All(event.to_owned(), encoded));
         }
     }
 
@@ -733,15 +776,33 @@ impl<M: Match> MatchActor<M> {
     fn flush(&mut self, mctx: &mut MatchContext) {
         for outgoing in mctx.outgoing.drain(..) {
             match outgoing {
-                Outgoing::To(player, event, value) => {
+                Outgoing::To(player, event, encoded) => {
                     if let Some(socket) = self.socket_of(player) {
-                        let _ = socket.emit(&event, &value);
+                        if let Some(frames) =
+                            encoded.frames(socket.codec(), socket.ns().name(), &event)
+                        {
+                            let _ = socket.send_frames(&frames, Class::Reliable);
+                        }
                     }
                 }
-                Outgoing::All(event, value) => {
+                Outgoing::All(event, encoded) => {
+                    let mut cache: Vec<((Codec, String), Option<Vec<crate::outbox::Frame>>)> =
+                        Vec::new();
                     for seat in self.seats.values() {
-                        if let SeatState::Connected { socket } = &seat.state {
-                            let _ = socket.emit(&event, &value);
+                        let SeatState::Connected { socket } = &seat.state else {
+                            continue;
+                        };
+                        let key = (socket.codec(), socket.ns().name().to_owned());
+                        let index = match cache.iter().position(|(k, _)| *k == key) {
+                            Some(i) => i,
+                            None => {
+                                let frames = encoded.frames(key.0, &key.1, &event);
+                                cache.push((key, frames));
+                                cache.len() - 1
+                            }
+                        };
+                        if let Some(frames) = &cache[index].1 {
+                            let _ = socket.send_frames(frames, Class::Reliable);
                         }
                     }
                 }
@@ -770,6 +831,9 @@ impl<M: Match> MatchActor<M> {
 
     fn remove_seat(&mut self, token: &str, reason: LeaveReason) {
         if let Some(seat) = self.seats.remove(token) {
+            if let SeatState::Connected { socket } = &seat.state {
+                socket.off(&self.config.input_event);
+            }
             if !matches!(seat.state, SeatState::Reserved { .. }) {
                 let mut mctx = self.context();
                 self.game.on_leave(&mut mctx, seat.id, reason);
@@ -848,7 +912,7 @@ impl<M: Match> MatchActor<M> {
         self.game.on_dispose(reason);
         for seat in self.seats.values() {
             if let SeatState::Connected { socket } = &seat.state {
-                let _ = socket.emit("match-ended", &format!("{reason:?}").to_lowercase());
+                let _ = socket.emit("match-ended", &reason.as_str());
                 socket.off(&self.config.input_event);
             }
         }
