@@ -24,6 +24,25 @@
 //! }
 //! ```
 //!
+//! ## A complete match
+//!
+//! Matchmaking code spawns one actor per match ([`MatchRoom::spawn`], or a [`Matchmaker`]);
+//! the match ticks at N Hz on absolute deadlines, applies player inputs in sequence order and
+//! sends every player a snapshot each tick (encoded once per codec, coalesced for lagging
+//! clients), with the last input it applied per player for client-side reconciliation:
+//!
+//! ```no_run
+#![doc = include_str!("../examples/match_room.rs")]
+//! ```
+//!
+//! ## Codecs
+//!
+//! Each connection picks its codec at the handshake: Socket.IO JSON by default, or the
+//! compact binary codec with the query parameter `codec=compact` (postcard payloads, one
+//! binary frame per packet; specified in `tickwire_protocol::compact`). Both kinds of client
+//! share namespaces, rooms and matches; typed emits reach both, and a broadcast is encoded at
+//! most once per codec present.
+//!
 //! Each Engine.IO connection is an actix actor with a bounded mailbox and a bounded outbound
 //! queue ([`Config`] lists every limit); each namespace admits connections through its own
 //! actor. The wire formats and protocol state machines live in the sans-IO

@@ -227,6 +227,9 @@ impl Encoded {
     }
 }
 
+/// The frames of one broadcast event are shared by the players of one codec and namespace.
+type FramesKey = (Codec, String);
+
 enum Outgoing {
     To(PlayerId, String, Encoded),
     All(String, Encoded),
@@ -786,8 +789,7 @@ impl<M: Match> MatchActor<M> {
                     }
                 }
                 Outgoing::All(event, encoded) => {
-                    let mut cache: Vec<((Codec, String), Option<Vec<crate::outbox::Frame>>)> =
-                        Vec::new();
+                    let mut cache: Vec<(FramesKey, Option<Vec<crate::outbox::Frame>>)> = Vec::new();
                     for seat in self.seats.values() {
                         let SeatState::Connected { socket } = &seat.state else {
                             continue;
