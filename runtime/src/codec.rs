@@ -68,7 +68,7 @@ pub(crate) fn encode_event<T: Serialize + ?Sized>(
 ) -> Result<Vec<Frame>, SendError> {
     ENCODES[codec.index()].fetch_add(1, Ordering::Relaxed);
     match codec {
-        Codec::Json => json_event(nsp, event, data, id).map(|f| vec![f]),
+        Codec::Json => json_event(nsp, event, data, id, None).map(|f| vec![f]),
         Codec::Compact => crate::compact::encode_event(nsp, event, data, id).map(|f| vec![f]),
     }
 }
@@ -173,6 +173,7 @@ fn json_event<T: Serialize + ?Sized>(
     event: &str,
     data: &T,
     id: Option<u64>,
+    extra: Option<&str>,
 ) -> Result<Frame, SendError> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(b"42");
@@ -189,6 +190,10 @@ fn json_event<T: Serialize + ?Sized>(
     serde_json::to_writer(&mut out, event).map_err(|e| SendError::Serialize(e.to_string()))?;
     out.push(b',');
     serde_json::to_writer(&mut out, data).map_err(|e| SendError::Serialize(e.to_string()))?;
+    if let Some(extra) = extra {
+        out.push(b',');
+        serde_json::to_writer(&mut out, extra).map_err(|e| SendError::Serialize(e.to_string()))?;
+    }
     out.push(b']');
     // serde_json writes valid UTF-8, and so do the ASCII and `&str` pieces around it.
     let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
@@ -201,6 +206,8 @@ pub(crate) struct EncodeOnce<'a, T: Serialize + ?Sized> {
     event: &'a str,
     data: &'a T,
     id: Option<u64>,
+    /// A recovery offset appended to the JSON packet's arguments.
+    json_offset: Option<String>,
     cache: [Option<Vec<Frame>>; 2],
 }
 
@@ -211,17 +218,34 @@ impl<'a, T: Serialize + ?Sized> EncodeOnce<'a, T> {
             event,
             data,
             id,
+            json_offset: None,
             cache: [None, None],
         }
+    }
+
+    /// Append `offset` as the JSON packet's last argument (connection state recovery).
+    pub(crate) fn with_json_offset(mut self, offset: Option<String>) -> Self {
+        self.json_offset = offset;
+        self
     }
 
     /// The frames for `codec`, encoding them on first use.
     pub(crate) fn frames(&mut self, codec: Codec) -> Result<&[Frame], SendError> {
         let slot = &mut self.cache[codec.index()];
         if slot.is_none() {
-            *slot = Some(encode_event(
-                codec, self.nsp, self.event, self.data, self.id,
-            )?);
+            *slot = Some(match (codec, &self.json_offset) {
+                (Codec::Json, Some(offset)) => {
+                    ENCODES[codec.index()].fetch_add(1, Ordering::Relaxed);
+                    vec![json_event(
+                        self.nsp,
+                        self.event,
+                        self.data,
+                        self.id,
+                        Some(offset),
+                    )?]
+                }
+                _ => encode_event(codec, self.nsp, self.event, self.data, self.id)?,
+            });
         }
         Ok(slot.as_deref().unwrap_or_default())
     }
@@ -235,7 +259,7 @@ mod tests {
     fn json_event_matches_the_generic_encoder() {
         let data = serde_json::json!({"b": 1, "a": [true, null, "x\"y"]});
         for (nsp, id) in [("/", None), ("/chat", Some(12)), ("/", Some(0))] {
-            let Frame::Text(fast) = json_event(nsp, "ev\n", &data, id).unwrap() else {
+            let Frame::Text(fast) = json_event(nsp, "ev\n", &data, id, None).unwrap() else {
                 panic!("text expected")
             };
             let packet =

@@ -43,6 +43,8 @@ pub struct Config {
     pub max_inbound_messages_per_sec: u32,
     /// Inbound bytes per second per connection (bursts of twice this pass).
     pub max_inbound_bytes_per_sec: usize,
+    /// Connection state recovery (off by default, as in the reference server).
+    pub recovery: Option<crate::recovery::RecoveryConfig>,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             max_rooms_per_socket: 1000,
             max_inbound_messages_per_sec: 500,
             max_inbound_bytes_per_sec: 4 << 20,
+            recovery: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
 use crate::outbox::Class;
 use crate::payload::Payload;
+use crate::recovery::RecoveryLog;
 use crate::socket::{Sid, Socket};
 
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
@@ -37,6 +38,7 @@ pub(crate) struct NamespaceInner {
     rooms: RwLock<HashMap<String, HashSet<Sid>>>,
     ack_ids: AtomicU64,
     actor: OnceLock<Addr<NamespaceActor>>,
+    pub(crate) recovery: Option<parking_lot::Mutex<RecoveryLog>>,
 }
 
 /// A namespace: a handle to broadcast to its sockets and to manage its rooms.
@@ -54,7 +56,12 @@ impl std::fmt::Debug for Namespace {
 
 impl Namespace {
     pub(crate) fn new(name: String, setup: Arc<Setup>, config: Arc<Config>) -> Namespace {
+        let recovery = config
+            .recovery
+            .clone()
+            .map(|c| parking_lot::Mutex::new(RecoveryLog::new(c)));
         Namespace(Arc::new(NamespaceInner {
+            recovery,
             name,
             setup,
             config,
@@ -305,13 +312,48 @@ impl BroadcastOperator {
     /// The packet is encoded at most once per codec among the targets, and those bytes are
     /// shared by every target of that codec.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
-        let mut once = EncodeOnce::new(self.ns.name(), event, data, None);
+        let offset = self.recovery_offset();
+        let mut once = EncodeOnce::new(self.ns.name(), event, data, None)
+            .with_json_offset(offset.map(|o| o.to_string()));
         let class = self.class();
+        if let Some(offset) = offset {
+            let frames = once.frames(Codec::Json)?.to_vec();
+            self.log_for_recovery(offset, frames);
+        }
         for socket in self.fetch_sockets() {
             let frames = once.frames(socket.codec())?;
             let _ = socket.send_frames(frames, class);
         }
         Ok(())
+    }
+
+    /// The offset of this broadcast, when recovery is on and the packet is recoverable (not
+    /// volatile).
+    fn recovery_offset(&self) -> Option<u64> {
+        if self.volatile {
+            return None;
+        }
+        self.ns
+            .0
+            .recovery
+            .as_ref()
+            .map(|log| log.lock().next_offset())
+    }
+
+    fn log_for_recovery(&self, offset: u64, frames: Vec<crate::outbox::Frame>) {
+        if let Some(log) = &self.ns.0.recovery {
+            let mut except = self.except.clone();
+            if let Some(sid) = &self.except_sid {
+                except.push(sid.to_string());
+            }
+            log.lock().log(
+                offset,
+                self.rooms.clone(),
+                except,
+                frames,
+                std::time::Instant::now(),
+            );
+        }
     }
 
     fn class(&self) -> Class {
@@ -327,7 +369,21 @@ impl BroadcastOperator {
     /// or too slow are skipped (the slow ones are disconnected); the others all get it.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
         let codec = payload_codec(&payload);
+        let mut payload = payload;
+        let offset = if codec == Codec::Json {
+            self.recovery_offset()
+        } else {
+            None
+        };
+        if let Some(offset) = offset {
+            payload
+                .args
+                .push(serde_json::Value::String(offset.to_string()));
+        }
         let frames = encode_payload_event(codec, self.ns.name(), event, &payload, None)?;
+        if let Some(offset) = offset {
+            self.log_for_recovery(offset, frames.clone());
+        }
         let class = self.class();
         for socket in self.fetch_sockets() {
             if socket.codec() == codec {

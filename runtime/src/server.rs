@@ -173,6 +173,13 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Turn on connection state recovery: a client that drops abnormally and reconnects within
+    /// the window gets its socket id, its rooms and the broadcasts it missed.
+    pub fn connection_state_recovery(mut self, config: crate::RecoveryConfig) -> Self {
+        self.config.recovery = Some(config);
+        self
+    }
+
     /// Allow cross-origin polling from `origin` (`*` for any).
     pub fn cors_origin(mut self, origin: impl Into<String>) -> Self {
         self.config.cors_origins.push(origin.into());

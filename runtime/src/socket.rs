@@ -115,6 +115,9 @@ struct State {
 
 pub(crate) struct SocketInner {
     pub(crate) id: Sid,
+    /// The private session id of connection state recovery, when it is on.
+    pid: Option<Arc<str>>,
+    recovered: bool,
     pub(crate) ns: Namespace,
     pub(crate) conn: ConnHandle,
     handshake: Arc<Handshake>,
@@ -165,10 +168,14 @@ impl Socket {
         ns: Namespace,
         conn: ConnHandle,
         handshake: Arc<Handshake>,
+        pid: Option<Arc<str>>,
+        recovered: bool,
     ) -> Socket {
         Socket {
             inner: Arc::new(SocketInner {
                 id,
+                pid,
+                recovered,
                 ns,
                 conn,
                 handshake,
@@ -190,6 +197,12 @@ impl Socket {
     /// This socket's id (its private room has the same name).
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// Whether this socket was restored by connection state recovery (same id, same rooms,
+    /// the missed broadcasts replayed).
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
     }
 
     /// The namespace this socket belongs to.
@@ -480,6 +493,9 @@ impl Socket {
         }
         let mut data = serde_json::Map::new();
         data.insert("sid".into(), Value::String(self.inner.id.to_string()));
+        if let Some(pid) = &self.inner.pid {
+            data.insert("pid".into(), Value::String(pid.to_string()));
+        }
         let reply = Packet::connect(self.inner.ns.name(), Some(Value::Object(data)));
         let frames = crate::codec::encode_control(self.codec(), &reply);
         let _ = self.inner.conn.outbox.push(&frames, Class::Control);
@@ -544,6 +560,12 @@ impl Socket {
         }
         let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
         self.inner.ns.remove_socket(&self.inner.id, &rooms);
+        if let (Some(pid), Some(log)) = (&self.inner.pid, &self.inner.ns.0.recovery) {
+            if crate::recovery::recoverable(reason) {
+                let now = std::time::Instant::now();
+                log.lock().persist(pid, self.inner.id.clone(), rooms, now);
+            }
+        }
         self.inner.acks.lock().clear();
         let handlers: Vec<DisconnectHandler> =
             std::mem::take(&mut *self.inner.disconnect_handlers.lock());

@@ -28,10 +28,9 @@ impl NamespaceActor {
     }
 
     fn admit(&mut self, msg: Admit, ctx: &mut Context<Self>) {
-        let sid: Arc<str> = sid_from_entropy(rand::random()).into();
-        let socket = Socket::new(sid, self.ns.clone(), msg.conn, msg.handshake);
+        let (socket, skip_middlewares) = self.new_socket(msg);
         let middlewares = self.ns.0.setup.middlewares.read().clone();
-        if middlewares.is_empty() {
+        if middlewares.is_empty() || skip_middlewares {
             self.finish(socket, Ok(()));
             return;
         }
@@ -51,6 +50,59 @@ impl NamespaceActor {
         );
     }
 
+    /// A fresh socket, or the one connection state recovery restores (same id and rooms, the
+    /// missed broadcasts queued behind the CONNECT reply). Returns whether middlewares are
+    /// skipped.
+    fn new_socket(&mut self, msg: Admit) -> (Socket, bool) {
+        let Some(log) = &self.ns.0.recovery else {
+            let sid: Arc<str> = sid_from_entropy(rand::random()).into();
+            let socket = Socket::new(sid, self.ns.clone(), msg.conn, msg.handshake, None, false);
+            return (socket, false);
+        };
+        let auth = &msg.handshake.auth;
+        let claim = auth
+            .get("pid")
+            .and_then(serde_json::Value::as_str)
+            .zip(auth.get("offset").and_then(serde_json::Value::as_str));
+        let restored = claim.and_then(|(pid, offset)| {
+            let restored = log.lock().restore(pid, offset, std::time::Instant::now())?;
+            Some((Arc::<str>::from(pid), restored))
+        });
+        match restored {
+            Some((pid, restored)) => {
+                let skip = log.lock().config().skip_middlewares;
+                let socket = Socket::new(
+                    restored.sid,
+                    self.ns.clone(),
+                    msg.conn,
+                    msg.handshake,
+                    Some(pid),
+                    true,
+                );
+                for room in restored.rooms {
+                    let _ = socket.join(room);
+                }
+                for frames in restored.missed {
+                    let _ = socket.send_frames(&frames, crate::outbox::Class::Reliable);
+                }
+                (socket, skip)
+            }
+            None => {
+                let sid: Arc<str> = sid_from_entropy(rand::random()).into();
+                let pid: Arc<str> = sid_from_entropy(rand::random()).into();
+                let socket = Socket::new(
+                    sid,
+                    self.ns.clone(),
+                    msg.conn,
+                    msg.handshake,
+                    Some(pid),
+                    false,
+                );
+                (socket, false)
+            }
+        }
+    }
+
     fn finish(&mut self, socket: Socket, result: Result<(), ConnectError>) {
         let conn = socket.inner.conn.clone();
         match result {
@@ -60,11 +112,19 @@ impl NamespaceActor {
                 // One per CONNECT packet, which the client can send once per namespace.
                 conn.addr.do_send(Admitted { socket });
             }
-            Ok(()) => {}
-            Err(error) => conn.addr.do_send(Refused {
-                nsp: self.ns.name().to_owned(),
-                error,
-            }),
+            // The connection went away meanwhile: drop what the socket holds (rooms of a
+            // restored socket), and keep its session for another try.
+            Ok(()) => socket.close(crate::socket::DisconnectReason::TransportClose, false),
+            Err(error) => {
+                socket.close(
+                    crate::socket::DisconnectReason::ServerNamespaceDisconnect,
+                    false,
+                );
+                conn.addr.do_send(Refused {
+                    nsp: self.ns.name().to_owned(),
+                    error,
+                });
+            }
         }
     }
 }

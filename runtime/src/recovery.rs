@@ -1,0 +1,296 @@
+//! Connection state recovery (Socket.IO's `pid` + offset).
+//!
+//! When enabled, each namespace keeps, for `max_disconnection`:
+//! - the broadcast packets it sent (with an offset as their last argument, and the rooms they
+//!   targeted), at most `max_packets` of them;
+//! - the sessions of sockets that dropped for a recoverable reason (their id and rooms), at
+//!   most `max_sessions` of them.
+//!
+//! A client that reconnects within the window with `{"pid", "offset"}` in its CONNECT auth gets
+//! its socket id and rooms back, and every packet it missed after `offset`, in order and none
+//! twice. Only JSON broadcasts carry offsets (the compact format has no field for them).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::outbox::Frame;
+use crate::socket::{DisconnectReason, Sid};
+
+/// Settings of connection state recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long a dropped session (and the packets it may miss) is kept (default 2 min).
+    pub max_disconnection: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (default true).
+    pub skip_middlewares: bool,
+    /// Most broadcast packets kept per namespace (default 10,000); older ones are dropped and
+    /// a client whose offset fell out of the log is not recovered.
+    pub max_packets: usize,
+    /// Most dropped sessions kept per namespace (default 100,000).
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+/// Whether a socket that closed for `reason` may be recovered (as the reference server).
+pub(crate) fn recoverable(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::PingTimeout
+            | DisconnectReason::ForcedClose
+            | DisconnectReason::ServerShuttingDown
+    )
+}
+
+struct Session {
+    sid: Sid,
+    rooms: Vec<String>,
+    at: Instant,
+}
+
+struct Logged {
+    offset: u64,
+    at: Instant,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    frames: Vec<Frame>,
+}
+
+impl Logged {
+    fn reaches(&self, rooms: &[String]) -> bool {
+        let targeted = self.rooms.is_empty() || self.rooms.iter().any(|r| rooms.contains(r));
+        targeted && !self.except.iter().any(|r| rooms.contains(r))
+    }
+}
+
+/// What a restored socket gets back.
+pub(crate) struct Restored {
+    pub(crate) sid: Sid,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) missed: Vec<Vec<Frame>>,
+}
+
+/// One namespace's recovery state.
+pub(crate) struct RecoveryLog {
+    config: RecoveryConfig,
+    sessions: HashMap<String, Session>,
+    log: VecDeque<Logged>,
+    next_offset: u64,
+}
+
+impl RecoveryLog {
+    pub(crate) fn new(config: RecoveryConfig) -> RecoveryLog {
+        RecoveryLog {
+            config,
+            sessions: HashMap::new(),
+            log: VecDeque::new(),
+            next_offset: 1,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+
+    /// The offset for the next broadcast (to put in its packet before logging it).
+    pub(crate) fn next_offset(&mut self) -> u64 {
+        let offset = self.next_offset;
+        self.next_offset += 1;
+        offset
+    }
+
+    /// Keep a broadcast packet for clients that may miss it.
+    pub(crate) fn log(
+        &mut self,
+        offset: u64,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        frames: Vec<Frame>,
+        now: Instant,
+    ) {
+        self.expire(now);
+        if self.log.len() >= self.config.max_packets {
+            self.log.pop_front();
+        }
+        self.log.push_back(Logged {
+            offset,
+            at: now,
+            rooms,
+            except,
+            frames,
+        });
+    }
+
+    /// A socket dropped for a recoverable reason: keep its session.
+    pub(crate) fn persist(&mut self, pid: &str, sid: Sid, rooms: Vec<String>, now: Instant) {
+        self.expire(now);
+        if self.sessions.len() >= self.config.max_sessions {
+            if let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| s.at)
+                .map(|(pid, _)| pid.clone())
+            {
+                self.sessions.remove(&oldest);
+            }
+        }
+        self.sessions.insert(
+            pid.to_owned(),
+            Session {
+                sid,
+                rooms,
+                at: now,
+            },
+        );
+    }
+
+    /// Take back the session `pid` and the packets it missed after `offset`; `None` when the
+    /// session is unknown or expired, or `offset` is no longer in the log.
+    pub(crate) fn restore(&mut self, pid: &str, offset: &str, now: Instant) -> Option<Restored> {
+        self.expire(now);
+        let offset: u64 = offset.parse().ok()?;
+        let index = self.log.iter().position(|p| p.offset == offset)?;
+        let session = self.sessions.remove(pid)?;
+        let missed = self
+            .log
+            .iter()
+            .skip(index + 1)
+            .filter(|p| p.reaches(&session.rooms))
+            .map(|p| p.frames.clone())
+            .collect();
+        Some(Restored {
+            sid: session.sid,
+            rooms: session.rooms,
+            missed,
+        })
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let window = self.config.max_disconnection;
+        while self
+            .log
+            .front()
+            .is_some_and(|p| now.saturating_duration_since(p.at) > window)
+        {
+            self.log.pop_front();
+        }
+        self.sessions
+            .retain(|_, s| now.saturating_duration_since(s.at) <= window);
+    }
+
+    /// Sessions and packets held (for tests and metrics).
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.sessions.len(), self.log.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytestring::ByteString;
+
+    fn frame(text: &str) -> Vec<Frame> {
+        vec![Frame::Text(ByteString::from(text.to_owned()))]
+    }
+
+    fn rooms(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn restores_rooms_and_exactly_the_missed_packets_in_order() {
+        let t0 = Instant::now();
+        let mut log = RecoveryLog::new(RecoveryConfig::default());
+        let seen = log.next_offset();
+        log.log(seen, rooms(&["a"]), vec![], frame("seen"), t0);
+        log.persist("pid1", "sid1".into(), rooms(&["sid1", "a"]), t0);
+        for (name, to, except) in [
+            ("m1", vec!["a"], vec![]),
+            ("other-room", vec!["b"], vec![]),
+            ("all", vec![], vec![]),
+            ("excluded", vec![], vec!["sid1"]),
+            ("m2", vec!["a", "b"], vec![]),
+        ] {
+            let offset = log.next_offset();
+            log.log(offset, rooms(&to), rooms(&except), frame(name), t0);
+        }
+        let restored = log
+            .restore("pid1", &seen.to_string(), t0)
+            .expect("restored");
+        assert_eq!(&*restored.sid, "sid1");
+        assert_eq!(restored.rooms, rooms(&["sid1", "a"]));
+        assert_eq!(
+            restored.missed,
+            vec![frame("m1"), frame("all"), frame("m2")]
+        );
+        // Once only.
+        assert!(log.restore("pid1", &seen.to_string(), t0).is_none());
+    }
+
+    #[test]
+    fn unknown_offset_or_expired_session_is_not_restored() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_disconnection: Duration::from_secs(10),
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        let offset = log.next_offset();
+        log.log(offset, vec![], vec![], frame("x"), t0);
+        log.persist("p", "s".into(), vec![], t0);
+        assert!(log.restore("p", "999", t0).is_none());
+        assert!(log.restore("p", "not a number", t0).is_none());
+        // Past the window, both the session and the packet are gone.
+        assert!(log
+            .restore("p", "1", t0 + Duration::from_secs(11))
+            .is_none());
+        assert_eq!(log.sizes(), (0, 0));
+    }
+
+    #[test]
+    fn the_log_and_the_sessions_are_bounded() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_packets: 3,
+            max_sessions: 2,
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        for _ in 0..10 {
+            let offset = log.next_offset();
+            log.log(offset, vec![], vec![], frame("x"), t0);
+        }
+        for i in 0..5u64 {
+            log.persist(
+                &format!("p{i}"),
+                "s".into(),
+                vec![],
+                t0 + Duration::from_millis(i),
+            );
+        }
+        assert_eq!(log.sizes(), (2, 3));
+        // The oldest offset fell out of the log: no recovery from it.
+        assert!(log.restore("p4", "1", t0).is_none());
+    }
+
+    #[test]
+    fn only_abnormal_closes_are_recoverable() {
+        assert!(recoverable(DisconnectReason::TransportClose));
+        assert!(recoverable(DisconnectReason::PingTimeout));
+        assert!(!recoverable(DisconnectReason::ClientNamespaceDisconnect));
+        assert!(!recoverable(DisconnectReason::ServerNamespaceDisconnect));
+        assert!(!recoverable(DisconnectReason::SlowConsumer));
+    }
+}

@@ -1,0 +1,206 @@
+//! Connection state recovery: a socket that drops abnormally and reconnects within the window
+//! with its `pid` and last offset gets its id, its rooms and the broadcasts it missed, in
+//! order and none twice; a normal disconnect, an unknown offset or recovery left off give a
+//! fresh socket.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{events, parse_sio, serve, Events, WsClient};
+use tickwire::{Data, DisconnectReason, RecoveryConfig, SocketIo};
+
+/// Recovery on; `join` joins a room and acks; `shout` broadcasts to room `r` and acks. Each
+/// connect reports `(sid, recovered)`, each disconnect its reason.
+fn server() -> (SocketIo, Events<(String, bool)>, Events<DisconnectReason>) {
+    let io = SocketIo::builder()
+        .connection_state_recovery(RecoveryConfig::default())
+        .build();
+    let (connects, connect_rx) = events();
+    let (reasons, reason_rx) = events();
+    io.ns("/", move |socket| {
+        let _ = connects.send((socket.id().to_owned(), socket.recovered()));
+        let reasons = reasons.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = reasons.send(reason);
+        });
+        socket.on("join", |socket, Data(room): Data<String>, ack| async move {
+            socket.join(room);
+            ack.send(&"ok").ok();
+        });
+        socket.on(
+            "shout",
+            |socket, Data(text): Data<String>, ack| async move {
+                socket.ns().to("r").emit("m", &text).ok();
+                ack.send(&"ok").ok();
+            },
+        );
+    });
+    (io, connect_rx, reason_rx)
+}
+
+/// CONNECT with `auth` and read the reply: `(sid, pid)`.
+async fn connect(client: &mut WsClient, auth: &str) -> (String, String) {
+    client.send_text(&format!("40{auth}")).await;
+    let reply = client.recv_text_skip_pings().await;
+    let data = parse_sio(&reply).data.expect("CONNECT reply payload");
+    let keys: Vec<&String> = data.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["sid", "pid"], "{reply}");
+    (
+        data["sid"].as_str().unwrap().to_owned(),
+        data["pid"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The next `m` broadcast: `(text, offset)`.
+async fn next_m(client: &mut WsClient) -> (String, String) {
+    let frame = client.recv_text_skip_pings().await;
+    let data = parse_sio(&frame).data.expect("event payload");
+    assert_eq!(data[0], "m", "{frame}");
+    let args: Vec<Value> = data.as_array().unwrap()[1..].to_vec();
+    assert_eq!(
+        args.len(),
+        2,
+        "the broadcast carries its offset last: {frame}"
+    );
+    (
+        args[0].as_str().unwrap().to_owned(),
+        args[1].as_str().unwrap().to_owned(),
+    )
+}
+
+#[actix_rt::test]
+async fn a_dropped_socket_gets_its_id_rooms_and_missed_broadcasts_back() {
+    let (io, mut connects, mut reasons) = server();
+    let port = serve(&io);
+    let ns = io.of("/").unwrap();
+
+    let mut first = WsClient::open(port).await;
+    let (sid, pid) = connect(&mut first, "").await;
+    assert_eq!(connects.next().await, (sid.clone(), false));
+    first.send_text(r#"421["join","r"]"#).await;
+    first.wait_for_text(r#"431["ok"]"#).await;
+    ns.to("r").emit("m", &"one").unwrap();
+    let (text, offset) = next_m(&mut first).await;
+    assert_eq!(text, "one");
+
+    // The transport drops (no namespace disconnect): the session is kept.
+    drop(first);
+    assert_eq!(reasons.next().await, DisconnectReason::TransportClose);
+    ns.to("r").emit("m", &"two").unwrap();
+    ns.to("elsewhere").emit("m", &"not for r").unwrap();
+    ns.emit("m", &"three").unwrap();
+
+    let mut back = WsClient::open(port).await;
+    let auth = format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#);
+    let (sid_back, pid_back) = connect(&mut back, &auth).await;
+    assert_eq!(
+        (sid_back.as_str(), pid_back.as_str()),
+        (sid.as_str(), pid.as_str())
+    );
+    assert_eq!(connects.next().await, (sid.clone(), true));
+    assert_eq!(next_m(&mut back).await.0, "two");
+    assert_eq!(next_m(&mut back).await.0, "three");
+    // Back in room r: live broadcasts reach it again, nothing was replayed twice.
+    ns.to("r").emit("m", &"four").unwrap();
+    assert_eq!(next_m(&mut back).await.0, "four");
+    assert_eq!(ns.room_size("r"), 1);
+
+    // Leaving on purpose ends the session: the same claim now gives a fresh socket.
+    back.send_text("41").await;
+    assert_eq!(
+        reasons.next().await,
+        DisconnectReason::ClientNamespaceDisconnect
+    );
+    back.close().await;
+    let mut again = WsClient::open(port).await;
+    let (sid_again, _) = connect(&mut again, &auth).await;
+    assert_ne!(sid_again, sid);
+}
+
+#[actix_rt::test]
+async fn a_client_that_left_on_purpose_or_claims_an_unknown_offset_starts_fresh() {
+    let (io, mut connects, mut reasons) = server();
+    let port = serve(&io);
+    let ns = io.of("/").unwrap();
+
+    let mut client = WsClient::open(port).await;
+    let (sid, pid) = connect(&mut client, "").await;
+    connects.next().await;
+    client.send_text(r#"421["join","r"]"#).await;
+    client.wait_for_text(r#"431["ok"]"#).await;
+    ns.to("r").emit("m", &"one").unwrap();
+    let (_, offset) = next_m(&mut client).await;
+    // Leaving the namespace on purpose is not recoverable.
+    client.send_text("41").await;
+    assert_eq!(
+        reasons.next().await,
+        DisconnectReason::ClientNamespaceDisconnect
+    );
+    let (sid2, _) = connect(
+        &mut client,
+        &format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    assert_ne!(sid2, sid);
+    assert!(!connects.next().await.1);
+
+    // An offset the server never issued: no recovery either.
+    assert_ne!(sid2, sid);
+    drop(client);
+    reasons.next().await;
+    let mut client = WsClient::open(port).await;
+    let (sid3, _) = connect(&mut client, r#"{"pid":"unknown","offset":"424242"}"#).await;
+    assert!(!connects.next().await.1);
+    assert_ne!(sid3, sid);
+}
+
+#[actix_rt::test]
+async fn without_recovery_the_connect_reply_is_sid_only_and_broadcasts_carry_no_offset() {
+    let io = SocketIo::builder().build();
+    io.ns("/", |socket| {
+        socket.join("r");
+    });
+    let port = serve(&io);
+    let (mut client, _sid) = WsClient::connect(port).await;
+    io.of("/").unwrap().to("r").emit("m", &"x").unwrap();
+    assert_eq!(client.recv_text_skip_pings().await, r#"42["m","x"]"#);
+}
+
+#[actix_rt::test]
+async fn the_official_js_client_recovers_by_itself() {
+    if std::env::var_os("TICKWIRE_SKIP_INTEROP").is_some() {
+        eprintln!("TICKWIRE_SKIP_INTEROP is set: skipping the JS recovery test");
+        return;
+    }
+    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/js");
+    assert!(
+        js.join("node_modules/socket.io-client").is_dir(),
+        "run `npm ci` in {} (or .ci/setup)",
+        js.display()
+    );
+    let (io, _connects, _reasons) = server();
+    let port = serve(&io);
+    let node = tokio::process::Command::new("node")
+        .arg("recovery.mjs")
+        .current_dir(&js)
+        .env("TICKWIRE_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node is installed");
+    let output = tokio::time::timeout(Duration::from_secs(30), node.wait_with_output())
+        .await
+        .expect("the JS client finishes within 30 s")
+        .expect("node ran");
+    assert!(
+        output.status.success(),
+        "JS recovery failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
