@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{events, parse_sio, serve, Events, WsClient};
+use support::{events, parse_sio, run_node_script, serve, Events, WsClient};
 use tickwire::{Data, DisconnectReason, RecoveryConfig, SocketIo};
 
 /// Recovery on; `join` joins a room and acks; `shout` broadcasts to room `r` and acks. Each
@@ -172,35 +170,7 @@ async fn without_recovery_the_connect_reply_is_sid_only_and_broadcasts_carry_no_
 
 #[actix_rt::test]
 async fn the_official_js_client_recovers_by_itself() {
-    if std::env::var_os("TICKWIRE_SKIP_INTEROP").is_some() {
-        eprintln!("TICKWIRE_SKIP_INTEROP is set: skipping the JS recovery test");
-        return;
-    }
-    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/js");
-    assert!(
-        js.join("node_modules/socket.io-client").is_dir(),
-        "run `npm ci` in {} (or .ci/setup)",
-        js.display()
-    );
     let (io, _connects, _reasons) = server();
     let port = serve(&io);
-    let node = tokio::process::Command::new("node")
-        .arg("recovery.mjs")
-        .current_dir(&js)
-        .env("TICKWIRE_URL", format!("http://127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node is installed");
-    let output = tokio::time::timeout(Duration::from_secs(30), node.wait_with_output())
-        .await
-        .expect("the JS client finishes within 30 s")
-        .expect("node ran");
-    assert!(
-        output.status.success(),
-        "JS recovery failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_node_script("recovery.mjs", port, Duration::from_secs(30)).await;
 }

@@ -685,3 +685,41 @@ pub(crate) fn parse_sio(frame: &str) -> SioPacket {
         data,
     }
 }
+
+// ----- Node.js client scripts ------------------------------------------------------------------
+
+/// Run `node <script>` from `runtime/tests/interop/js` against the server on `port`
+/// (`TICKWIRE_URL`), bounded by `limit`; fails the test with the script's output unless it
+/// exits 0. Returns `false` (after printing a note) when `TICKWIRE_SKIP_INTEROP` is set.
+pub(crate) async fn run_node_script(script: &str, port: u16, limit: Duration) -> bool {
+    if std::env::var_os("TICKWIRE_SKIP_INTEROP").is_some() {
+        eprintln!("TICKWIRE_SKIP_INTEROP is set: skipping {script}");
+        return false;
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/js");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir(),
+        "socket.io-client is not installed: run `npm ci` in {} (or .ci/setup)",
+        dir.display()
+    );
+    let child = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .env("TICKWIRE_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node is installed");
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {limit:?}"))
+        .expect("node ran");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
