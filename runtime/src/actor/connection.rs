@@ -416,9 +416,14 @@ fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
     }
 }
 
-/// Run an event handler on this worker thread.
-fn spawn_handler(handler: LocalFuture) {
-    actix_rt::spawn(handler);
+/// Run an event handler on this worker thread: inline when it finishes on its first poll
+/// (most handlers do), as a task when it awaits something. Polling again after a first
+/// `Pending` is allowed, and the task's own first poll registers its real waker.
+fn spawn_handler(mut handler: LocalFuture) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if handler.as_mut().poll(&mut cx).is_pending() {
+        actix_rt::spawn(handler);
+    }
 }
 
 impl Actor for Connection {

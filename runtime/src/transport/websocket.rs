@@ -149,8 +149,15 @@ fn spawn_reader(
                     WsFrame::Error
                 }
             };
-            let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
-            if addr.send(WsIn { ws, frame }).await.is_err() || last {
+                        let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
+            // Straight into the mailbox when there is room; otherwise wait for room (the
+            // client's frames then wait in TCP, not here).
+            let delivered = match addr.try_send(WsIn { ws, frame }) {
+                Ok(()) => true,
+                Err(actix::prelude::SendError::Full(msg)) => addr.send(msg).await.is_ok(),
+                Err(actix::prelude::SendError::Closed(_)) => false,
+            };
+            if !delivered || last {
                 return;
             }
         }
