@@ -254,6 +254,40 @@ impl std::fmt::Debug for MatchContext {
 }
 
 impl MatchContext {
+    /// A context outside any match, for unit-testing a game's callbacks: call them with it,
+    /// then look at [`MatchContext::emitted`], [`MatchContext::kicked`] and
+    /// [`MatchContext::ended`].
+    pub fn detached(tick: u64, players: Vec<PlayerId>) -> MatchContext {
+        MatchContext {
+            tick,
+            players,
+            outgoing: Vec::new(),
+            ended: false,
+            kicked: Vec::new(),
+        }
+    }
+
+    /// The events emitted so far: the player (`None` for everyone), the event and its JSON.
+    pub fn emitted(&self) -> Vec<(Option<PlayerId>, &str, &Value)> {
+        self.outgoing
+            .iter()
+            .map(|o| match o {
+                Outgoing::To(p, e, enc) => (Some(*p), e.as_str(), &enc.json),
+                Outgoing::All(e, enc) => (None, e.as_str(), &enc.json),
+            })
+            .collect()
+    }
+
+    /// The players kicked so far.
+    pub fn kicked(&self) -> &[PlayerId] {
+        &self.kicked
+    }
+
+    /// Whether [`MatchContext::end`] was called.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
     /// The current tick's slot.
     pub fn tick(&self) -> u64 {
         self.tick
@@ -1168,6 +1202,21 @@ mod tests {
         assert_eq!(second, vec![(4, 'd'), (6, 'f')]);
         assert_eq!(last, Some(6));
         assert!(new_inputs_in_order(Vec::<(u32, char)>::new(), &mut last).is_empty());
+    }
+
+    #[test]
+    fn a_detached_context_records_what_callbacks_did() {
+        let mut ctx = MatchContext::detached(7, vec![1, 2]);
+        assert_eq!((ctx.tick(), ctx.players()), (7, &[1, 2][..]));
+        ctx.emit_to(2, "hit", 10);
+        ctx.broadcast("round", "over");
+        ctx.kick(1);
+        ctx.end();
+        let emitted = ctx.emitted();
+        assert_eq!(emitted[0], (Some(2), "hit", &Value::from(10)));
+        assert_eq!(emitted[1], (None, "round", &Value::from("over")));
+        assert_eq!(ctx.kicked(), &[1]);
+        assert!(ctx.ended());
     }
 
     #[test]

@@ -149,7 +149,7 @@ fn spawn_reader(
                     WsFrame::Error
                 }
             };
-                        let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
+            let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
             // Straight into the mailbox when there is room; otherwise wait for room (the
             // client's frames then wait in TCP, not here).
             let delivered = match addr.try_send(WsIn { ws, frame }) {
