@@ -126,6 +126,8 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, ErasedHandler>>,
     any_handler: RwLock<Option<ErasedHandler>>,
     disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
+    /// Runtime hooks (e.g. a match seat), replaced and removed by key.
+    disconnect_hooks: Mutex<HashMap<u64, DisconnectHandler>>,
     pub(crate) rooms: Mutex<HashSet<String>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -187,6 +189,7 @@ impl Socket {
                 handlers: RwLock::new(HashMap::new()),
                 any_handler: RwLock::new(None),
                 disconnect_handlers: Mutex::new(Vec::new()),
+                disconnect_hooks: Mutex::new(HashMap::new()),
                 rooms: Mutex::new(HashSet::new()),
                 acks: Mutex::new(HashMap::new()),
                 extensions: RwLock::new(HashMap::new()),
@@ -422,6 +425,23 @@ impl Socket {
         }
     }
 
+    /// Run `hook` once on disconnect, replacing any hook with the same `key`.
+    pub(crate) fn set_disconnect_hook(
+        &self,
+        key: u64,
+        hook: impl FnOnce(Socket, DisconnectReason) + Send + 'static,
+    ) {
+        self.inner
+            .disconnect_hooks
+            .lock()
+            .insert(key, Box::new(hook));
+    }
+
+    /// Remove the hook stored under `key`.
+    pub(crate) fn clear_disconnect_hook(&self, key: u64) {
+        self.inner.disconnect_hooks.lock().remove(&key);
+    }
+
     /// Store a typed value on the socket, replacing any value of the same type.
     pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) {
         self.inner
@@ -571,6 +591,16 @@ impl Socket {
             std::mem::take(&mut *self.inner.disconnect_handlers.lock());
         for handler in handlers {
             handler(self.clone(), reason);
+        }
+        let hooks: Vec<DisconnectHandler> = self
+            .inner
+            .disconnect_hooks
+            .lock()
+            .drain()
+            .map(|(_, hook)| hook)
+            .collect();
+        for hook in hooks {
+            hook(self.clone(), reason);
         }
         self.inner.handlers.write().clear();
         *self.inner.any_handler.write() = None;

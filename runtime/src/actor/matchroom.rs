@@ -869,6 +869,7 @@ impl<M: Match> MatchActor<M> {
         if let Some(seat) = self.seats.remove(token) {
             if let SeatState::Connected { socket } = &seat.state {
                 socket.off(&self.config.input_event);
+                socket.clear_disconnect_hook(self.id);
             }
             if !matches!(seat.state, SeatState::Reserved { .. }) {
                 let mut mctx = self.context();
@@ -950,6 +951,7 @@ impl<M: Match> MatchActor<M> {
             if let SeatState::Connected { socket } = &seat.state {
                 let _ = socket.emit("match-ended", &reason.as_str());
                 socket.off(&self.config.input_event);
+                socket.clear_disconnect_hook(self.id);
             }
         }
         self.seats.clear();
@@ -1018,6 +1020,7 @@ impl<M: Match> MatchActor<M> {
             SeatState::Connected { socket: old } => {
                 // A second connection with the same token takes the seat over.
                 old.off(&self.config.input_event);
+                old.clear_disconnect_hook(self.id);
                 true
             }
         };
@@ -1026,13 +1029,8 @@ impl<M: Match> MatchActor<M> {
         };
         let player = seat.id;
         let info = seat.info.clone();
-        wire_socket::<M>(
-            &socket,
-            &self.config,
-            seat.inputs.clone(),
-            ctx.address(),
-            token,
-        );
+        let addr = (self.id, ctx.address());
+        wire_socket::<M>(&socket, &self.config, seat.inputs.clone(), addr, token);
         let mut mctx = self.context();
         if rejoin {
             self.game.on_rejoin(&mut mctx, player);
@@ -1068,7 +1066,7 @@ fn wire_socket<M: Match>(
     socket: &Socket,
     config: &MatchConfig,
     inputs: Arc<Mutex<InputQueue<M::Input>>>,
-    addr: Addr<MatchActor<M>>,
+    (key, addr): (u64, Addr<MatchActor<M>>),
     token: String,
 ) {
     socket.on(
@@ -1078,8 +1076,9 @@ fn wire_socket<M: Match>(
             async {}
         },
     );
-    socket.on_disconnect(move |socket, reason| {
-        // Once per socket: bounded.
+    // Keyed by match: a socket that plays many matches holds one hook per live seat.
+    socket.set_disconnect_hook(key, move |socket, reason| {
+        // Once per socket and seat: bounded.
         addr.do_send(Dropped {
             token,
             socket,
