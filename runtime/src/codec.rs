@@ -110,9 +110,20 @@ pub(crate) fn encode_ack<T: Serialize + ?Sized>(
 ) -> Result<Vec<Frame>, SendError> {
     match codec {
         Codec::Json => {
-            let value =
-                serde_json::to_value(data).map_err(|e| SendError::Serialize(e.to_string()))?;
-            Ok(json_frames(&Packet::ack(nsp, id, vec![value], Vec::new())))
+            // `43[<nsp>,]<id>[<data>]`, serialized straight into the frame's buffer.
+            let mut out = Vec::with_capacity(32);
+            out.extend_from_slice(b"43");
+            if nsp != "/" {
+                out.extend_from_slice(nsp.as_bytes());
+                out.push(b',');
+            }
+            out.extend_from_slice(id.to_string().as_bytes());
+            out.push(b'[');
+            serde_json::to_writer(&mut out, data)
+                .map_err(|e| SendError::Serialize(e.to_string()))?;
+            out.push(b']');
+            let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
+            Ok(vec![Frame::Text(ByteString::from(text))])
         }
         Codec::Compact => crate::compact::encode_ack(nsp, id, data).map(|f| vec![f]),
     }
@@ -266,6 +277,16 @@ mod tests {
                 tickwire_protocol::socketio::Packet::event(nsp, "ev\n", [data.clone()], vec![], id);
             let generic = format!("4{}", tickwire_protocol::socketio::encode(&packet));
             assert_eq!(&*fast, generic.as_str());
+        }
+    }
+
+    #[test]
+    fn json_ack_matches_the_generic_encoder() {
+        let data = serde_json::json!({"z": [1, "two"], "a": null});
+        for (nsp, id) in [("/", 0), ("/chat", 12_345)] {
+            let frames = encode_ack(Codec::Json, nsp, id, &data).unwrap();
+            let packet = Packet::ack(nsp, id, vec![data.clone()], Vec::new());
+            assert_eq!(frames, json_frames(&packet));
         }
     }
 

@@ -92,6 +92,19 @@ impl Payload {
         (self.args, self.attachments)
     }
 
+    /// [`Payload::deserialize`], taking the arguments instead of copying them.
+    pub fn into_deserialize<T: DeserializeOwned>(mut self) -> Result<T, String> {
+        if let Some(bytes) = &self.compact {
+            return tickwire_protocol::compact::from_payload(bytes).map_err(|e| e.to_string());
+        }
+        let value = if self.args.len() == 1 {
+            self.args.pop().unwrap_or_default()
+        } else {
+            Value::Array(self.args)
+        };
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
     /// Deserialize the arguments: the only argument when there is one, otherwise the array
     /// of all of them (so `(A, B)` reads two arguments).
     ///
@@ -128,6 +141,6 @@ pub struct Data<T>(pub T);
 
 impl<T: DeserializeOwned> FromPayload for Data<T> {
     fn from_payload(payload: Payload) -> Result<Self, String> {
-        payload.deserialize().map(Data)
+        payload.into_deserialize().map(Data)
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tickwire_protocol::socketio::{DecodeConfig, DecodeError, Packet, PacketKind, Reassembler};
 
 use crate::actor::connection::ConnHandle;
-use crate::actor::namespace::Admit;
+use crate::actor::namespace::{self, Admit};
 use crate::codec::Codec;
 use crate::compact::Inbound;
 use crate::error::ConnectError;
@@ -166,9 +166,18 @@ impl Client {
         handshake.auth = packet
             .data
             .unwrap_or_else(|| Value::Object(Default::default()));
+        let handshake = Arc::new(handshake);
+        if ns.0.setup.middlewares.read().is_empty() {
+            // Nothing to wait for: admit here, on the connection's thread.
+            let (socket, _) = namespace::new_socket(&ns, self.conn.clone(), handshake);
+            if namespace::enter(&ns, &socket) {
+                self.admitted(socket, false);
+            }
+            return;
+        }
         let admit = Admit {
             conn: self.conn.clone(),
-            handshake: Arc::new(handshake),
+            handshake,
         };
         if ns.actor().try_send(admit).is_err() {
             self.refuse(&nsp, &ConnectError::new("server busy"));

@@ -30,10 +30,11 @@ pub type Sid = Arc<str>;
 /// What the client presented when it connected.
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    /// The HTTP headers of the request that opened the connection.
-    pub headers: HeaderMap,
+    /// The HTTP headers of the request that opened the connection (one copy per connection,
+    /// shared by its sockets).
+    pub headers: Arc<HeaderMap>,
     /// The decoded query parameters of that request.
-    pub query: Vec<(String, String)>,
+    pub query: Arc<[(String, String)]>,
     /// The CONNECT packet's auth payload (`{}` when none).
     pub auth: Value,
     /// The peer address, when known.

@@ -435,7 +435,7 @@ impl Actor for Connection {
         let handle = self.conn_handle(ctx);
         let base = self.base.take().unwrap_or_else(|| Handshake {
             headers: Default::default(),
-            query: Vec::new(),
+            query: Arc::from([]),
             auth: serde_json::Value::Null,
             address: None,
             issued: std::time::SystemTime::now(),

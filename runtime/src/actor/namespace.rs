@@ -1,9 +1,11 @@
-//! The namespace actor: admits connections (middlewares, then the connect handler).
+//! Admission to a namespace: middlewares, then the connect handler.
 //!
-//! Admission is serialized through one bounded mailbox per namespace, so a connect storm
-//! queues at most `NAMESPACE_MAILBOX` requests; beyond that clients are refused with
-//! CONNECT_ERROR `server busy`. Middlewares run concurrently (spawned in the actor's
-//! context), so a slow async check never blocks other admissions.
+//! A namespace with middlewares admits through its actor: one bounded mailbox per namespace,
+//! so a connect storm queues at most `NAMESPACE_MAILBOX` requests (beyond that clients are
+//! refused with CONNECT_ERROR `server busy`), and middlewares run concurrently (spawned in
+//! the actor's context), so a slow async check never blocks other admissions. A namespace
+//! without middlewares has nothing to wait for: the connection admits inline
+//! ([`new_socket`] then [`enter`]), with no hop to another thread.
 
 use std::sync::Arc;
 
@@ -13,10 +15,71 @@ use tickwire_protocol::engineio::handshake::sid_from_entropy;
 use crate::actor::connection::{Admitted, ConnHandle, Refused};
 use crate::error::ConnectError;
 use crate::namespace::Namespace;
-use crate::socket::{Handshake, Socket};
+use crate::outbox::Class;
+use crate::socket::{DisconnectReason, Handshake, Socket};
 
 /// Pending admissions one namespace queues before refusing.
 pub(crate) const NAMESPACE_MAILBOX: usize = 4096;
+
+/// A fresh socket, or the one connection state recovery restores (same id and rooms, the
+/// missed broadcasts queued behind the CONNECT reply). Returns whether middlewares are
+/// skipped (a recovered socket, when so configured).
+pub(crate) fn new_socket(
+    ns: &Namespace,
+    conn: ConnHandle,
+    handshake: Arc<Handshake>,
+) -> (Socket, bool) {
+    let fresh_id = || -> Arc<str> { sid_from_entropy(rand::random()).into() };
+    let Some(log) = &ns.0.recovery else {
+        return (
+            Socket::new(fresh_id(), ns.clone(), conn, handshake, None, false),
+            false,
+        );
+    };
+    let auth = &handshake.auth;
+    let claim = auth
+        .get("pid")
+        .and_then(serde_json::Value::as_str)
+        .zip(auth.get("offset").and_then(serde_json::Value::as_str));
+    let restored = claim.and_then(|(pid, offset)| {
+        let restored = log.lock().restore(pid, offset, std::time::Instant::now())?;
+        Some((Arc::<str>::from(pid), restored))
+    });
+    let Some((pid, restored)) = restored else {
+        let socket = Socket::new(
+            fresh_id(),
+            ns.clone(),
+            conn,
+            handshake,
+            Some(fresh_id()),
+            false,
+        );
+        return (socket, false);
+    };
+    let skip = log.lock().config().skip_middlewares;
+    let socket = Socket::new(restored.sid, ns.clone(), conn, handshake, Some(pid), true);
+    for room in restored.rooms {
+        let _ = socket.join(room);
+    }
+    for frames in restored.missed {
+        let _ = socket.send_frames(&frames, Class::Reliable);
+    }
+    (socket, skip)
+}
+
+/// The socket passed the middlewares: it enters the namespace and the connect handler runs
+/// (registering its event handlers before the CONNECT reply goes out). Returns `false` when
+/// the connection went away meanwhile; what the socket held is released then, and a
+/// restored session is kept for another try.
+pub(crate) fn enter(ns: &Namespace, socket: &Socket) -> bool {
+    if socket.inner.conn.outbox.is_closed() {
+        socket.close(DisconnectReason::TransportClose, false);
+        return false;
+    }
+    ns.insert_socket(socket);
+    (ns.0.setup.connect)(socket.clone());
+    true
+}
 
 pub(crate) struct NamespaceActor {
     ns: Namespace,
@@ -28,7 +91,7 @@ impl NamespaceActor {
     }
 
     fn admit(&mut self, msg: Admit, ctx: &mut Context<Self>) {
-        let (socket, skip_middlewares) = self.new_socket(msg);
+        let (socket, skip_middlewares) = new_socket(&self.ns, msg.conn, msg.handshake);
         let middlewares = self.ns.0.setup.middlewares.read().clone();
         if middlewares.is_empty() || skip_middlewares {
             self.finish(socket, Ok(()));
@@ -50,76 +113,17 @@ impl NamespaceActor {
         );
     }
 
-    /// A fresh socket, or the one connection state recovery restores (same id and rooms, the
-    /// missed broadcasts queued behind the CONNECT reply). Returns whether middlewares are
-    /// skipped.
-    fn new_socket(&mut self, msg: Admit) -> (Socket, bool) {
-        let Some(log) = &self.ns.0.recovery else {
-            let sid: Arc<str> = sid_from_entropy(rand::random()).into();
-            let socket = Socket::new(sid, self.ns.clone(), msg.conn, msg.handshake, None, false);
-            return (socket, false);
-        };
-        let auth = &msg.handshake.auth;
-        let claim = auth
-            .get("pid")
-            .and_then(serde_json::Value::as_str)
-            .zip(auth.get("offset").and_then(serde_json::Value::as_str));
-        let restored = claim.and_then(|(pid, offset)| {
-            let restored = log.lock().restore(pid, offset, std::time::Instant::now())?;
-            Some((Arc::<str>::from(pid), restored))
-        });
-        match restored {
-            Some((pid, restored)) => {
-                let skip = log.lock().config().skip_middlewares;
-                let socket = Socket::new(
-                    restored.sid,
-                    self.ns.clone(),
-                    msg.conn,
-                    msg.handshake,
-                    Some(pid),
-                    true,
-                );
-                for room in restored.rooms {
-                    let _ = socket.join(room);
-                }
-                for frames in restored.missed {
-                    let _ = socket.send_frames(&frames, crate::outbox::Class::Reliable);
-                }
-                (socket, skip)
-            }
-            None => {
-                let sid: Arc<str> = sid_from_entropy(rand::random()).into();
-                let pid: Arc<str> = sid_from_entropy(rand::random()).into();
-                let socket = Socket::new(
-                    sid,
-                    self.ns.clone(),
-                    msg.conn,
-                    msg.handshake,
-                    Some(pid),
-                    false,
-                );
-                (socket, false)
-            }
-        }
-    }
-
     fn finish(&mut self, socket: Socket, result: Result<(), ConnectError>) {
         let conn = socket.inner.conn.clone();
         match result {
-            Ok(()) if !conn.outbox.is_closed() => {
-                self.ns.insert_socket(&socket);
-                (self.ns.0.setup.connect)(socket.clone());
-                // One per CONNECT packet, which the client can send once per namespace.
-                conn.addr.do_send(Admitted { socket });
+            Ok(()) => {
+                if enter(&self.ns, &socket) {
+                    // One per CONNECT packet, which the client can send once per namespace.
+                    conn.addr.do_send(Admitted { socket });
+                }
             }
-            // The connection went away meanwhile: drop what the socket holds (rooms of a
-            // restored socket), and keep its session for another try.
-            Ok(()) => socket.close(crate::socket::DisconnectReason::TransportClose, false),
             Err(error) => {
-                socket.close(
-                    crate::socket::DisconnectReason::ServerNamespaceDisconnect,
-                    false,
-                );
+                socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
                 conn.addr.do_send(Refused {
                     nsp: self.ns.name().to_owned(),
                     error,
@@ -137,7 +141,7 @@ impl Actor for NamespaceActor {
     }
 }
 
-/// A client asks to join the namespace.
+/// A client asks to join a namespace that has middlewares.
 ///
 /// Sent with `try_send` by the connection actor; when the mailbox is full the client gets
 /// CONNECT_ERROR `server busy` at once.

@@ -76,9 +76,15 @@ pub(crate) fn parse_query(
 }
 
 pub(crate) fn base_handshake(req: &HttpRequest, query: Vec<(String, String)>) -> Handshake {
+    // A copy sized to the headers present: cloning the request's map would keep its spare
+    // capacity, several KiB per connection.
+    let mut headers = actix_web::http::header::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        headers.append(name.clone(), value.clone());
+    }
     Handshake {
-        headers: req.headers().clone(),
-        query,
+        headers: Arc::new(headers),
+        query: query.into(),
         auth: serde_json::Value::Object(Default::default()),
         address: req.peer_addr(),
         issued: SystemTime::now(),

@@ -1,0 +1,265 @@
+//! CI smoke of the load generator: each scenario at tiny sizes against tickwire's contract
+//! server (and the floor), asserting that it completes with sane, non-zero results. No
+//! timing assertions: CI machines are noisy and these are debug builds.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickwire_benches::report::RunResult;
+
+/// A server process, killed by its PID when the test ends.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(program: &str, tick_hz: &str) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(program)
+        .args(["--port", &port.to_string()])
+        .env("TICK_HZ", tick_hz)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let mut server = Server { child, port };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "server exited at start"
+        );
+        assert!(Instant::now() < deadline, "server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Run `loadgen <args>` against `server` and read its JSON result.
+fn loadgen(server: &Server, name: &str, args: &[&str]) -> RunResult {
+    let dir = std::env::temp_dir().join(format!("tickwire-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json: PathBuf = dir.join(format!("{name}.json"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .args(["--port", &server.port.to_string()])
+        .args(["--server-pid", &server.child.id().to_string()])
+        .args(["--room-prefix", &format!("{name}-")])
+        .arg("--json")
+        .arg(&json)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("loadgen starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("loadgen {name} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "loadgen {name} failed: {status}");
+    let result: RunResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    result
+}
+
+fn metric(r: &RunResult, name: &str) -> f64 {
+    r.get(name)
+        .unwrap_or_else(|| panic!("{}: no metric {name}: {:?}", r.scenario, r.metrics))
+}
+
+fn tickwire() -> Server {
+    start(env!("CARGO_BIN_EXE_bench-server"), "20")
+}
+
+#[test]
+fn connect_counts_every_connection() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "connect",
+        &["connect", "--conns", "20", "--concurrency", "5"],
+    );
+    assert_eq!(metric(&r, "connected"), 20.0);
+    assert_eq!(metric(&r, "errors"), 0.0);
+    assert!(metric(&r, "conn_per_s") > 0.0);
+    assert!(metric(&r, "latency_p50_us") > 0.0);
+    assert!(metric(&r, "latency_p99_us") >= metric(&r, "latency_p50_us"));
+}
+
+#[test]
+fn idle_memory_reads_the_server_rss() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "idle",
+        &["idle-memory", "--conns", "20", "--settle", "0.2"],
+    );
+    assert_eq!(metric(&r, "held"), 20.0);
+    assert!(metric(&r, "rss_before_kib") > 0.0);
+    assert!(metric(&r, "rss_holding_kib") > 0.0);
+    assert!(metric(&r, "kib_per_conn").is_finite());
+}
+
+#[test]
+fn echo_ack_gets_its_payload_back() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "echo",
+        &[
+            "echo-ack",
+            "--clients",
+            "4",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(metric(&r, "acks_per_s") > 0.0);
+    assert_eq!(metric(&r, "echo_mismatches"), 0.0);
+    assert!(metric(&r, "rtt_p50_us") > 0.0);
+    assert!(!r.curves["rtt"].is_empty());
+}
+
+#[test]
+fn tick_fanout_receives_stamped_ticks_of_the_right_room() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "fanout",
+        &[
+            "tick-fanout",
+            "--rooms",
+            "2",
+            "--per-room",
+            "10",
+            "--hz",
+            "20",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "1",
+        ],
+    );
+    assert_eq!(metric(&r, "clients"), 20.0);
+    assert!(metric(&r, "msgs_per_s") > 0.0);
+    assert!(metric(&r, "p50_us") > 0.0);
+    assert_eq!(metric(&r, "wrong_room"), 0.0);
+}
+
+#[test]
+fn capacity_steps_and_reports() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "capacity",
+        &[
+            "capacity",
+            "--per-room",
+            "10",
+            "--hz",
+            "20",
+            "--steps",
+            "10,20",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "1",
+            "--p99-limit-ms",
+            "1000",
+        ],
+    );
+    assert!(!r.steps.is_empty());
+    assert!(r.steps[0]["msgs_per_s"] > 0.0);
+    assert!(r.get("players_held").is_some());
+}
+
+#[test]
+fn slow_consumer_measures_both_phases() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "slow",
+        &[
+            "slow-consumer",
+            "--rooms",
+            "2",
+            "--normal",
+            "19",
+            "--hz",
+            "20",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "1",
+            "--stall-settle",
+            "0.3",
+        ],
+    );
+    assert!(metric(&r, "without_msgs_per_s") > 0.0);
+    assert!(metric(&r, "with_msgs_per_s") > 0.0);
+    assert!(metric(&r, "peak_rss_kib") > 0.0);
+    assert!(metric(&r, "stalled_secs") > 0.0);
+}
+
+#[test]
+fn floor_server_speaks_the_contract() {
+    let server = start(env!("CARGO_BIN_EXE_floor-server"), "20");
+    let echo = loadgen(
+        &server,
+        "floor-echo",
+        &[
+            "echo-ack",
+            "--clients",
+            "4",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "0.5",
+        ],
+    );
+    assert!(metric(&echo, "acks_per_s") > 0.0);
+    assert_eq!(metric(&echo, "echo_mismatches"), 0.0);
+    let fanout = loadgen(
+        &server,
+        "floor-fanout",
+        &[
+            "tick-fanout",
+            "--rooms",
+            "2",
+            "--per-room",
+            "5",
+            "--hz",
+            "20",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "0.5",
+        ],
+    );
+    assert!(metric(&fanout, "msgs_per_s") > 0.0);
+    assert_eq!(metric(&fanout, "wrong_room"), 0.0);
+}
