@@ -175,5 +175,91 @@ fn json_vs_compact(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engineio_socketio, json_vs_compact);
+/// The arena game's own messages: its snapshot with 8 players (after a few ticks of play, so
+/// projectiles are in flight) and one input, each as the JSON codec and as the compact codec
+/// send them.
+fn game_messages(c: &mut Criterion) {
+    use game_example::game::rules::{add_player, step};
+    use game_example::game::state::{
+        Arena, GameState, Input, RoundConfig, Snapshot as GameSnapshot, Tuning,
+    };
+
+    let round = RoundConfig {
+        countdown_secs: 0.0,
+        ..RoundConfig::default()
+    };
+    let mut state = GameState::new(Arena::standard(), Tuning::default(), round);
+    for id in 1..=8 {
+        add_player(&mut state, id, &format!("player-{id}"), false);
+    }
+    for tick in 0..30u32 {
+        let inputs: Vec<(u32, Input)> = (1..=8)
+            .map(|id| {
+                let input = Input {
+                    dx: if (tick + id) % 3 == 0 { 1 } else { -1 },
+                    dy: if id % 2 == 0 { 1 } else { 0 },
+                    aim: id as f32 * 0.7,
+                    fire: tick % 4 == 0,
+                    ms: 33,
+                };
+                (id, input)
+            })
+            .collect();
+        step(&mut state, &inputs, 1.0 / 30.0);
+    }
+    let snapshot = state.snapshot(false);
+    let input = (
+        1234u32,
+        Input {
+            dx: 1,
+            dy: -1,
+            aim: 1.25,
+            fire: true,
+            ms: 33,
+        },
+    );
+    let snap_json = json_frame("state", &snapshot);
+    let snap_compact = compact_frame("state", &snapshot);
+    let input_json = json_frame("input", &input);
+    let input_compact = compact_frame("input", &input);
+    println!(
+        "game snapshot, 8 players, {} projectiles: JSON {} bytes, compact {} bytes; input: JSON {} bytes, compact {} bytes",
+        snapshot.projectiles.len(),
+        snap_json.len(),
+        snap_compact.len(),
+        input_json.len(),
+        input_compact.len()
+    );
+
+    let mut g = c.benchmark_group("game");
+    g.bench_function("snapshot/encode/json", |b| {
+        b.iter(|| json_frame("state", black_box(&snapshot)))
+    });
+    g.bench_function("snapshot/encode/compact", |b| {
+        b.iter(|| compact_frame("state", black_box(&snapshot)))
+    });
+    g.bench_function("snapshot/decode/json", |b| {
+        b.iter(|| {
+            let text = std::str::from_utf8(&snap_json[1..]).unwrap_or_default();
+            let packet = socketio::decode_text(text, &DecodeConfig::default()).unwrap();
+            let args = packet.args();
+            serde_json::from_value::<GameSnapshot>(args[0].clone()).unwrap()
+        })
+    });
+    g.bench_function("snapshot/decode/compact", |b| {
+        b.iter(|| {
+            let packet = compact::decode(snap_compact.clone(), &Limits::default()).unwrap();
+            compact::from_payload::<GameSnapshot>(&packet.payload).unwrap()
+        })
+    });
+    g.bench_function("input/encode/json", |b| {
+        b.iter(|| json_frame("input", black_box(&input)))
+    });
+    g.bench_function("input/encode/compact", |b| {
+        b.iter(|| compact_frame("input", black_box(&input)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engineio_socketio, json_vs_compact, game_messages);
 criterion_main!(benches);
