@@ -156,5 +156,33 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fanout);
+/// The runtime's own path (feature `bench-internals`): a match tick's snapshot to 1,000
+/// members, half on each codec — one encode per codec, then a latest-class push per member.
+fn runtime_mixed_fanout(c: &mut Criterion) {
+    use tickwire::bench_support::MixedMembers;
+
+    #[derive(serde::Serialize)]
+    struct Snap {
+        tick: u64,
+        players: Vec<(u32, f32, f32, u32)>,
+    }
+    let snap = Snap {
+        tick: 1,
+        players: (0..8)
+            .map(|i| (i, i as f32 * 1.5, -(i as f32), 100 + i))
+            .collect(),
+    };
+    let members = MixedMembers::new(500, 500);
+    let mut g = c.benchmark_group("runtime_fanout");
+    g.throughput(Throughput::Elements(1_000));
+    g.bench_function(
+        "mixed_500_json_500_compact/encode_once_per_codec_and_push_latest",
+        |b| b.iter(|| members.broadcast_latest("state", &snap)),
+    );
+    g.finish();
+    // The latest class kept one frame per member, however many ticks were pushed.
+    assert_eq!(members.queued(), 1_000);
+}
+
+criterion_group!(benches, fanout, runtime_mixed_fanout);
 criterion_main!(benches);

@@ -49,6 +49,9 @@
 //! [`tickwire_protocol`] crate.
 
 mod actor;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_support;
 mod codec;
 mod compact;
 mod config;
