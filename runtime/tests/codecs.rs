@@ -210,3 +210,48 @@ async fn a_compact_connection_closes_on_text_or_undecodable_frames() {
     let ack = client.next().await;
     assert_eq!((ack.kind, ack.id), (CompactKind::Ack, Some(7)));
 }
+
+#[actix_rt::test]
+async fn the_compact_codec_travels_over_polling_as_base64_binary() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let io = server();
+    let port = serve(&io);
+    let reply = http_get(port, "/socket.io/?EIO=4&transport=polling&codec=compact").await;
+    assert_eq!(reply.status, 200);
+    let open: serde_json::Value = serde_json::from_str(&reply.body[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap().to_owned();
+    let path = format!("/socket.io/?EIO=4&transport=polling&codec=compact&sid={sid}");
+    let connect = compact::encode(&CompactPacket::connect("/", None)).unwrap();
+    let join = compact::encode(&CompactPacket::event(
+        "/",
+        "join",
+        compact::to_payload(&"polling").unwrap(),
+        Some(3),
+    ))
+    .unwrap();
+    let body = format!("b{}\x1eb{}", b64.encode(&connect), b64.encode(&join));
+    let posted =
+        support::http_post(port, &path, body.into_bytes(), "text/plain;charset=UTF-8").await;
+    assert_eq!((posted.status, posted.body.as_str()), (200, "ok"));
+    // The CONNECT reply and the ack come back as `b` + base64 compact frames.
+    let mut packets = Vec::new();
+    while packets.len() < 2 {
+        let got = http_get(port, &path).await;
+        assert_eq!(got.status, 200);
+        for part in got.body.split('\x1e') {
+            let raw = part.strip_prefix('b').expect("a binary (compact) packet");
+            let frame = Bytes::from(b64.decode(raw).unwrap());
+            packets.push(compact::decode(frame, &Limits::default()).unwrap());
+        }
+    }
+    assert_eq!(packets[0].kind, CompactKind::Connect);
+    assert_eq!(
+        (packets[1].kind, packets[1].id),
+        (CompactKind::Ack, Some(3))
+    );
+    assert_eq!(
+        compact::from_payload::<String>(&packets[1].payload).unwrap(),
+        "ok"
+    );
+}
