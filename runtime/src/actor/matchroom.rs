@@ -784,7 +784,7 @@ impl<M: Match> MatchActor<M> {
                 continue;
             };
             let codec = socket.codec();
-            let frames = if let Some(view) = self.game.view(seat.id, snapshot) {
+            if let Some(view) = self.game.view(seat.id, snapshot) {
                 let env = SnapshotEnvelope {
                     tick,
                     acks: &acks,
@@ -795,16 +795,24 @@ impl<M: Match> MatchActor<M> {
                 } else {
                     Wire::Bare(&view)
                 };
-                crate::codec::encode_event(codec, socket.ns().name(), event, &value, None).ok()
-            } else {
-                nsps.iter()
-                    .position(|n| n == socket.ns().name())
-                    .and_then(|i| encoders.get_mut(i))
-                    .and_then(|enc| enc.frames(codec).ok().map(<[_]>::to_vec))
-            };
-            for frame in frames.into_iter().flatten() {
+                let frames =
+                    crate::codec::encode_event(codec, socket.ns().name(), event, &value, None);
+                for frame in frames.into_iter().flatten() {
+                    bytes += frame.len();
+                    socket.send_latest(key, frame);
+                }
+                continue;
+            }
+            // The shared snapshot: the same bytes for every member of this codec (a
+            // reference-count increment per member, no copy).
+            let shared = nsps
+                .iter()
+                .position(|n| n == socket.ns().name())
+                .and_then(|i| encoders.get_mut(i))
+                .and_then(|enc| enc.frames(codec).ok());
+            for frame in shared.into_iter().flatten() {
                 bytes += frame.len();
-                socket.send_latest(key, frame);
+                socket.send_latest(key, frame.clone());
             }
         }
         self.metrics.bytes_last_tick = bytes;
