@@ -88,16 +88,7 @@ pub(crate) fn encode_payload_event(
         }
         (Codec::Compact, None) => Err(mismatch()),
         (Codec::Json, Some(_)) => Err(mismatch()),
-        (Codec::Json, None) => {
-            let packet = Packet::event(
-                nsp,
-                event,
-                payload.args.clone(),
-                payload.attachments.clone(),
-                id,
-            );
-            Ok(json_frames(&packet))
-        }
+        (Codec::Json, None) => json_args_frames(nsp, id, Some(event), payload),
     }
 }
 
@@ -140,14 +131,59 @@ pub(crate) fn encode_payload_ack(
         (Codec::Compact, Some(bytes)) => {
             crate::compact::encode_raw_ack(nsp, id, bytes.clone()).map(|f| vec![f])
         }
-        (Codec::Json, None) => Ok(json_frames(&Packet::ack(
-            nsp,
-            id,
-            payload.args.clone(),
-            payload.attachments.clone(),
-        ))),
+        (Codec::Json, None) => json_args_frames(nsp, Some(id), None, payload),
         _ => Err(mismatch()),
     }
+}
+
+/// An EVENT (with `event`) or ACK (without) from a raw JSON payload, written straight into
+/// the frame's buffer (no copy of the arguments), then its attachments.
+fn json_args_frames(
+    nsp: &str,
+    id: Option<u64>,
+    event: Option<&str>,
+    payload: &Payload,
+) -> Result<Vec<Frame>, SendError> {
+    let err = |e: serde_json::Error| SendError::Serialize(e.to_string());
+    let binary = !payload.attachments.is_empty();
+    let kind = match (event.is_some(), binary) {
+        (true, false) => b'2',
+        (true, true) => b'5',
+        (false, false) => b'3',
+        (false, true) => b'6',
+    };
+    let mut out = Vec::with_capacity(64);
+    out.push(b'4');
+    out.push(kind);
+    if binary {
+        out.extend_from_slice(format!("{}-", payload.attachments.len()).as_bytes());
+    }
+    if nsp != "/" {
+        out.extend_from_slice(nsp.as_bytes());
+        out.push(b',');
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
+    out.push(b'[');
+    let mut first = true;
+    if let Some(event) = event {
+        serde_json::to_writer(&mut out, event).map_err(err)?;
+        first = false;
+    }
+    for arg in &payload.args {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, arg).map_err(err)?;
+    }
+    out.push(b']');
+    let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
+    let mut frames = Vec::with_capacity(1 + payload.attachments.len());
+    frames.push(Frame::Text(ByteString::from(text)));
+    frames.extend(payload.attachments.iter().cloned().map(Frame::Binary));
+    Ok(frames)
 }
 
 /// CONNECT reply, DISCONNECT or CONNECT_ERROR.
@@ -287,6 +323,31 @@ mod tests {
             let frames = encode_ack(Codec::Json, nsp, id, &data).unwrap();
             let packet = Packet::ack(nsp, id, vec![data.clone()], Vec::new());
             assert_eq!(frames, json_frames(&packet));
+        }
+    }
+
+    #[test]
+    fn raw_payload_frames_match_the_generic_encoder() {
+        let with_bin = Payload::new()
+            .arg(&serde_json::json!({"b": [1, 2]}))
+            .unwrap()
+            .binary(vec![1u8, 2, 3]);
+        let plain = Payload::new().arg(&"x").unwrap().arg(&7).unwrap();
+        for payload in [with_bin, plain, Payload::new()] {
+            for (nsp, id) in [("/", None), ("/chat", Some(9))] {
+                let frames = encode_payload_event(Codec::Json, nsp, "ev", &payload, id).unwrap();
+                let packet = Packet::event(
+                    nsp,
+                    "ev",
+                    payload.args.clone(),
+                    payload.attachments.clone(),
+                    id,
+                );
+                assert_eq!(frames, json_frames(&packet));
+                let frames = encode_payload_ack(Codec::Json, nsp, 4, &payload).unwrap();
+                let packet = Packet::ack(nsp, 4, payload.args.clone(), payload.attachments.clone());
+                assert_eq!(frames, json_frames(&packet));
+            }
         }
     }
 

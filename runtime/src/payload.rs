@@ -94,8 +94,8 @@ impl Payload {
 
     /// [`Payload::deserialize`], taking the arguments instead of copying them.
     pub fn into_deserialize<T: DeserializeOwned>(mut self) -> Result<T, String> {
-        if let Some(bytes) = &self.compact {
-            return tickwire_protocol::compact::from_payload(bytes).map_err(|e| e.to_string());
+        if self.compact.is_some() {
+            return self.deserialize();
         }
         let value = if self.args.len() == 1 {
             self.args.pop().unwrap_or_default()

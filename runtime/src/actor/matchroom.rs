@@ -31,7 +31,7 @@ use crate::codec::{Codec, EncodeOnce};
 use crate::outbox::Class;
 use crate::payload::Data;
 use crate::payload::Payload;
-use crate::socket::{DisconnectReason, Socket};
+use crate::socket::Socket;
 use crate::tick::TickClock;
 
 /// A player's number within a match.
@@ -1085,13 +1085,9 @@ fn wire_socket<M: Match>(
         },
     );
     // Keyed by match: a socket that plays many matches holds one hook per live seat.
-    socket.set_disconnect_hook(key, move |socket, reason| {
+    socket.set_disconnect_hook(key, move |socket, _reason| {
         // Once per socket and seat: bounded.
-        addr.do_send(Dropped {
-            token,
-            socket,
-            reason,
-        });
+        addr.do_send(Dropped { token, socket });
     });
 }
 
@@ -1138,8 +1134,6 @@ handler!(Join, Result<PlayerId, JoinError>, |act, msg, ctx| act.join(msg.token, 
 struct Dropped {
     token: String,
     socket: Socket,
-    #[allow(dead_code)]
-    reason: DisconnectReason,
 }
 handler!(Dropped, (), |act, msg, _ctx| act
     .dropped(&msg.token, &msg.socket));
