@@ -115,8 +115,6 @@ struct Conn {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OpenData {
-    #[allow(dead_code)]
-    sid: String,
     ping_interval: u64,
     ping_timeout: u64,
     #[serde(default)]
