@@ -1,8 +1,8 @@
 //! A connection's bounded outbound queue.
 //!
 //! Producers (the socket's emits, broadcasts from any thread, the connection actor's control
-//! packets) push encoded frames; the one consumer is the transport: the websocket writer task,
-//! or the polling GET that is parked. Bytes are shared (`Bytes` / `ByteString`), so a
+//! packets) push encoded frames; the one consumer is the transport: the websocket's response
+//! body (polled by the HTTP dispatcher that owns the socket), or the polling GET that is parked. Bytes are shared (`Bytes` / `ByteString`), so a
 //! broadcast frame is never copied per member.
 //!
 //! Overflow rules per class (DESIGN.md §2): control frames always enter; reliable frames
@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use crate::metrics::OutboxCounters;
 
@@ -83,6 +84,39 @@ struct State {
     closed: Option<Farewell>,
     /// The farewell went out on a poll: later polls find the session gone.
     farewell_sent: bool,
+    /// The websocket body waiting for frames (it polls; it never parks a task of its own).
+    ws_waker: Option<Waker>,
+}
+
+impl State {
+    /// Who to wake after a change: the websocket body if it waits, else (on polling) the
+    /// parked GET through `notify`.
+    fn consumer(&mut self) -> Wake {
+        match self.ws_waker.take() {
+            Some(waker) => Wake::Ws(waker),
+            None if self.transport == TransportKind::Polling => Wake::Poll,
+            None => Wake::Nobody,
+        }
+    }
+}
+
+enum Wake {
+    Ws(Waker),
+    Poll,
+    Nobody,
+}
+
+/// Frames the websocket body took in one go (swapped out under the lock, written outside it).
+#[derive(Debug, Default)]
+pub(crate) struct Drained(VecDeque<Entry>);
+
+impl Drained {
+    /// Hand each frame to `f`, oldest first, leaving this buffer empty (its capacity kept).
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&Frame)) {
+        for entry in self.0.drain(..) {
+            f(&entry.frame);
+        }
+    }
 }
 
 /// The bounded outbound queue of one connection.
@@ -91,8 +125,6 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Wakes the one consumer (writer task or parked poll) when there is something to take.
     notify: Notify,
-    /// Wakes every watcher of the close (readers, writers waiting on a slow socket).
-    closed_notify: Notify,
     max_packets: usize,
     max_bytes: usize,
     /// A POST is being served (Engine.IO allows one at a time).
@@ -128,9 +160,9 @@ impl Outbox {
                 noop_polls: false,
                 closed: None,
                 farewell_sent: false,
+                ws_waker: None,
             }),
             notify: Notify::new(),
-            closed_notify: Notify::new(),
             max_packets,
             max_bytes,
             post_in_flight: AtomicBool::new(false),
@@ -142,7 +174,7 @@ impl Outbox {
     /// Queue `frames` as one unit (a packet and its attachments stay together and in order).
     pub(crate) fn push(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
         let size: usize = frames.iter().map(Frame::len).sum();
-        {
+        let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
                 return Ok(());
@@ -172,16 +204,25 @@ impl Outbox {
                 latest: None,
             }));
             st.bytes += size;
-        }
-        self.notify.notify_one();
+            st.consumer()
+        };
+        self.wake(wake);
         Ok(())
+    }
+
+    fn wake(&self, wake: Wake) {
+        match wake {
+            Wake::Ws(waker) => waker.wake(),
+            Wake::Poll => self.notify.notify_one(),
+            Wake::Nobody => {}
+        }
     }
 
     /// Queue the newest state for `key` (latest class): an older frame of the same key that
     /// is still queued is dropped, so a lagging client skips stale snapshots instead of
     /// queuing them. Never refused; at most one frame per key is ever queued.
     pub(crate) fn push_latest(&self, key: u64, frame: Frame) {
-        {
+        let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
                 return;
@@ -197,8 +238,9 @@ impl Outbox {
                 frame,
                 latest: Some(key),
             });
-        }
-        self.notify.notify_one();
+            st.consumer()
+        };
+        self.wake(wake);
     }
 
     /// Frames and bytes waiting.
@@ -210,15 +252,18 @@ impl Outbox {
     /// Close the queue: consumers drain what is queued, then stop. Polling ends with
     /// `farewell`.
     pub(crate) fn close(&self, farewell: Farewell) {
-        {
+        let waker = {
             let mut st = self.state.lock();
             if st.closed.is_none() {
                 st.closed = Some(farewell);
             }
+            st.ws_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
         self.notify.notify_waiters();
         self.notify.notify_one();
-        self.closed_notify.notify_waiters();
     }
 
     /// Flag the client as a slow consumer; true only the first time.
@@ -241,10 +286,14 @@ impl Outbox {
 
     /// The session moved to `transport`.
     pub(crate) fn set_transport(&self, transport: TransportKind) {
-        {
+        let waker = {
             let mut st = self.state.lock();
             st.transport = transport;
             st.noop_polls = false;
+            st.ws_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
         self.notify.notify_waiters();
         self.notify.notify_one();
@@ -292,37 +341,24 @@ impl Outbox {
         self.slow.load(Ordering::Acquire)
     }
 
-    /// Resolve once the outbox is closed (`only_slow`: once closed for a slow consumer).
-    pub(crate) async fn wait_closed(&self, only_slow: bool) {
-        loop {
-            let notified = self.closed_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let closed = self.state.lock().closed.is_some();
-            if closed && (!only_slow || self.is_slow()) {
-                return;
-            }
-            notified.await;
+    /// Take every queued frame for the websocket into `into` (an O(1) swap under the lock):
+    /// `Ready(true)` with frames, `Ready(false)` once closed and drained, else `Pending`
+    /// with `cx`'s waker kept until the next push or close.
+    pub(crate) fn poll_ws(&self, cx: &mut Context<'_>, into: &mut Drained) -> Poll<bool> {
+        let mut st = self.state.lock();
+        if !st.queue.is_empty() {
+            std::mem::swap(&mut st.queue, &mut into.0);
+            st.bytes = 0;
+            return Poll::Ready(true);
         }
-    }
-
-    /// Wait for frames for the websocket writer; `None` once closed and drained.
-    pub(crate) async fn next_ws(&self) -> Option<Vec<Frame>> {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut st = self.state.lock();
-                if !st.queue.is_empty() {
-                    return Some(take_frames(&mut st, usize::MAX, false));
-                }
-                if st.closed.is_some() {
-                    return None;
-                }
-            }
-            notified.await;
+        if st.closed.is_some() {
+            return Poll::Ready(false);
         }
+        match &st.ws_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => st.ws_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -388,8 +424,8 @@ mod tests {
         assert_eq!(outbox.stats.dropped_volatile.load(Ordering::Relaxed), 1);
     }
 
-    #[actix_rt::test]
-    async fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
+    #[test]
+    fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
         let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20, Default::default());
         outbox.push_latest(7, text("4s1"));
         outbox.push(&[text("4e1")], Class::Reliable).ok();
@@ -397,7 +433,12 @@ mod tests {
         outbox.push_latest(7, text("4s2"));
         outbox.push(&[text("4e2")], Class::Reliable).ok();
         outbox.push_latest(7, text("4s3"));
-        let frames = outbox.next_ws().await.unwrap();
+        let mut drained = Drained::default();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Ready(true));
+        let mut frames = Vec::new();
+        drained.for_each(|frame| frames.push(frame.clone()));
         assert_eq!(
             frames,
             vec![text("4e1"), text("4other"), text("4e2"), text("4s3")]

@@ -3,7 +3,7 @@
 //! It drives the sans-IO [`Session`] (heartbeats, upgrade, close), hands messages to the
 //! Socket.IO [`Client`] (or echoes them, for a raw Engine.IO endpoint), and owns the
 //! connection's lifecycle. Outbound frames do not pass through its mailbox: producers push
-//! into the bounded [`Outbox`], drained by the websocket writer task or the parked poll.
+//! into the bounded [`Outbox`], drained by the websocket's response body or the parked poll.
 //!
 //! Lifecycle: `open` (polling or websocket) → optionally `upgrading` (a probe websocket) →
 //! `closed` (the outbox is closed, sockets disconnect, the registry entry is removed, the
@@ -24,6 +24,7 @@ use crate::limits::{InboundLimiter, Verdict};
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
 use crate::sio_client::{Client, LocalFuture};
+use crate::transport::WsLink;
 use crate::socket::{DisconnectReason, Handshake, Socket};
 
 /// Inbound messages one connection's mailbox holds before its transport reader waits.
@@ -58,7 +59,7 @@ enum Upper {
 
 struct Ws {
     id: u64,
-    session: actix_ws::Session,
+    link: Arc<WsLink>,
 }
 
 pub(crate) struct Connection {
@@ -87,7 +88,7 @@ impl Connection {
         sid: Arc<str>,
         transport: TransportKind,
         base: Handshake,
-        ws: Option<(u64, actix_ws::Session)>,
+        ws: Option<(u64, Arc<WsLink>)>,
         codec: Codec,
     ) -> ConnHandle {
         let config = &server.config;
@@ -113,7 +114,7 @@ impl Connection {
             base: Some(base),
             active_ws: None,
             probe: None,
-            pending_ws: ws.map(|(id, session)| Ws { id, session }),
+            pending_ws: ws.map(|(id, link)| Ws { id, link }),
             timer: None,
             closed: false,
             poll_aborted: false,
@@ -147,10 +148,7 @@ impl Connection {
         }
         while let Some(packet) = self.session.poll_probe_transmit() {
             if let (Some(probe), Some(text)) = (self.probe.as_ref(), packet.encode_text()) {
-                let mut ws = probe.session.clone();
-                actix_rt::spawn(async move {
-                    let _ = ws.text(text).await;
-                });
+                probe.link.send(Frame::Text(ByteString::from(text)));
             }
         }
         while let Some(event) = self.session.poll_event() {
@@ -238,7 +236,7 @@ impl Connection {
         self.outbox.set_transport(TransportKind::WebSocket);
         if let Some(ws) = self.probe.take() {
             self.active_ws = Some(ws.id);
-            self.spawn_writer(ws.session);
+            ws.link.activate();
         }
     }
 
@@ -247,40 +245,8 @@ impl Connection {
             self.outbox.set_transport(TransportKind::Polling);
         }
         if let Some(ws) = self.probe.take() {
-            actix_rt::spawn(async move {
-                let _ = ws.session.close(None).await;
-            });
+            ws.link.close();
         }
-    }
-
-    fn spawn_writer(&self, mut ws: actix_ws::Session) {
-        let outbox = self.outbox.clone();
-        let metrics = self.server.metrics.clone();
-        actix_rt::spawn(async move {
-            while let Some(frames) = outbox.next_ws().await {
-                for frame in frames {
-                    metrics.bytes_out.inc_by(frame.len() as u64);
-                    let send = async {
-                        match frame {
-                            Frame::Text(text) => ws.text(text).await,
-                            Frame::Binary(bytes) => ws.binary(bytes).await,
-                        }
-                    };
-                    // A slow consumer's socket may never become writable again: stop
-                    // waiting on it as soon as the client is cut.
-                    let sent = tokio::select! {
-                        sent = send => sent.is_ok(),
-                        () = outbox.wait_closed(true) => false,
-                    };
-                    if !sent {
-                        // Dropping the session (not closing it: that would wait on the same
-                        // full socket) ends the response once the reader lets go too.
-                        return;
-                    }
-                }
-            }
-            let _ = ws.close(None).await;
-        });
     }
 
     /// Close everything once: the outbox (polls get `farewell`), the sockets, the probe,
@@ -447,7 +413,7 @@ impl Actor for Connection {
         });
         if let Some(ws) = self.pending_ws.take() {
             self.active_ws = Some(ws.id);
-            self.spawn_writer(ws.session);
+            ws.link.activate();
         }
         if !self.server.is_echo() {
             ctx.run_later(self.server.config.connect_timeout, |act, ctx| {
@@ -498,7 +464,7 @@ impl Handler<WsIn> for Connection {
 #[rtype(result = "Result<(), ()>")]
 pub(crate) struct BeginUpgrade {
     pub(crate) ws: u64,
-    pub(crate) session: actix_ws::Session,
+    pub(crate) link: Arc<WsLink>,
 }
 
 impl Handler<BeginUpgrade> for Connection {
@@ -508,7 +474,7 @@ impl Handler<BeginUpgrade> for Connection {
         if result.is_ok() {
             self.probe = Some(Ws {
                 id: msg.ws,
-                session: msg.session,
+                link: msg.link,
             });
         }
         self.drive(ctx);

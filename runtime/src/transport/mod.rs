@@ -3,6 +3,8 @@
 mod polling;
 mod websocket;
 
+pub(crate) use websocket::WsLink;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 

@@ -1,21 +1,44 @@
 //! WebSocket: a session opened directly on websocket, or an upgrade of a polling session.
 //!
-//! One reader task per websocket forwards frames to the connection actor with
-//! `send().await`, so a client that floods waits on TCP instead of growing a queue. The
-//! writer task (started by the actor) drains the outbox into the `actix_ws::Session`.
+//! A websocket has no task of its own. It is the streaming body of the `101` response, so the
+//! HTTP dispatcher that owns the socket polls it, and each poll does all the websocket's work:
+//! - parse the client's frames out of the request payload and hand them to the connection
+//!   actor (when its bounded mailbox is full, reading stops and the rest waits in TCP);
+//! - answer pings;
+//! - frame whatever the outbox holds into one chunk, which the dispatcher writes with one
+//!   syscall.
+//!
+//! A frame pushed from any thread thus reaches the socket in one wake of the connection's
+//! own dispatcher task, with no channel or writer task in between.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
+use actix::prelude::SendError;
+use actix::{Addr, MailboxError};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
+use futures_util::Stream;
+use parking_lot::Mutex;
 use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 
 use super::{base_handshake, error_response, new_sid};
 use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
 use crate::codec::Codec;
-use crate::outbox::{Class, Frame, Outbox};
+use crate::metrics::Metrics;
+use crate::outbox::{Class, Drained, Frame, Outbox};
 use crate::server::ServerInner;
+
+/// Frames one poll handles before it yields to the other connections of its thread.
+const FRAMES_PER_POLL: usize = 128;
+
+/// Outbound bytes one poll frames before it lets the dispatcher write them.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 pub(super) fn open(
     req: &HttpRequest,
@@ -24,9 +47,8 @@ pub(super) fn open(
     server: Arc<ServerInner>,
     codec: Codec,
 ) -> HttpResponse {
-    let (response, session, stream) = match actix_ws::handle(req, body) {
-        Ok(parts) => parts,
-        Err(_) => return error_response(RequestError::BadRequest),
+    let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
+        return error_response(RequestError::BadRequest);
     };
     let sid = new_sid();
     let engine = server.config.engine;
@@ -39,28 +61,22 @@ pub(super) fn open(
     }
     .encode();
     let ws_id = server.next_ws_id();
+    // The session starts on this websocket: it writes the outbox from its first poll.
+    let link = WsLink::new(true);
     let handle = Connection::start(
         server.clone(),
         sid.clone(),
         TransportKind::WebSocket,
         base_handshake(req, query),
-        Some((ws_id, session.clone())),
+        Some((ws_id, link.clone())),
         codec,
     );
-    // Queued before the actor starts its writer, so the open packet is the first frame.
     let _ = handle
         .outbox
         .push(&[Frame::Text(ByteString::from(open))], Class::Control);
-    spawn_reader(
-        handle.addr.clone(),
-        handle.outbox.clone(),
-        ws_id,
-        session,
-        stream,
-        engine.max_payload,
-    );
+    let ws = WsBody::new(ws_id, link, handle.outbox.clone(), handle.addr.clone(), body, &server);
     server.register(sid, handle);
-    response
+    respond(&mut response, ws)
 }
 
 pub(super) async fn upgrade(
@@ -72,99 +88,401 @@ pub(super) async fn upgrade(
     let Some(handle) = server.lookup(sid) else {
         return error_response(RequestError::SessionIdUnknown);
     };
-    let (response, session, stream) = match actix_ws::handle(req, body) {
-        Ok(parts) => parts,
-        Err(_) => return error_response(RequestError::BadRequest),
+    let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
+        return error_response(RequestError::BadRequest);
     };
     let ws_id = server.next_ws_id();
+    // A probe: it answers the probe packets only, until the session moves onto it.
+    let link = WsLink::new(false);
     let begin = BeginUpgrade {
         ws: ws_id,
-        session: session.clone(),
+        link: link.clone(),
     };
-    match handle.addr.send(begin).await {
-        Ok(Ok(())) => {
-            spawn_reader(
-                handle.addr,
-                handle.outbox,
-                ws_id,
-                session,
-                stream,
-                server.config.engine.max_payload,
-            );
-            response
-        }
+    if !matches!(handle.addr.send(begin).await, Ok(Ok(()))) {
         // The session is not upgradable (already on websocket, or upgrading): complete the
         // handshake and close this websocket at once; the session's own transport goes on.
-        _ => {
-            actix_rt::spawn(async move {
-                let _ = session.close(None).await;
+        link.close();
+    }
+    let ws = WsBody::new(ws_id, link, handle.outbox, handle.addr, body, &server);
+    respond(&mut response, ws)
+}
+
+fn respond(response: &mut actix_http::ResponseBuilder, ws: WsBody) -> HttpResponse {
+    match response.message_body(ws) {
+        Ok(response) => HttpResponse::from(response).map_into_boxed_body(),
+        Err(_) => error_response(RequestError::BadRequest),
+    }
+}
+
+/// What the connection actor says to one of its websockets besides the outbox.
+pub(crate) struct WsLink {
+    state: Mutex<LinkState>,
+}
+
+#[derive(Default)]
+struct LinkState {
+    /// Frames for this websocket only (the answers to upgrade probes).
+    direct: Vec<Frame>,
+    /// The session writes through this websocket: drain the outbox.
+    active: bool,
+    /// Send a close frame and end.
+    close: bool,
+    waker: Option<Waker>,
+}
+
+impl WsLink {
+    fn new(active: bool) -> Arc<WsLink> {
+        Arc::new(WsLink {
+            state: Mutex::new(LinkState {
+                active,
+                ..LinkState::default()
+            }),
+        })
+    }
+
+    fn update(&self, f: impl FnOnce(&mut LinkState)) {
+        let waker = {
+            let mut st = self.state.lock();
+            f(&mut st);
+            st.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Write `frame` on this websocket, outside the outbox (a probe's answer).
+    pub(crate) fn send(&self, frame: Frame) {
+        self.update(|st| st.direct.push(frame));
+    }
+
+    /// The session moved onto this websocket: write its outbox from now on.
+    pub(crate) fn activate(&self) {
+        self.update(|st| st.active = true);
+    }
+
+    /// Close this websocket (a probe that did not become the transport).
+    pub(crate) fn close(&self) {
+        self.update(|st| st.close = true);
+    }
+}
+
+/// The websocket cut its client off as a slow consumer; the dispatcher drops the socket.
+#[derive(Debug)]
+struct SlowConsumerCut;
+
+impl std::fmt::Display for SlowConsumerCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("slow consumer: connection cut")
+    }
+}
+
+impl std::error::Error for SlowConsumerCut {}
+
+type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>>>>;
+
+/// One websocket: the response body of its `101`, and the reader of its request payload.
+struct WsBody {
+    id: u64,
+    link: Arc<WsLink>,
+    outbox: Arc<Outbox>,
+    addr: Addr<Connection>,
+    metrics: Arc<Metrics>,
+    max_payload: usize,
+    /// The client's bytes; `None` once reading is over.
+    payload: Option<web::Payload>,
+    /// Received bytes not yet parsed into a whole frame.
+    inbuf: BytesMut,
+    /// A fragmented message being reassembled: its opcode and the bytes so far.
+    fragments: Option<(OpCode, BytesMut)>,
+    /// A frame waiting for room in the actor's mailbox: nothing else is read meanwhile.
+    delivery: Option<Delivery>,
+    /// The actor was told this websocket ended.
+    told_end: bool,
+    /// Framed bytes for the dispatcher to write.
+    out: BytesMut,
+    drained: Drained,
+    /// A close frame is written: end the body once it is out.
+    finished: bool,
+    done: bool,
+}
+
+impl WsBody {
+    fn new(
+        id: u64,
+        link: Arc<WsLink>,
+        outbox: Arc<Outbox>,
+        addr: Addr<Connection>,
+        payload: web::Payload,
+        server: &ServerInner,
+    ) -> WsBody {
+        WsBody {
+            id,
+            link,
+            outbox,
+            addr,
+            metrics: server.metrics.clone(),
+            max_payload: server.config.engine.max_payload,
+            payload: Some(payload),
+            inbuf: BytesMut::new(),
+            fragments: None,
+            delivery: None,
+            told_end: false,
+            out: BytesMut::new(),
+            drained: Drained::default(),
+            finished: false,
+            done: false,
+        }
+    }
+
+    /// Read and hand over the client's frames until the payload has no more, the mailbox
+    /// is full, or this poll's budget is spent.
+    fn read(&mut self, cx: &mut Context<'_>) {
+        let mut budget = FRAMES_PER_POLL;
+        loop {
+            if let Some(delivery) = self.delivery.as_mut() {
+                match delivery.as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => self.delivery = None,
+                    Poll::Ready(Err(_)) => {
+                        self.delivery = None;
+                        self.end(None);
+                        return;
+                    }
+                    Poll::Pending => return,
+                }
+            }
+            if self.payload.is_none() {
+                return;
+            }
+            if budget == 0 || self.out.len() >= CHUNK_BYTES {
+                // More may be buffered: come back after the others had their turn.
+                cx.waker().wake_by_ref();
+                return;
+            }
+            match Parser::parse(&mut self.inbuf, true, self.max_payload) {
+                Ok(Some((fin, opcode, data))) => {
+                    budget -= 1;
+                    self.on_frame(fin, opcode, data.unwrap_or_default());
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.protocol_error(&error);
+                    return;
+                }
+            }
+            if self.inbuf.is_empty() {
+                // Nothing partial is held: an idle websocket keeps no read buffer.
+                self.inbuf = BytesMut::new();
+            }
+            let Some(payload) = self.payload.as_mut() else {
+                return;
+            };
+            match Pin::new(payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.inbuf.extend_from_slice(&chunk),
+                // The peer went away: a transport close, like a close frame.
+                Poll::Ready(Some(Err(_)) | None) => {
+                    self.end(None);
+                    return;
+                }
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    fn on_frame(&mut self, fin: bool, opcode: OpCode, data: BytesMut) {
+        match opcode {
+            OpCode::Ping => Parser::write_message(&mut self.out, &data, OpCode::Pong, true, false),
+            OpCode::Pong => {}
+            OpCode::Close => {
+                // Answer with the client's own code, then end.
+                let code = Parser::try_parse_close_payload(&data)
+                    .ok()
+                    .flatten()
+                    .map(|reason| reason.code);
+                self.end(code.map(CloseReason::from));
+            }
+            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
+                self.protocol_error(&ProtocolError::ContinuationNotStarted);
+            }
+            OpCode::Text | OpCode::Binary if !fin => self.fragments = Some((opcode, data)),
+            OpCode::Text | OpCode::Binary => self.message(opcode, data),
+            OpCode::Continue => match self.fragments.take() {
+                None => self.protocol_error(&ProtocolError::ContinuationNotStarted),
+                Some((_, so_far)) if so_far.len() + data.len() > self.max_payload => {
+                    self.protocol_error(&ProtocolError::Overflow);
+                }
+                Some((first, mut so_far)) => {
+                    so_far.extend_from_slice(&data);
+                    if fin {
+                        self.message(first, so_far);
+                    } else {
+                        self.fragments = Some((first, so_far));
+                    }
+                }
+            },
+            OpCode::Bad => self.protocol_error(&ProtocolError::BadOpCode),
+        }
+    }
+
+    /// A whole message: to the actor, or wait for its mailbox to have room.
+    fn message(&mut self, opcode: OpCode, data: BytesMut) {
+        let frame = if opcode == OpCode::Text {
+            match ByteString::try_from(data.freeze()) {
+                Ok(text) => WsFrame::Text(text),
+                Err(_) => {
+                    self.fail(CloseCode::Invalid, "invalid utf-8 in a text frame");
+                    return;
+                }
+            }
+        } else {
+            WsFrame::Binary(data.freeze())
+        };
+        let msg = WsIn { ws: self.id, frame };
+        match self.addr.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full(msg)) => self.delivery = Some(Box::pin(self.addr.send(msg))),
+            Err(SendError::Closed(_)) => self.end(None),
+        }
+    }
+
+    fn protocol_error(&mut self, error: &ProtocolError) {
+        tracing::debug!(%error, "websocket protocol error");
+        match error {
+            ProtocolError::Overflow => self.fail(CloseCode::Size, "message too big"),
+            _ => self.fail(CloseCode::Protocol, "websocket protocol error"),
+        }
+    }
+
+    /// Close with `code` and tell the actor this websocket failed.
+    fn fail(&mut self, code: CloseCode, description: &str) {
+        if !self.told_end {
+            self.told_end = true;
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Error,
             });
-            response
+        }
+        let reason = CloseReason {
+            code,
+            description: Some(description.to_owned()),
+        };
+        self.stop(Some(reason));
+    }
+
+    /// The websocket ended (a close frame, the peer gone, the actor gone): tell the actor,
+    /// answer with a close frame and stop.
+    fn end(&mut self, reason: Option<CloseReason>) {
+        if !self.told_end {
+            self.told_end = true;
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Closed,
+            });
+        }
+        self.stop(reason);
+    }
+
+    /// Write the close frame (once) and read no more.
+    fn stop(&mut self, reason: Option<CloseReason>) {
+        self.payload = None;
+        self.delivery = None;
+        self.fragments = None;
+        self.inbuf = BytesMut::new();
+        if !self.finished {
+            self.finished = true;
+            Parser::write_close(&mut self.out, reason, false);
+        }
+    }
+
+    /// Frame what is to be sent: probe answers, then (once active) the outbox.
+    fn write(&mut self, cx: &mut Context<'_>) {
+        if self.finished {
+            return;
+        }
+        let (direct, active, close) = {
+            let mut st = self.link.state.lock();
+            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.waker = Some(cx.waker().clone());
+            }
+            (std::mem::take(&mut st.direct), st.active, st.close)
+        };
+        for frame in &direct {
+            write_frame(&mut self.out, frame);
+        }
+        let mut close = close;
+        if active {
+            match self.outbox.poll_ws(cx, &mut self.drained) {
+                Poll::Ready(true) => {
+                    let before = self.out.len();
+                    let out = &mut self.out;
+                    self.drained.for_each(|frame| write_frame(out, frame));
+                    self.metrics
+                        .bytes_out
+                        .inc_by((self.out.len() - before) as u64);
+                }
+                Poll::Ready(false) => close = true,
+                Poll::Pending => {}
+            }
+        }
+        if close {
+            // Closed by the server: the client learns it with a close frame, the actor
+            // already knows.
+            self.told_end = true;
+            self.stop(None);
         }
     }
 }
 
-fn spawn_reader(
-    addr: actix::Addr<Connection>,
-    outbox: Arc<Outbox>,
-    ws: u64,
-    mut session: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    max_payload: usize,
-) {
-    actix_rt::spawn(async move {
-        let mut stream = stream
-            .max_frame_size(max_payload)
-            .aggregate_continuations()
-            .max_continuation_size(max_payload);
-        loop {
-            // Stop reading (and let go of the session) once the connection is closed.
-            let message = tokio::select! {
-                message = stream.recv() => message,
-                () = outbox.wait_closed(false) => return,
-            };
-            let Some(message) = message else { break };
-            let frame = match message {
-                Ok(AggregatedMessage::Text(text)) => WsFrame::Text(text),
-                Ok(AggregatedMessage::Binary(bytes)) => WsFrame::Binary(bytes),
-                Ok(AggregatedMessage::Ping(data)) => {
-                    let _ = session.pong(&data).await;
-                    continue;
-                }
-                Ok(AggregatedMessage::Pong(_)) => continue,
-                Ok(AggregatedMessage::Close(_)) => WsFrame::Closed,
-                // The peer went away: a transport close, like a close frame.
-                Err(ProtocolError::Io(_)) => WsFrame::Closed,
-                Err(error) => {
-                    tracing::debug!(%error, "websocket protocol error");
-                    let (code, description) = match error {
-                        ProtocolError::Overflow => (CloseCode::Size, "message too big"),
-                        _ => (CloseCode::Protocol, "websocket protocol error"),
-                    };
-                    let reason = CloseReason {
-                        code,
-                        description: Some(description.into()),
-                    };
-                    let _ = session.clone().close(Some(reason)).await;
-                    WsFrame::Error
-                }
-            };
-            let last = matches!(frame, WsFrame::Closed | WsFrame::Error);
-            // Straight into the mailbox when there is room; otherwise wait for room (the
-            // client's frames then wait in TCP, not here).
-            let delivered = match addr.try_send(WsIn { ws, frame }) {
-                Ok(()) => true,
-                Err(actix::prelude::SendError::Full(msg)) => addr.send(msg).await.is_ok(),
-                Err(actix::prelude::SendError::Closed(_)) => false,
-            };
-            if !delivered || last {
-                return;
-            }
+fn write_frame(out: &mut BytesMut, frame: &Frame) {
+    match frame {
+        Frame::Text(text) => Parser::write_message(out, text.as_bytes(), OpCode::Text, true, false),
+        Frame::Binary(bytes) => Parser::write_message(out, bytes, OpCode::Binary, true, false),
+    }
+}
+
+impl MessageBody for WsBody {
+    type Error = SlowConsumerCut;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
         }
-        // The stream ended without a close frame: once per websocket.
-        addr.do_send(WsIn {
-            ws,
-            frame: WsFrame::Closed,
-        });
-    });
+        if this.outbox.is_slow() {
+            // Cut: nothing more is written, the dispatcher drops the socket at once.
+            this.done = true;
+            return Poll::Ready(Some(Err(SlowConsumerCut)));
+        }
+        this.read(cx);
+        this.write(cx);
+        if !this.out.is_empty() {
+            return Poll::Ready(Some(Ok(this.out.split().freeze())));
+        }
+        if this.finished {
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WsBody {
+    fn drop(&mut self) {
+        // The dispatcher dropped the socket (an I/O error, a server shutdown): once per
+        // websocket, the actor learns it ended.
+        if !self.told_end {
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Closed,
+            });
+        }
+    }
 }
