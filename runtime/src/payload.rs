@@ -93,7 +93,7 @@ impl Payload {
     }
 
     /// [`Payload::deserialize`], taking the arguments instead of copying them.
-    pub fn into_deserialize<T: DeserializeOwned>(mut self) -> Result<T, String> {
+    pub fn into_deserialize<T: DeserializeOwned + 'static>(mut self) -> Result<T, String> {
         if self.compact.is_some() {
             return self.deserialize();
         }
@@ -102,6 +102,14 @@ impl Payload {
         } else {
             Value::Array(self.args)
         };
+        // Asked for the JSON value itself: hand it over rather than rebuild it.
+        let mut slot = Some(value);
+        if let Some(same) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+            if let Some(value) = same.take() {
+                return Ok(value);
+            }
+        }
+        let value = slot.unwrap_or_default();
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
@@ -139,7 +147,7 @@ impl FromPayload for Payload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data<T>(pub T);
 
-impl<T: DeserializeOwned> FromPayload for Data<T> {
+impl<T: DeserializeOwned + 'static> FromPayload for Data<T> {
     fn from_payload(payload: Payload) -> Result<Self, String> {
         payload.into_deserialize().map(Data)
     }

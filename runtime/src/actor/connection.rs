@@ -24,8 +24,8 @@ use crate::limits::{InboundLimiter, Verdict};
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
 use crate::sio_client::{Client, LocalFuture};
-use crate::transport::WsLink;
 use crate::socket::{DisconnectReason, Handshake, Socket};
+use crate::transport::WsLink;
 
 /// Inbound messages one connection's mailbox holds before its transport reader waits.
 pub(crate) const CONNECTION_MAILBOX: usize = 64;
@@ -72,7 +72,8 @@ pub(crate) struct Connection {
     active_ws: Option<u64>,
     probe: Option<Ws>,
     pending_ws: Option<Ws>,
-    timer: Option<SpawnHandle>,
+    /// The session's next deadline, and the timer set for it.
+    timer: Option<(Instant, SpawnHandle)>,
     closed: bool,
     /// The client abandoned a parked poll: it is gone, nothing waits for a farewell.
     poll_aborted: bool,
@@ -169,20 +170,31 @@ impl Connection {
         self.reschedule(ctx);
     }
 
+    /// Keep one timer for the session's next deadline. A timer already set no later than
+    /// that deadline stays (firing early only re-checks the session and sets the next one),
+    /// so a busy connection does not re-arm a timer per message.
     fn reschedule(&mut self, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.timer.take() {
+        let deadline = if self.closed {
+            None
+        } else {
+            self.session.poll_timeout()
+        };
+        match (self.timer.as_ref(), deadline) {
+            (Some((at, _)), Some(deadline)) if *at <= deadline => return,
+            (None, None) => return,
+            _ => {}
+        }
+        if let Some((_, handle)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
-        if self.closed {
-            return;
-        }
-        if let Some(deadline) = self.session.poll_timeout() {
+        if let Some(deadline) = deadline {
             let delay = deadline.saturating_duration_since(Instant::now());
-            self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            let handle = ctx.run_later(delay, |act, ctx| {
                 act.timer = None;
                 act.session.handle_timeout(Instant::now());
                 act.drive(ctx);
-            }));
+            });
+            self.timer = Some((deadline, handle));
         }
     }
 
@@ -286,7 +298,7 @@ impl Connection {
         } else {
             self.server.unregister(&self.sid);
         }
-        if let Some(handle) = self.timer.take() {
+        if let Some((_, handle)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
         ctx.stop();

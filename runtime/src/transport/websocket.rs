@@ -74,7 +74,14 @@ pub(super) fn open(
     let _ = handle
         .outbox
         .push(&[Frame::Text(ByteString::from(open))], Class::Control);
-    let ws = WsBody::new(ws_id, link, handle.outbox.clone(), handle.addr.clone(), body, &server);
+    let ws = WsBody::new(
+        ws_id,
+        link,
+        handle.outbox.clone(),
+        handle.addr.clone(),
+        body,
+        &server,
+    );
     server.register(sid, handle);
     respond(&mut response, ws)
 }
@@ -199,6 +206,8 @@ struct WsBody {
     delivery: Option<Delivery>,
     /// The actor was told this websocket ended.
     told_end: bool,
+    /// The session writes through this websocket (seen on the link once; it never reverts).
+    active: bool,
     /// Framed bytes for the dispatcher to write.
     out: BytesMut,
     drained: Drained,
@@ -228,6 +237,7 @@ impl WsBody {
             fragments: None,
             delivery: None,
             told_end: false,
+            active: false,
             out: BytesMut::new(),
             drained: Drained::default(),
             finished: false,
@@ -400,18 +410,24 @@ impl WsBody {
         if self.finished {
             return;
         }
-        let (direct, active, close) = {
-            let mut st = self.link.state.lock();
-            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                st.waker = Some(cx.waker().clone());
+        let mut close = false;
+        if !self.active {
+            // Until the session moves here, the link says what to write (once active, the
+            // outbox says everything, closing included).
+            let direct = {
+                let mut st = self.link.state.lock();
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
+                }
+                self.active = st.active;
+                close = st.close;
+                std::mem::take(&mut st.direct)
+            };
+            for frame in &direct {
+                write_frame(&mut self.out, frame);
             }
-            (std::mem::take(&mut st.direct), st.active, st.close)
-        };
-        for frame in &direct {
-            write_frame(&mut self.out, frame);
         }
-        let mut close = close;
-        if active {
+        if self.active {
             match self.outbox.poll_ws(cx, &mut self.drained) {
                 Poll::Ready(true) => {
                     let before = self.out.len();
