@@ -208,8 +208,9 @@ struct WsBody {
     told_end: bool,
     /// The session writes through this websocket (seen on the link once; it never reverts).
     active: bool,
-    /// Framed bytes for the dispatcher to write.
-    out: BytesMut,
+    /// Framed bytes for the dispatcher to write: handed over whole (no copy, no shared
+    /// buffer to keep), so an idle websocket holds no write buffer either.
+    out: Vec<u8>,
     drained: Drained,
     /// A close frame is written: end the body once it is out.
     finished: bool,
@@ -238,7 +239,7 @@ impl WsBody {
             delivery: None,
             told_end: false,
             active: false,
-            out: BytesMut::new(),
+            out: Vec::new(),
             drained: Drained::default(),
             finished: false,
             done: false,
@@ -302,7 +303,7 @@ impl WsBody {
 
     fn on_frame(&mut self, fin: bool, opcode: OpCode, data: BytesMut) {
         match opcode {
-            OpCode::Ping => Parser::write_message(&mut self.out, &data, OpCode::Pong, true, false),
+            OpCode::Ping => write_header(&mut self.out, OpCode::Pong, &data),
             OpCode::Pong => {}
             OpCode::Close => {
                 // Answer with the client's own code, then end.
@@ -401,7 +402,12 @@ impl WsBody {
         self.inbuf = BytesMut::new();
         if !self.finished {
             self.finished = true;
-            Parser::write_close(&mut self.out, reason, false);
+            let mut body = Vec::new();
+            if let Some(reason) = reason {
+                body.extend_from_slice(&u16::from(reason.code).to_be_bytes());
+                body.extend_from_slice(reason.description.unwrap_or_default().as_bytes());
+            }
+            write_header(&mut self.out, OpCode::Close, &body);
         }
     }
 
@@ -450,11 +456,29 @@ impl WsBody {
     }
 }
 
-fn write_frame(out: &mut BytesMut, frame: &Frame) {
+fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
     match frame {
-        Frame::Text(text) => Parser::write_message(out, text.as_bytes(), OpCode::Text, true, false),
-        Frame::Binary(bytes) => Parser::write_message(out, bytes, OpCode::Binary, true, false),
+        Frame::Text(text) => write_header(out, OpCode::Text, text.as_bytes()),
+        Frame::Binary(bytes) => write_header(out, OpCode::Binary, bytes),
     }
+}
+
+/// One whole, unmasked server frame (RFC 6455 §5.2): FIN + opcode, the length in 7, 16 or
+/// 64 bits, the payload.
+fn write_header(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    let len = payload.len();
+    out.reserve(len + 10);
+    out.push(0x80 | u8::from(opcode));
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
 }
 
 impl MessageBody for WsBody {
@@ -480,7 +504,7 @@ impl MessageBody for WsBody {
         this.read(cx);
         this.write(cx);
         if !this.out.is_empty() {
-            return Poll::Ready(Some(Ok(this.out.split().freeze())));
+            return Poll::Ready(Some(Ok(Bytes::from(std::mem::take(&mut this.out)))));
         }
         if this.finished {
             this.done = true;
@@ -499,6 +523,29 @@ impl Drop for WsBody {
                 ws: self.id,
                 frame: WsFrame::Closed,
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_back_at_every_length_encoding() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut out = Vec::new();
+            write_header(&mut out, OpCode::Binary, &payload);
+            let mut buf = BytesMut::from(&out[..]);
+            // As a client reads it: unmasked, whole.
+            let (fin, opcode, data) = Parser::parse(&mut buf, false, usize::MAX)
+                .expect("valid frame")
+                .expect("whole frame");
+            assert!(fin);
+            assert_eq!(opcode, OpCode::Binary);
+            assert_eq!(data.unwrap_or_default().as_ref(), &payload[..], "length {len}");
+            assert!(buf.is_empty());
         }
     }
 }
