@@ -142,8 +142,10 @@ async fn main() -> std::io::Result<()> {
         });
     });
 
-    let server =
-        HttpServer::new(move || App::new().configure(io.service())).bind(("127.0.0.1", port))?;
+    // Realtime frames go out at once: no Nagle delay behind an unacknowledged frame.
+    let server = HttpServer::new(move || App::new().configure(io.service()))
+        .tcp_nodelay(true)
+        .bind(("127.0.0.1", port))?;
     println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
     server.run().await
 }
