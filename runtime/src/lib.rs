@@ -63,6 +63,7 @@ mod namespace;
 mod outbox;
 mod payload;
 mod recovery;
+mod serve;
 mod server;
 mod sio_client;
 mod socket;
@@ -81,6 +82,7 @@ pub use matchmaker::{Assignment, Matchmaker, MatchmakerConfig, MatchmakingError,
 pub use namespace::{BroadcastOperator, Namespace};
 pub use payload::{Data, FromPayload, Payload};
 pub use recovery::RecoveryConfig;
+pub use serve::Server;
 pub use server::{DynamicNamespace, ServerStats, SocketIo, SocketIoBuilder};
 pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
 pub use tick::{Tick, TickClock};

@@ -111,9 +111,10 @@ enum Wake {
 pub(crate) struct Drained(VecDeque<Entry>);
 
 impl Drained {
-    /// Hand each frame to `f`, oldest first, leaving this buffer empty (its capacity kept).
+    /// Hand each frame to `f`, oldest first. The buffer goes too: the next push allocates
+    /// afresh, and an idle connection holds no queue memory at all.
     pub(crate) fn for_each(&mut self, mut f: impl FnMut(&Frame)) {
-        for entry in self.0.drain(..) {
+        for entry in std::mem::take(&mut self.0) {
             f(&entry.frame);
         }
     }

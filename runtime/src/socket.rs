@@ -31,7 +31,8 @@ pub type Sid = Arc<str>;
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// The HTTP headers of the request that opened the connection (one copy per connection,
-    /// shared by its sockets).
+    /// shared by its sockets), without those of the websocket handshake itself
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`).
     pub headers: Arc<HeaderMap>,
     /// The decoded query parameters of that request.
     pub query: Arc<[(String, String)]>,

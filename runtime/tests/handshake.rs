@@ -148,7 +148,10 @@ async fn handshake_exposes_query_headers_and_peer_address() {
     assert_eq!(handshake.query_param("name"), Some("a b"), "decoded");
     assert_eq!(handshake.query_param("EIO"), Some("4"));
     assert_eq!(handshake.query_param("missing"), None);
-    assert!(handshake.headers.contains_key("sec-websocket-key"));
+    assert!(handshake.headers.contains_key("host"));
+    // The websocket handshake's own headers are not kept.
+    assert!(!handshake.headers.contains_key("sec-websocket-key"));
+    assert!(!handshake.headers.contains_key("upgrade"));
     let address = handshake.address.expect("peer address");
     assert_eq!(address.ip().to_string(), "127.0.0.1");
     assert_eq!(handshake.auth, json!({}), "no CONNECT payload means {{}}");

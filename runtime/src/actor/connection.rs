@@ -68,7 +68,9 @@ pub(crate) struct Connection {
     session: Session,
     outbox: Arc<Outbox>,
     upper: Option<Upper>,
-    base: Option<Handshake>,
+    /// Handed to the Socket.IO client when the actor starts (boxed: the actor lives long,
+    /// this field only until then).
+    base: Option<Box<Handshake>>,
     active_ws: Option<u64>,
     probe: Option<Ws>,
     pending_ws: Option<Ws>,
@@ -112,7 +114,7 @@ impl Connection {
             session,
             outbox: outbox.clone(),
             upper: None,
-            base: Some(base),
+            base: Some(Box::new(base)),
             active_ws: None,
             probe: None,
             pending_ws: ws.map(|(id, link)| Ws { id, link }),
@@ -411,13 +413,17 @@ impl Actor for Connection {
         ctx.set_mailbox_capacity(CONNECTION_MAILBOX);
         self.server.metrics.actor_started();
         let handle = self.conn_handle(ctx);
-        let base = self.base.take().unwrap_or_else(|| Handshake {
-            headers: Default::default(),
-            query: Arc::from([]),
-            auth: serde_json::Value::Null,
-            address: None,
-            issued: std::time::SystemTime::now(),
-        });
+        let base = self
+            .base
+            .take()
+            .map(|base| *base)
+            .unwrap_or_else(|| Handshake {
+                headers: Default::default(),
+                query: Arc::from([]),
+                auth: serde_json::Value::Null,
+                address: None,
+                issued: std::time::SystemTime::now(),
+            });
         self.upper = Some(if self.server.is_echo() {
             Upper::Echo
         } else {

@@ -3,11 +3,13 @@
 mod polling;
 mod websocket;
 
-pub(crate) use websocket::WsLink;
+pub(crate) use websocket::{take_over, WsLink};
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
@@ -68,29 +70,54 @@ pub(crate) fn error_response(error: RequestError) -> HttpResponse {
 }
 
 pub(crate) fn parse_query(
-    req: &HttpRequest,
+    query: &str,
 ) -> Result<(HandshakeQuery, Vec<(String, String)>), RequestError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
         .map_err(|_| RequestError::BadRequest)?
         .into_inner();
     let query = HandshakeQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok((query, pairs))
 }
 
-pub(crate) fn base_handshake(req: &HttpRequest, query: Vec<(String, String)>) -> Handshake {
+pub(crate) fn base_handshake(
+    request_headers: &HeaderMap,
+    address: Option<SocketAddr>,
+    query: Vec<(String, String)>,
+) -> Handshake {
     // A copy sized to the headers present: cloning the request's map would keep its spare
-    // capacity, several KiB per connection.
-    let mut headers = actix_web::http::header::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
-        headers.append(name.clone(), value.clone());
+    // capacity, and cloned values would keep the whole read buffer they were parsed from
+    // (they share it), several KiB per connection.
+    let kept = || {
+        request_headers
+            .iter()
+            .filter(|(name, _)| !transport_mechanics(name))
+    };
+    let mut headers = HeaderMap::with_capacity(kept().count());
+    for (name, value) in kept() {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name, copy);
     }
     Handshake {
         headers: Arc::new(headers),
         query: query.into(),
         auth: serde_json::Value::Object(Default::default()),
-        address: req.peer_addr(),
+        address,
         issued: SystemTime::now(),
     }
+}
+
+/// Headers of the websocket handshake itself (RFC 6455 §4.1), meaningless once the
+/// connection is open: not kept in [`Handshake::headers`].
+fn transport_mechanics(name: &HeaderName) -> bool {
+    use actix_web::http::header;
+    name == header::CONNECTION
+        || name == header::UPGRADE
+        || name == header::SEC_WEBSOCKET_KEY
+        || name == header::SEC_WEBSOCKET_VERSION
+        || name == header::SEC_WEBSOCKET_EXTENSIONS
 }
 
 pub(crate) fn new_sid() -> Arc<str> {
@@ -102,7 +129,7 @@ async fn get(
     body: web::Payload,
     server: web::Data<Arc<ServerInner>>,
 ) -> HttpResponse {
-    let (query, pairs) = match parse_query(&req) {
+    let (query, pairs) = match parse_query(req.query_string()) {
         Ok(parsed) => parsed,
         Err(e) => return error_response(e),
     };

@@ -36,7 +36,7 @@ pub(super) fn handshake(
         server.clone(),
         sid.clone(),
         TransportKind::Polling,
-        base_handshake(req, query),
+        base_handshake(req.headers(), req.peer_addr(), query),
         None,
         codec,
     );
@@ -117,7 +117,7 @@ pub(super) async fn post(
     mut body: web::Payload,
     server: web::Data<Arc<ServerInner>>,
 ) -> HttpResponse {
-    let (query, _) = match parse_query(&req) {
+    let (query, _) = match parse_query(req.query_string()) {
         Ok(parsed) => parsed,
         Err(e) => return error_response(e),
     };

@@ -27,12 +27,18 @@ use futures_util::Stream;
 use parking_lot::Mutex;
 use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 
-use super::{base_handshake, error_response, new_sid};
+use super::{base_handshake, error_response, new_sid, parse_query};
+use crate::actor::connection::ConnHandle;
 use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
 use crate::codec::Codec;
 use crate::metrics::Metrics;
 use crate::outbox::{Class, Drained, Frame, Outbox};
 use crate::server::ServerInner;
+use crate::socket::Handshake;
+use actix_codec::{Framed, FramedParts};
+use actix_http::h1;
+use actix_rt::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Frames one poll handles before it yields to the other connections of its thread.
 const FRAMES_PER_POLL: usize = 128;
@@ -50,6 +56,30 @@ pub(super) fn open(
     let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
         return error_response(RequestError::BadRequest);
     };
+    let handshake = base_handshake(req.headers(), req.peer_addr(), query);
+    let core = start(&server, handshake, codec);
+    respond(&mut response, WsBody::new(core, body))
+}
+
+pub(super) async fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+    sid: &str,
+    server: Arc<ServerInner>,
+) -> HttpResponse {
+    let Some(handle) = server.lookup(sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
+        return error_response(RequestError::BadRequest);
+    };
+    let core = probe(&server, handle).await;
+    respond(&mut response, WsBody::new(core, body))
+}
+
+/// Start a session on a new websocket: its actor, its open packet (the first frame), its
+/// registry entry.
+fn start(server: &Arc<ServerInner>, handshake: Handshake, codec: Codec) -> WsCore {
     let sid = new_sid();
     let engine = server.config.engine;
     let open = OpenPacket {
@@ -67,39 +97,28 @@ pub(super) fn open(
         server.clone(),
         sid.clone(),
         TransportKind::WebSocket,
-        base_handshake(req, query),
+        handshake,
         Some((ws_id, link.clone())),
         codec,
     );
     let _ = handle
         .outbox
         .push(&[Frame::Text(ByteString::from(open))], Class::Control);
-    let ws = WsBody::new(
+    let core = WsCore::new(
         ws_id,
         link,
         handle.outbox.clone(),
         handle.addr.clone(),
-        body,
-        &server,
+        server,
     );
     server.register(sid, handle);
-    respond(&mut response, ws)
+    core
 }
 
-pub(super) async fn upgrade(
-    req: &HttpRequest,
-    body: web::Payload,
-    sid: &str,
-    server: Arc<ServerInner>,
-) -> HttpResponse {
-    let Some(handle) = server.lookup(sid) else {
-        return error_response(RequestError::SessionIdUnknown);
-    };
-    let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
-        return error_response(RequestError::BadRequest);
-    };
+/// A websocket for an existing session: a probe that answers the probe packets only, until
+/// the session moves onto it.
+async fn probe(server: &ServerInner, handle: ConnHandle) -> WsCore {
     let ws_id = server.next_ws_id();
-    // A probe: it answers the probe packets only, until the session moves onto it.
     let link = WsLink::new(false);
     let begin = BeginUpgrade {
         ws: ws_id,
@@ -110,8 +129,7 @@ pub(super) async fn upgrade(
         // handshake and close this websocket at once; the session's own transport goes on.
         link.close();
     }
-    let ws = WsBody::new(ws_id, link, handle.outbox, handle.addr, body, &server);
-    respond(&mut response, ws)
+    WsCore::new(ws_id, link, handle.outbox, handle.addr, server)
 }
 
 fn respond(response: &mut actix_http::ResponseBuilder, ws: WsBody) -> HttpResponse {
@@ -188,16 +206,18 @@ impl std::error::Error for SlowConsumerCut {}
 
 type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>>>>;
 
-/// One websocket: the response body of its `101`, and the reader of its request payload.
-struct WsBody {
+/// One websocket's work, whatever carries its bytes: frames in to the actor, the outbox out
+/// as frames. Driven by [`WsBody`] (inside actix-web's dispatcher) or [`RawWs`] (on a socket
+/// taken over at the upgrade).
+pub(crate) struct WsCore {
     id: u64,
     link: Arc<WsLink>,
     outbox: Arc<Outbox>,
     addr: Addr<Connection>,
     metrics: Arc<Metrics>,
     max_payload: usize,
-    /// The client's bytes; `None` once reading is over.
-    payload: Option<web::Payload>,
+    /// The client's bytes are still read (not after a close, an error or the end).
+    reading: bool,
     /// Received bytes not yet parsed into a whole frame.
     inbuf: BytesMut,
     /// A fragmented message being reassembled: its opcode and the bytes so far.
@@ -212,28 +232,26 @@ struct WsBody {
     /// buffer to keep), so an idle websocket holds no write buffer either.
     out: Vec<u8>,
     drained: Drained,
-    /// A close frame is written: end the body once it is out.
+    /// A close frame is written: end once it is out.
     finished: bool,
-    done: bool,
 }
 
-impl WsBody {
+impl WsCore {
     fn new(
         id: u64,
         link: Arc<WsLink>,
         outbox: Arc<Outbox>,
         addr: Addr<Connection>,
-        payload: web::Payload,
         server: &ServerInner,
-    ) -> WsBody {
-        WsBody {
+    ) -> WsCore {
+        WsCore {
             id,
             link,
             outbox,
             addr,
             metrics: server.metrics.clone(),
             max_payload: server.config.engine.max_payload,
-            payload: Some(payload),
+            reading: true,
             inbuf: BytesMut::new(),
             fragments: None,
             delivery: None,
@@ -242,13 +260,17 @@ impl WsBody {
             out: Vec::new(),
             drained: Drained::default(),
             finished: false,
-            done: false,
         }
     }
 
-    /// Read and hand over the client's frames until the payload has no more, the mailbox
-    /// is full, or this poll's budget is spent.
-    fn read(&mut self, cx: &mut Context<'_>) {
+    /// Read and hand over the client's frames until `fill` has no more bytes, the mailbox is
+    /// full, the output is large enough to be written first, or this poll's budget is spent.
+    /// `fill` appends what arrived: `Ready(true)`, or `Ready(false)` once the peer is gone.
+    fn read(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut fill: impl FnMut(&mut Context<'_>, &mut BytesMut) -> Poll<bool>,
+    ) -> bool {
         let mut budget = FRAMES_PER_POLL;
         loop {
             if let Some(delivery) = self.delivery.as_mut() {
@@ -257,18 +279,22 @@ impl WsBody {
                     Poll::Ready(Err(_)) => {
                         self.delivery = None;
                         self.end(None);
-                        return;
+                        return false;
                     }
-                    Poll::Pending => return,
+                    Poll::Pending => return false,
                 }
             }
-            if self.payload.is_none() {
-                return;
+            if !self.reading {
+                return false;
             }
-            if budget == 0 || self.out.len() >= CHUNK_BYTES {
+            if self.out.len() >= CHUNK_BYTES {
+                // The caller writes first, then reads on.
+                return true;
+            }
+            if budget == 0 {
                 // More may be buffered: come back after the others had their turn.
                 cx.waker().wake_by_ref();
-                return;
+                return false;
             }
             match Parser::parse(&mut self.inbuf, true, self.max_payload) {
                 Ok(Some((fin, opcode, data))) => {
@@ -279,24 +305,21 @@ impl WsBody {
                 Ok(None) => {}
                 Err(error) => {
                     self.protocol_error(&error);
-                    return;
+                    return false;
                 }
             }
             if self.inbuf.is_empty() {
                 // Nothing partial is held: an idle websocket keeps no read buffer.
                 self.inbuf = BytesMut::new();
             }
-            let Some(payload) = self.payload.as_mut() else {
-                return;
-            };
-            match Pin::new(payload).poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => self.inbuf.extend_from_slice(&chunk),
+            match fill(cx, &mut self.inbuf) {
+                Poll::Ready(true) => {}
                 // The peer went away: a transport close, like a close frame.
-                Poll::Ready(Some(Err(_)) | None) => {
+                Poll::Ready(false) => {
                     self.end(None);
-                    return;
+                    return false;
                 }
-                Poll::Pending => return,
+                Poll::Pending => return false,
             }
         }
     }
@@ -396,7 +419,7 @@ impl WsBody {
 
     /// Write the close frame (once) and read no more.
     fn stop(&mut self, reason: Option<CloseReason>) {
-        self.payload = None;
+        self.reading = false;
         self.delivery = None;
         self.fragments = None;
         self.inbuf = BytesMut::new();
@@ -481,6 +504,25 @@ fn write_header(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// The websocket as the streaming body of its `101` response: actix-web's dispatcher polls
+/// it, and each poll reads the request payload and yields the framed output.
+struct WsBody {
+    core: WsCore,
+    /// The client's bytes; `None` once reading is over.
+    payload: Option<web::Payload>,
+    done: bool,
+}
+
+impl WsBody {
+    fn new(core: WsCore, payload: web::Payload) -> WsBody {
+        WsBody {
+            core,
+            payload: Some(payload),
+            done: false,
+        }
+    }
+}
+
 impl MessageBody for WsBody {
     type Error = SlowConsumerCut;
 
@@ -492,31 +534,50 @@ impl MessageBody for WsBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        if this.done {
+        let WsBody {
+            core,
+            payload,
+            done,
+        } = self.get_mut();
+        if *done {
             return Poll::Ready(None);
         }
-        if this.outbox.is_slow() {
+        if core.outbox.is_slow() {
             // Cut: nothing more is written, the dispatcher drops the socket at once.
-            this.done = true;
+            *done = true;
             return Poll::Ready(Some(Err(SlowConsumerCut)));
         }
-        this.read(cx);
-        this.write(cx);
-        if !this.out.is_empty() {
-            return Poll::Ready(Some(Ok(Bytes::from(std::mem::take(&mut this.out)))));
+        core.read(cx, |cx, buf| {
+            let Some(source) = payload.as_mut() else {
+                return Poll::Ready(false);
+            };
+            match Pin::new(source).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    buf.extend_from_slice(&chunk);
+                    Poll::Ready(true)
+                }
+                Poll::Ready(Some(Err(_)) | None) => Poll::Ready(false),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        if !core.reading {
+            *payload = None;
         }
-        if this.finished {
-            this.done = true;
+        core.write(cx);
+        if !core.out.is_empty() {
+            return Poll::Ready(Some(Ok(Bytes::from(std::mem::take(&mut core.out)))));
+        }
+        if core.finished {
+            *done = true;
             return Poll::Ready(None);
         }
         Poll::Pending
     }
 }
 
-impl Drop for WsBody {
+impl Drop for WsCore {
     fn drop(&mut self) {
-        // The dispatcher dropped the socket (an I/O error, a server shutdown): once per
+        // The socket was dropped (an I/O error, a server shutdown): once per
         // websocket, the actor learns it ended.
         if !self.told_end {
             self.addr.do_send(WsIn {
@@ -525,6 +586,220 @@ impl Drop for WsBody {
             });
         }
     }
+}
+
+/// A websocket upgrade handed over by actix-http's dispatcher (see [`crate::Server`]): the
+/// socket is ours from here on, without the dispatcher's buffers or its per-poll work.
+///
+/// Requests for another path, or that are not Engine.IO websockets, get an HTTP error.
+pub(crate) async fn take_over(
+    servers: Arc<[Arc<ServerInner>]>,
+    req: actix_http::Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) {
+    // The dispatcher's two buffers go now; only bytes the client already sent are kept.
+    let FramedParts {
+        io: mut stream,
+        read_buf: early,
+        ..
+    } = framed.into_parts();
+    let path = req.path().trim_end_matches('/');
+    let server = servers
+        .iter()
+        .find(|server| server.path().trim_end_matches('/') == path);
+    let accepted = match server {
+        Some(server) => accept(server, &req).await,
+        None => Err(("404 Not Found".to_owned(), String::new())),
+    };
+    drop(req);
+    match accepted {
+        Ok((mut core, accept_key)) => {
+            core.out = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
+            )
+            .into_bytes();
+            // Frames the client sent right behind its request (the first read drops the
+            // buffer if it holds nothing).
+            core.inbuf = early;
+            // A task of its own, sized for the websocket alone: the HTTP dispatcher's task
+            // (and its memory) ends here.
+            actix_rt::spawn(RawWs {
+                core,
+                stream,
+                written: 0,
+                linger: None,
+            });
+        }
+        Err((status, body)) => {
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    }
+}
+
+/// Check an upgrade request and start (or probe) its session: the websocket and the
+/// `Sec-WebSocket-Accept` value, or the HTTP status and body of the refusal.
+async fn accept(
+    server: &Arc<ServerInner>,
+    req: &actix_http::Request,
+) -> Result<(WsCore, String), (String, String)> {
+    let refuse = |error: RequestError| {
+        let status = actix_web::http::StatusCode::from_u16(error.http_status())
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+        (status.to_string(), error.body())
+    };
+    let (query, pairs) = parse_query(req.uri().query().unwrap_or("")).map_err(refuse)?;
+    if query.transport != TransportKind::WebSocket {
+        return Err(refuse(RequestError::BadRequest));
+    }
+    let codec = Codec::from_query(&pairs).map_err(|_| refuse(RequestError::BadRequest))?;
+    let handle = match &query.sid {
+        Some(sid) => Some(
+            server
+                .lookup(sid)
+                .ok_or_else(|| refuse(RequestError::SessionIdUnknown))?,
+        ),
+        None => None,
+    };
+    actix_http::ws::verify_handshake(req.head()).map_err(|_| refuse(RequestError::BadRequest))?;
+    let key = req
+        .head()
+        .headers
+        .get(actix_web::http::header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| refuse(RequestError::BadRequest))?;
+    let accept_key =
+        String::from_utf8_lossy(&actix_http::ws::hash_key(key.as_bytes())).into_owned();
+    let core = match handle {
+        Some(handle) => probe(server, handle).await,
+        None => start(
+            server,
+            base_handshake(&req.head().headers, req.peer_addr(), pairs),
+            codec,
+        ),
+    };
+    Ok((core, accept_key))
+}
+
+/// A websocket on a socket of its own: reads land in the core's input buffer only when
+/// bytes arrive (an idle websocket holds no read or write buffer), and the framed output
+/// goes out with one write per batch.
+struct RawWs {
+    core: WsCore,
+    stream: TcpStream,
+    /// Bytes of `core.out` already written.
+    written: usize,
+    /// After the close frame: how long the client's remaining bytes are still read (and
+    /// dropped), so closing does not reset the connection under the close frame.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// How long a closed websocket waits for its client to close too.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Bytes read from the socket per read call (a stack buffer; only what is left of a partial
+/// frame is kept).
+const READ_CHUNK: usize = 4096;
+
+impl Future for RawWs {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let RawWs {
+            core,
+            stream,
+            written,
+            linger,
+        } = self.get_mut();
+        if let Some(deadline) = linger.as_mut() {
+            return drain_until_closed(stream, deadline, cx);
+        }
+        if core.outbox.is_slow() {
+            // Cut: nothing more is written; dropping the socket closes it.
+            return Poll::Ready(());
+        }
+        loop {
+            let reader = &*stream;
+            let output_full = core.read(cx, |cx, buf| loop {
+                match reader.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(false),
+                    Poll::Pending => return Poll::Pending,
+                }
+                let mut chunk = [0u8; READ_CHUNK];
+                match reader.try_read(&mut chunk) {
+                    Ok(0) => return Poll::Ready(false),
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        return Poll::Ready(true);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Poll::Ready(false),
+                }
+            });
+            loop {
+                if *written == core.out.len() {
+                    // All out: an idle websocket keeps no write buffer.
+                    *written = 0;
+                    core.out = Vec::new();
+                    core.write(cx);
+                    if core.out.is_empty() {
+                        break;
+                    }
+                }
+                match Pin::new(&mut *stream).poll_write(cx, &core.out[*written..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => *written += n,
+                    // The peer is gone.
+                    Poll::Ready(_) => {
+                        core.end(None);
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            let flushed = *written == core.out.len();
+            if core.finished && flushed {
+                let _ = Pin::new(&mut *stream).poll_shutdown(cx);
+                let deadline = linger.insert(Box::pin(tokio::time::sleep(LINGER)));
+                return drain_until_closed(stream, deadline, cx);
+            }
+            if !(output_full && flushed) {
+                return Poll::Pending;
+            }
+            // Reading paused on the output limit, and the output is out: read on.
+        }
+    }
+}
+
+/// Read and drop what the client still sends until it closes or `deadline` passes.
+fn drain_until_closed(
+    stream: &TcpStream,
+    deadline: &mut Pin<Box<tokio::time::Sleep>>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if deadline.as_mut().poll(cx).is_ready() {
+        return Poll::Ready(());
+    }
+    for _ in 0..FRAMES_PER_POLL {
+        match stream.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+        let mut chunk = [0u8; READ_CHUNK];
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return Poll::Ready(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Poll::Ready(()),
+        }
+    }
+    // Still sending: the other connections get their turn first.
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 #[cfg(test)]
@@ -544,7 +819,11 @@ mod tests {
                 .expect("whole frame");
             assert!(fin);
             assert_eq!(opcode, OpCode::Binary);
-            assert_eq!(data.unwrap_or_default().as_ref(), &payload[..], "length {len}");
+            assert_eq!(
+                data.unwrap_or_default().as_ref(),
+                &payload[..],
+                "length {len}"
+            );
             assert!(buf.is_empty());
         }
     }

@@ -46,10 +46,36 @@ pub(crate) async fn settled(what: &str, cond: impl Fn() -> bool) {
     .await
 }
 
-/// Start an actix-web server on an ephemeral port of 127.0.0.1 serving `servers`
-/// (each mounted with `SocketIo::service`). It lives until the test's `System` ends.
+/// Start a [`tickwire::Server`] on an ephemeral port of 127.0.0.1 serving `servers`
+/// (each mounted with `SocketIo::service`, its websockets taken over). It lives until the
+/// test's `System` ends.
 pub(crate) fn serve_all(servers: &[&SocketIo]) -> u16 {
     let services: Vec<_> = servers.iter().map(|io| io.service()).collect();
+    let mut server = tickwire::Server::new(servers[0], move || {
+        let mut app = App::new();
+        for service in &services {
+            app = app.configure(service.clone());
+        }
+        app
+    });
+    for io in &servers[1..] {
+        server = server.with(io);
+    }
+    let server = server
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .expect("bind 127.0.0.1:0");
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    port
+}
+
+/// Start a plain `actix_web::HttpServer` (websockets inside its HTTP dispatcher) on an
+/// ephemeral port of 127.0.0.1 serving `io`; returns its port.
+pub(crate) fn serve_plain(io: &SocketIo) -> u16 {
+    let services: Vec<_> = [io].iter().map(|io| io.service()).collect();
     let server = HttpServer::new(move || {
         let mut app = App::new();
         for service in &services {

@@ -1,0 +1,158 @@
+//! The two ways a websocket is carried give the same behaviour: inside a plain
+//! `actix_web::HttpServer` (the websocket is the streaming body of its `101`), and on a
+//! socket [`tickwire::Server`] takes over at the upgrade. The other test files run on
+//! `tickwire::Server`; this one runs the same scenarios on both.
+
+mod support;
+
+use bytes::Bytes;
+use support::{events, serve, serve_plain, sio_url, Events, PollingClient, WsClient};
+use tickwire::{Config, DisconnectReason, Payload, SocketIo};
+
+const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// `/` acks `echo` with its payload and reports each disconnect reason.
+fn server() -> (SocketIo, Events<DisconnectReason>) {
+    // `config` first: it replaces every setting, the payload limit included.
+    let io = SocketIo::builder()
+        .config(Config {
+            max_inbound_messages_per_sec: 1_000_000,
+            ..Config::default()
+        })
+        .max_payload(MAX_PAYLOAD)
+        .build();
+    let (tx, reasons) = events();
+    io.ns("/", move |socket| {
+        socket.on("echo", |_, payload: Payload, ack| async move {
+            ack.send_payload(payload).unwrap();
+        });
+        let tx = tx.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = tx.send(reason);
+        });
+    });
+    (io, reasons)
+}
+
+/// Both front ends, each serving a fresh server.
+fn both() -> Vec<(&'static str, u16, SocketIo, Events<DisconnectReason>)> {
+    let (plain, plain_reasons) = server();
+    let (taken, taken_reasons) = server();
+    vec![
+        (
+            "actix-web HttpServer",
+            serve_plain(&plain),
+            plain,
+            plain_reasons,
+        ),
+        ("tickwire::Server", serve(&taken), taken, taken_reasons),
+    ]
+}
+
+#[actix_rt::test]
+async fn a_websocket_session_echoes_pushes_and_ends_with_the_clients_close() {
+    for (front, port, io, mut reasons) in both() {
+        let (mut client, sid) = WsClient::connect(port).await;
+        client.send_text(r#"421["echo","text"]"#).await;
+        assert_eq!(client.recv_text().await, r#"431["text"]"#, "{front}");
+
+        client
+            .send_text(r#"451-2["echo",{"_placeholder":true,"num":0}]"#)
+            .await;
+        client.send_binary(&[1, 2, 3]).await;
+        assert_eq!(
+            client.recv_text().await,
+            r#"461-2[{"_placeholder":true,"num":0}]"#,
+            "{front}"
+        );
+        assert_eq!(client.recv_binary().await, Bytes::from_static(&[1, 2, 3]));
+
+        let socket = io.of("/").unwrap().get_socket(&sid).expect("socket");
+        socket.emit("pushed", &"hello").unwrap();
+        assert_eq!(
+            client.recv_text().await,
+            r#"42["pushed","hello"]"#,
+            "{front}"
+        );
+
+        client.close().await;
+        assert_eq!(
+            reasons.next().await,
+            DisconnectReason::TransportClose,
+            "{front}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_burst_of_messages_is_answered_in_order() {
+    // More than the connection's mailbox holds at once: the websocket waits for room.
+    for (front, port, _io, _reasons) in both() {
+        let (mut client, _) = WsClient::connect(port).await;
+        for id in 0..300u32 {
+            client.send_text(&format!(r#"42{id}["echo",{id}]"#)).await;
+        }
+        for id in 0..300u32 {
+            assert_eq!(
+                client.recv_text_skip_pings().await,
+                format!("43{id}[{id}]"),
+                "{front}"
+            );
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn an_upgrade_from_polling_moves_the_session_onto_the_websocket() {
+    for (front, port, _io, _reasons) in both() {
+        let (client, _) = PollingClient::connect(port).await;
+        let url = sio_url(
+            "ws",
+            port,
+            &format!("EIO=4&transport=websocket&sid={}", client.sid),
+        );
+        let mut ws = WsClient::try_connect(&url).await.expect("probe websocket");
+        ws.send_text("2probe").await;
+        assert_eq!(ws.recv_text().await, "3probe", "{front}");
+        ws.send_text("5").await;
+        ws.send_text(r#"421["echo","upgraded"]"#).await;
+        assert_eq!(ws.recv_text().await, r#"431["upgraded"]"#, "{front}");
+    }
+}
+
+#[actix_rt::test]
+async fn an_oversized_message_closes_with_1009_and_others_go_on() {
+    for (front, port, _io, _reasons) in both() {
+        let (mut client, _) = WsClient::connect(port).await;
+        client.send_binary(&vec![0u8; MAX_PAYLOAD + 1]).await;
+        assert_eq!(client.expect_closed().await, Some(1009), "{front}");
+        let (mut fresh, _) = WsClient::connect(port).await;
+        fresh.send_text(r#"421["echo","still here"]"#).await;
+        assert_eq!(fresh.recv_text().await, r#"431["still here"]"#, "{front}");
+    }
+}
+
+#[actix_rt::test]
+async fn the_server_refuses_upgrades_on_other_paths_and_serves_every_mounted_path() {
+    let (first, _) = server();
+    let second = SocketIo::builder().path("/second").build();
+    second.ns("/", |socket| {
+        socket.on("which", |_, _: Payload, ack| async move {
+            ack.send(&"second").unwrap();
+        });
+    });
+    let port = support::serve_all(&[&first, &second]);
+
+    let elsewhere = format!("ws://127.0.0.1:{port}/elsewhere/?EIO=4&transport=websocket");
+    assert!(WsClient::try_connect(&elsewhere).await.is_err());
+
+    let url = format!("ws://127.0.0.1:{port}/second/?EIO=4&transport=websocket");
+    let mut client = WsClient::open_url(&url).await;
+    client.sio_connect("/", None).await;
+    client.send_text(r#"421["which"]"#).await;
+    assert_eq!(client.recv_text().await, r#"431["second"]"#);
+
+    let (mut client, _) = WsClient::connect(port).await;
+    client.send_text(r#"421["echo","first"]"#).await;
+    assert_eq!(client.recv_text().await, r#"431["first"]"#);
+}
