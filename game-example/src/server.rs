@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use tickwire::SocketIo;
 
 use crate::events::{self, Lobby};
@@ -104,7 +104,8 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let lobby = Lobby::start(options.settings.clone(), options.fill_after);
     events::register(&io, lobby.clone());
     let (app_io, app_lobby) = (io.clone(), lobby.clone());
-    let mut server = HttpServer::new(move || {
+    // tickwire's server: the app below, with the game's websockets on sockets of their own.
+    let mut server = tickwire::Server::new(&io, move || {
         App::new()
             .app_data(web::Data::new(app_lobby.clone()))
             .app_data(web::Data::new(app_io.clone()))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use clap::Parser;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -142,9 +142,9 @@ async fn main() -> std::io::Result<()> {
         });
     });
 
-    // Realtime frames go out at once: no Nagle delay behind an unacknowledged frame.
-    let server = HttpServer::new(move || App::new().configure(io.service()))
-        .tcp_nodelay(true)
+    // tickwire's server: websockets on sockets of their own, TCP_NODELAY on.
+    let service = io.service();
+    let server = tickwire::Server::new(&io, move || App::new().configure(service.clone()))
         .bind(("127.0.0.1", port))?;
     println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
     server.run().await
