@@ -729,13 +729,9 @@ impl Future for RawWs {
                     Poll::Ready(Err(_)) => return Poll::Ready(false),
                     Poll::Pending => return Poll::Pending,
                 }
-                let mut chunk = [0u8; READ_CHUNK];
-                match reader.try_read(&mut chunk) {
+                match read_into(reader, buf) {
                     Ok(0) => return Poll::Ready(false),
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        return Poll::Ready(true);
-                    }
+                    Ok(_) => return Poll::Ready(true),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(_) => return Poll::Ready(false),
                 }
@@ -774,6 +770,23 @@ impl Future for RawWs {
     }
 }
 
+thread_local! {
+    /// One read buffer per thread, shared by its websockets: a read lands here, and only
+    /// the bytes read are copied to the websocket's own input.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// Read what the socket has (up to [`READ_CHUNK`]) and append it to `buf`.
+fn read_into(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let n = stream.try_read(&mut scratch)?;
+        buf.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    })
+}
+
 /// Read and drop what the client still sends until it closes or `deadline` passes.
 fn drain_until_closed(
     stream: &TcpStream,
@@ -789,8 +802,8 @@ fn drain_until_closed(
             Poll::Ready(Err(_)) => return Poll::Ready(()),
             Poll::Pending => return Poll::Pending,
         }
-        let mut chunk = [0u8; READ_CHUNK];
-        match stream.try_read(&mut chunk) {
+        let mut dropped = BytesMut::new();
+        match read_into(stream, &mut dropped) {
             Ok(0) => return Poll::Ready(()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
