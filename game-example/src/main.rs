@@ -10,6 +10,9 @@ use game_example::{headless, start, ServerOptions};
 use tickwire::Codec;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A top-down multiplayer arena shooter on tickwire. Open the printed URL in two browser
 /// tabs (or one: bots fill the match) and play: WASD or arrows to move, mouse to aim, click
 /// or hold space to shoot.
