@@ -65,7 +65,7 @@ impl Member {
         self.notify.notify_one();
     }
 
-    /// What the writer task does after a wake: take everything queued.
+    /// What the websocket task does after a wake: take everything queued.
     fn drain(&self) -> usize {
         let mut q = self.queue.lock();
         let n = q.frames.len();

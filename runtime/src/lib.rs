@@ -24,6 +24,10 @@
 //! }
 //! ```
 //!
+//! [`Server`] serves the same app with the websockets of a [`SocketIo`] taken off the HTTP
+//! dispatcher: tickwire owns each socket after the upgrade (a few KiB per idle connection,
+//! one task and one `write` per batch of frames).
+//!
 //! ## A complete match
 //!
 //! Matchmaking code spawns one actor per match ([`MatchRoom::spawn`], or a [`Matchmaker`]);

@@ -124,7 +124,7 @@ impl Drained {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
-    /// Wakes the one consumer (writer task or parked poll) when there is something to take.
+    /// Wakes a parked poll when there is something to take (the websocket registers a waker).
     notify: Notify,
     max_packets: usize,
     max_bytes: usize,

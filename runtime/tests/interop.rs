@@ -7,7 +7,9 @@
 //! - `tests/interop/python/interop.py`: `python-socketio` (PyPI), run with the venv's python;
 //!
 //! each over `websocket`, `polling` and `upgrade` (polling first, then the upgrade to
-//! websocket, which the scripts check actually happens).
+//! websocket, which the scripts check actually happens). The server runs on
+//! `tickwire::Server`; the `*_plain_*` cases run the upgrade against the same app served by
+//! a plain actix-web `HttpServer` (`--plain`).
 //!
 //! Prerequisites (`.ci/setup` installs them): `npm ci` in `tests/interop/js` and a venv at
 //! `tests/interop/python/.venv` with `requirements.txt`. A missing prerequisite fails the test
@@ -150,6 +152,14 @@ fn tail(text: &str, max: usize) -> String {
     out
 }
 
+/// How the conformance server serves: `tickwire::Server`, or a plain actix-web
+/// `HttpServer` (websockets inside its HTTP dispatcher).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Tickwire,
+    Plain,
+}
+
 /// The running conformance server; killed (by its handle) when dropped, also on panic.
 struct Server {
     child: Child,
@@ -159,10 +169,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(binary: &Path) -> Server {
+    fn start(binary: &Path, front: Front) -> Server {
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
-            match Server::try_start(binary) {
+            match Server::try_start(binary, front) {
                 Ok(server) => return server,
                 Err(e) => {
                     last_error = format!("attempt {attempt}: {e}");
@@ -176,13 +186,17 @@ impl Server {
         );
     }
 
-    fn try_start(binary: &Path) -> Result<Server, String> {
+    fn try_start(binary: &Path, front: Front) -> Result<Server, String> {
         let port = {
             let probe =
                 TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
             probe.local_addr().map_err(|e| e.to_string())?.port()
         };
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if front == Front::Plain {
+            command.arg("--plain");
+        }
+        let mut child = command
             .arg("--port")
             .arg(port.to_string())
             .stdin(Stdio::null())
@@ -366,6 +380,10 @@ fn client_command(client: Client) -> Result<Command, String> {
 }
 
 fn run_case(client: Client, mode: &str) {
+    run_case_on(client, mode, Front::Tickwire);
+}
+
+fn run_case_on(client: Client, mode: &str, front: Front) {
     if skip_requested() {
         println!("skipped: TICKWIRE_SKIP_INTEROP is set ({client:?} client, {mode})");
         return;
@@ -385,11 +403,11 @@ fn run_case(client: Client, mode: &str) {
     );
 
     let _serial = lock(&SERIAL);
-    let mut server = Server::start(&binary);
+    let mut server = Server::start(&binary, front);
     cmd.env("TICKWIRE_URL", &server.url)
         .env("TICKWIRE_TRANSPORTS", mode);
     println!(
-        "{client:?} client, {mode}, against {} at {}",
+        "{client:?} client, {mode}, against {} ({front:?}) at {}",
         binary.display(),
         server.url
     );
@@ -447,4 +465,14 @@ fn python_polling() {
 #[test]
 fn python_upgrade() {
     run_case(Client::Python, "upgrade");
+}
+
+#[test]
+fn js_upgrade_from_a_plain_actix_web_server() {
+    run_case_on(Client::Js, "upgrade", Front::Plain);
+}
+
+#[test]
+fn python_upgrade_from_a_plain_actix_web_server() {
+    run_case_on(Client::Python, "upgrade", Front::Plain);
 }

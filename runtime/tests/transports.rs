@@ -156,3 +156,65 @@ async fn the_server_refuses_upgrades_on_other_paths_and_serves_every_mounted_pat
     client.send_text(r#"421["echo","first"]"#).await;
     assert_eq!(client.recv_text().await, r#"431["first"]"#);
 }
+
+/// Open a websocket by hand on a raw TCP stream; returns it after the `101` head.
+async fn raw_websocket(port: u16) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = support::within("the 101 head", stream.read(&mut byte))
+            .await
+            .expect("read");
+        assert_eq!(n, 1, "the server closed before its 101");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+#[actix_rt::test]
+async fn a_frame_announcing_more_than_the_limit_is_refused_before_it_is_buffered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (front, port, _io, _reasons) in both() {
+        let mut stream = raw_websocket(port).await;
+        // A masked binary frame whose header announces 1 TiB; then more than the limit of
+        // its body, never the whole of it.
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        stream.write_all(&header).await.expect("header");
+        let chunk = vec![0u8; 16 * 1024];
+        let mut sent = 0;
+        while sent <= MAX_PAYLOAD + 16 * 1024 {
+            if stream.write_all(&chunk).await.is_err() {
+                break; // the server already closed
+            }
+            sent += chunk.len();
+        }
+        // The server answers with close 1009 (after the open packet) and ends the stream.
+        let mut received = Vec::new();
+        let _ = support::within("the close", stream.read_to_end(&mut received)).await;
+        assert!(
+            received.windows(4).any(|w| w == [0x88, 0x02, 0x03, 0xF1])
+                || received
+                    .windows(4)
+                    .any(|w| w[0] == 0x88 && w[2..4] == [0x03, 0xF1]),
+            "{front}: no close 1009 in {:?}",
+            &received[received.len().saturating_sub(64)..]
+        );
+    }
+}

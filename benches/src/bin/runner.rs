@@ -991,7 +991,7 @@ fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
             .map(|(pct, _)| *pct)
             .fold(0.0f64, f64::max)
     };
-    let stages: [(&str, &[&str]); 8] = [
+    let stages: [(&str, &[&str]); 7] = [
         (
             "tick total (MatchActor::on_tick)",
             &["MatchActor<M>::on_tick"],
@@ -1005,15 +1005,8 @@ fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
             &["Socket::send_latest"],
         ),
         (
-            "writer tasks (outbox → actix-ws Session)",
-            &["Connection::spawn_writer"],
-        ),
-        (
-            "actix-http dispatcher (ws frames → socket, syscalls included)",
-            &[
-                "InnerDispatcher<T,S,B,X,U>::poll_flush",
-                "InnerDispatcher<T,S,B,X,U>::poll_response",
-            ],
+            "websocket tasks (outbox → frames → socket, syscalls included)",
+            &["<tickwire::transport::websocket::RawWs as core::future::future::Future>::poll"],
         ),
         (
             "socket writes: sendto/write syscalls (loopback delivery included)",

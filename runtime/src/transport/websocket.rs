@@ -1,15 +1,19 @@
 //! WebSocket: a session opened directly on websocket, or an upgrade of a polling session.
 //!
-//! A websocket has no task of its own. It is the streaming body of the `101` response, so the
-//! HTTP dispatcher that owns the socket polls it, and each poll does all the websocket's work:
-//! - parse the client's frames out of the request payload and hand them to the connection
-//!   actor (when its bounded mailbox is full, reading stops and the rest waits in TCP);
+//! One task per websocket does all its work ([`WsCore`]):
+//! - parse the client's frames and hand them to the connection actor (when its bounded
+//!   mailbox is full, reading stops and the rest waits in TCP);
 //! - answer pings;
-//! - frame whatever the outbox holds into one chunk, which the dispatcher writes with one
-//!   syscall.
+//! - frame whatever the outbox holds into one buffer, written with one syscall.
 //!
-//! A frame pushed from any thread thus reaches the socket in one wake of the connection's
-//! own dispatcher task, with no channel or writer task in between.
+//! Two front ends carry the bytes:
+//! - [`tickwire::Server`](crate::Server): actix-http hands the upgrade over and the socket is
+//!   ours ([`RawWs`]); an idle websocket holds no buffer at all.
+//! - mounted in a plain `actix_web::HttpServer`: the websocket is the streaming body of its
+//!   `101` response ([`WsBody`]), polled by the HTTP dispatcher that owns the socket.
+//!
+//! Either way, a frame pushed from any thread reaches the socket in one wake of the
+//! connection's own task, with no channel or writer task in between.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +46,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Frames one poll handles before it yields to the other connections of its thread.
 const FRAMES_PER_POLL: usize = 128;
+
+/// The longest websocket frame header: 2 bytes, a 64-bit length, a 4-byte mask.
+const MAX_FRAME_HEADER: usize = 14;
 
 /// Outbound bytes one poll frames before it lets the dispatcher write them.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -301,6 +308,12 @@ impl WsCore {
                     budget -= 1;
                     self.on_frame(fin, opcode, data.unwrap_or_default());
                     continue;
+                }
+                // An unfinished frame already longer than any allowed one: refuse it now,
+                // rather than buffer what its header announces.
+                Ok(None) if self.inbuf.len() > self.max_payload + MAX_FRAME_HEADER => {
+                    self.protocol_error(&ProtocolError::Overflow);
+                    return false;
                 }
                 Ok(None) => {}
                 Err(error) => {
