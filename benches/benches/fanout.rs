@@ -4,7 +4,8 @@
 //! tickwire's outbound queue (`runtime/src/outbox.rs`) is crate-private and a `Socket` exists
 //! only behind a live connection, so this measures a local model of the same path: a
 //! `parking_lot` mutex around a `VecDeque` of (key, `Bytes`) per member with the latest-class
-//! coalescing scan, then a `tokio::sync::Notify` wake for the member's writer — exactly the
+//! coalescing scan, then a wake for the member's websocket task (a `tokio::sync::Notify`
+//! here; the runtime wakes the task's stored `Waker`, which costs the same order) — the
 //! operations `Outbox::push_latest` performs. With a public hook (e.g. a detached `Socket`
 //! whose outbox the bench drains) the runtime's own `MatchRoom` fan-out could be measured.
 //!
