@@ -6,29 +6,20 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{events, serve, Events, PollingClient, WsClient};
-use tickwire::{DisconnectReason, Payload, SocketIo};
+use support::{serve, Events, PollingClient, WsClient};
+use tickwire::{DisconnectReason, SocketIo};
 
 const FAST_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A server pinging every `interval` that waits `timeout` for pongs; `/` acks `echo` with
 /// its payload and reports each disconnect reason.
 fn server(interval: Duration, timeout: Duration) -> (SocketIo, Events<DisconnectReason>) {
-    let io = SocketIo::builder()
-        .ping_interval(interval)
-        .ping_timeout(timeout)
-        .build();
-    let (tx, reasons) = events();
-    io.ns("/", move |socket| {
-        socket.on("echo", |_, payload: Payload, ack| async move {
-            ack.send_payload(payload).unwrap();
-        });
-        let tx = tx.clone();
-        socket.on_disconnect(move |_, reason| {
-            let _ = tx.send(reason);
-        });
-    });
-    (io, reasons)
+    support::echo_reporting_disconnects(
+        SocketIo::builder()
+            .ping_interval(interval)
+            .ping_timeout(timeout)
+            .build(),
+    )
 }
 
 #[actix_rt::test]

@@ -6,7 +6,7 @@
 mod support;
 
 use bytes::Bytes;
-use support::{events, serve, serve_plain, sio_url, Events, PollingClient, WsClient};
+use support::{serve, serve_plain, sio_url, Events, PollingClient, WsClient};
 use tickwire::{Config, DisconnectReason, Payload, SocketIo};
 
 const MAX_PAYLOAD: usize = 64 * 1024;
@@ -14,24 +14,15 @@ const MAX_PAYLOAD: usize = 64 * 1024;
 /// `/` acks `echo` with its payload and reports each disconnect reason.
 fn server() -> (SocketIo, Events<DisconnectReason>) {
     // `config` first: it replaces every setting, the payload limit included.
-    let io = SocketIo::builder()
-        .config(Config {
-            max_inbound_messages_per_sec: 1_000_000,
-            ..Config::default()
-        })
-        .max_payload(MAX_PAYLOAD)
-        .build();
-    let (tx, reasons) = events();
-    io.ns("/", move |socket| {
-        socket.on("echo", |_, payload: Payload, ack| async move {
-            ack.send_payload(payload).unwrap();
-        });
-        let tx = tx.clone();
-        socket.on_disconnect(move |_, reason| {
-            let _ = tx.send(reason);
-        });
-    });
-    (io, reasons)
+    support::echo_reporting_disconnects(
+        SocketIo::builder()
+            .config(Config {
+                max_inbound_messages_per_sec: 1_000_000,
+                ..Config::default()
+            })
+            .max_payload(MAX_PAYLOAD)
+            .build(),
+    )
 }
 
 /// Both front ends, each serving a fresh server.

@@ -75,27 +75,39 @@ pub(crate) fn serve_all(servers: &[&SocketIo]) -> u16 {
 /// Start a plain `actix_web::HttpServer` (websockets inside its HTTP dispatcher) on an
 /// ephemeral port of 127.0.0.1 serving `io`; returns its port.
 pub(crate) fn serve_plain(io: &SocketIo) -> u16 {
-    let services: Vec<_> = [io].iter().map(|io| io.service()).collect();
-    let server = HttpServer::new(move || {
-        let mut app = App::new();
-        for service in &services {
-            app = app.configure(service.clone());
-        }
-        app
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind(("127.0.0.1", 0))
-    .expect("bind 127.0.0.1:0");
+    let service = io.service();
+    let server = HttpServer::new(move || App::new().configure(service.clone()))
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .expect("bind 127.0.0.1:0");
     let port = server.addrs()[0].port();
     actix_rt::spawn(server.run());
     port
 }
 
-/// Start an actix-web server for one [`SocketIo`]; returns its port.
+/// Start a [`tickwire::Server`] for one [`SocketIo`]; returns its port.
 pub(crate) fn serve(io: &SocketIo) -> u16 {
     serve_all(&[io])
+}
+
+/// Give `io`'s `/` an `echo` handler that acks its payload, and report each socket's
+/// disconnect reason.
+pub(crate) fn echo_reporting_disconnects(
+    io: SocketIo,
+) -> (SocketIo, Events<tickwire::DisconnectReason>) {
+    let (tx, reasons) = events();
+    io.ns("/", move |socket| {
+        socket.on("echo", |_, payload: tickwire::Payload, ack| async move {
+            ack.send_payload(payload).unwrap();
+        });
+        let tx = tx.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = tx.send(reason);
+        });
+    });
+    (io, reasons)
 }
 
 // ----- observing server-side handlers -----------------------------------------------------
