@@ -33,7 +33,8 @@ use crate::SocketIo;
 ///
 /// Websocket upgrade requests are all handed to tickwire: an upgrade for another path gets
 /// `404`. Apps with websockets of their own keep `actix_web::HttpServer`, where
-/// [`SocketIo::service`] works the same.
+/// [`SocketIo::service`] works the same. The app runs with actix-web's default `AppConfig`
+/// (request info such as the host still comes from each request's headers).
 ///
 /// ```no_run
 /// use actix_web::App;

@@ -22,7 +22,10 @@ use std::task::{Context, Poll, Waker};
 
 use actix::prelude::SendError;
 use actix::{Addr, MailboxError};
+use actix_codec::{Framed, FramedParts};
+use actix_http::h1;
 use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
+use actix_rt::net::TcpStream;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
@@ -30,19 +33,15 @@ use bytestring::ByteString;
 use futures_util::Stream;
 use parking_lot::Mutex;
 use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{base_handshake, error_response, new_sid, parse_query};
-use crate::actor::connection::ConnHandle;
-use crate::actor::connection::{BeginUpgrade, Connection, WsFrame, WsIn};
+use crate::actor::connection::{BeginUpgrade, ConnHandle, Connection, WsFrame, WsIn};
 use crate::codec::Codec;
 use crate::metrics::Metrics;
 use crate::outbox::{Class, Drained, Frame, Outbox};
 use crate::server::ServerInner;
 use crate::socket::Handshake;
-use actix_codec::{Framed, FramedParts};
-use actix_http::h1;
-use actix_rt::net::TcpStream;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Frames one poll handles before it yields to the other connections of its thread.
 const FRAMES_PER_POLL: usize = 128;
@@ -339,7 +338,7 @@ impl WsCore {
 
     fn on_frame(&mut self, fin: bool, opcode: OpCode, data: BytesMut) {
         match opcode {
-            OpCode::Ping => write_header(&mut self.out, OpCode::Pong, &data),
+            OpCode::Ping => write_ws_frame(&mut self.out, OpCode::Pong, &data),
             OpCode::Pong => {}
             OpCode::Close => {
                 // Answer with the client's own code, then end.
@@ -443,7 +442,7 @@ impl WsCore {
                 body.extend_from_slice(&u16::from(reason.code).to_be_bytes());
                 body.extend_from_slice(reason.description.unwrap_or_default().as_bytes());
             }
-            write_header(&mut self.out, OpCode::Close, &body);
+            write_ws_frame(&mut self.out, OpCode::Close, &body);
         }
     }
 
@@ -466,7 +465,7 @@ impl WsCore {
                 std::mem::take(&mut st.direct)
             };
             for frame in &direct {
-                write_frame(&mut self.out, frame);
+                write_outbox_frame(&mut self.out, frame);
             }
         }
         if self.active {
@@ -474,7 +473,8 @@ impl WsCore {
                 Poll::Ready(true) => {
                     let before = self.out.len();
                     let out = &mut self.out;
-                    self.drained.for_each(|frame| write_frame(out, frame));
+                    self.drained
+                        .for_each(|frame| write_outbox_frame(out, frame));
                     self.metrics
                         .bytes_out
                         .inc_by((self.out.len() - before) as u64);
@@ -492,16 +492,16 @@ impl WsCore {
     }
 }
 
-fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
+fn write_outbox_frame(out: &mut Vec<u8>, frame: &Frame) {
     match frame {
-        Frame::Text(text) => write_header(out, OpCode::Text, text.as_bytes()),
-        Frame::Binary(bytes) => write_header(out, OpCode::Binary, bytes),
+        Frame::Text(text) => write_ws_frame(out, OpCode::Text, text.as_bytes()),
+        Frame::Binary(bytes) => write_ws_frame(out, OpCode::Binary, bytes),
     }
 }
 
 /// One whole, unmasked server frame (RFC 6455 §5.2): FIN + opcode, the length in 7, 16 or
 /// 64 bits, the payload.
-fn write_header(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+fn write_ws_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     let len = payload.len();
     out.reserve(len + 10);
     out.push(0x80 | u8::from(opcode));
@@ -837,7 +837,7 @@ mod tests {
         for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut out = Vec::new();
-            write_header(&mut out, OpCode::Binary, &payload);
+            write_ws_frame(&mut out, OpCode::Binary, &payload);
             let mut buf = BytesMut::from(&out[..]);
             // As a client reads it: unmasked, whole.
             let (fin, opcode, data) = Parser::parse(&mut buf, false, usize::MAX)
