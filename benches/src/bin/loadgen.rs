@@ -12,7 +12,7 @@
 //! Common flags: `--server-pid PID` (server CPU% and RSS from /proc), `--json PATH`.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -946,8 +946,11 @@ struct Recorder {
     counts: Vec<u64>,
     first: Vec<u64>,
     last: Vec<u64>,
-    /// Per room: tick slots seen by any member in the window.
-    slots: Vec<HashSet<u64>>,
+    /// Per room: tick slots seen by any member in the window, with the server's stamp `t`.
+    slots: Vec<HashMap<u64, u64>>,
+    /// Per message: its room, slot and latency from `t`, for the latency from the slot's
+    /// scheduled start once the window's lateness is known.
+    per_msg: Vec<(u32, u64, u32)>,
     wrong_room: u64,
     checked: Vec<bool>,
     disconnects: u64,
@@ -957,6 +960,10 @@ struct Recorder {
 struct TickWindow {
     secs: f64,
     lat: stats::Summary,
+    /// How late ticks were stamped after their scheduled start.
+    late: stats::Summary,
+    /// Latency from each tick's scheduled start (lateness + delivery).
+    scheduled: stats::Summary,
     curve: Vec<[f64; 2]>,
     msgs: u64,
     expected: u64,
@@ -985,6 +992,10 @@ impl TickWindow {
         m(r, "p99_us", self.lat.p99);
         m(r, "p999_us", self.lat.p999);
         m(r, "max_us", self.lat.max);
+        m(r, "late_p50_us", self.late.p50);
+        m(r, "late_p99_us", self.late.p99);
+        m(r, "late_max_us", self.late.max);
+        m(r, "sched_p99_us", self.scheduled.p99);
         m(r, "msgs_per_s", self.msgs as f64 / self.secs);
         m(r, "missed", self.missed as f64);
         m(r, "missed_pct", self.missed_pct());
@@ -1013,7 +1024,8 @@ impl Recorder {
             counts: Vec::new(),
             first: Vec::new(),
             last: Vec::new(),
-            slots: vec![HashSet::new(); rooms],
+            slots: vec![HashMap::new(); rooms],
+            per_msg: Vec::new(),
             wrong_room: 0,
             checked: Vec::new(),
             disconnects: 0,
@@ -1043,13 +1055,15 @@ impl Recorder {
         if !self.active {
             return;
         }
-        self.lat
-            .push(now.saturating_sub(stamp.t).min(u64::from(u32::MAX)) as u32);
+        let latency = now.saturating_sub(stamp.t).min(u64::from(u32::MAX)) as u32;
+        self.lat.push(latency);
         self.msgs += 1;
         self.counts[idx] += 1;
         self.first[idx] = self.first[idx].min(stamp.tick);
         self.last[idx] = self.last[idx].max(stamp.tick);
-        self.slots[self.client_room[idx]].insert(stamp.tick);
+        let room = self.client_room[idx];
+        self.slots[room].insert(stamp.tick, stamp.t);
+        self.per_msg.push((room as u32, stamp.tick, latency));
     }
 
     fn begin(&mut self) {
@@ -1059,7 +1073,8 @@ impl Recorder {
         self.counts.iter_mut().for_each(|c| *c = 0);
         self.first.iter_mut().for_each(|c| *c = u64::MAX);
         self.last.iter_mut().for_each(|c| *c = 0);
-        self.slots.iter_mut().for_each(HashSet::clear);
+        self.slots.iter_mut().for_each(HashMap::clear);
+        self.per_msg.clear();
         self.disconnects = 0;
     }
 
@@ -1084,7 +1099,7 @@ impl Recorder {
             if !occupied[room] {
                 continue; // no client joined it (yet): nothing to expect
             }
-            let range = slots.iter().min().copied().zip(slots.iter().max().copied());
+            let range = slots.keys().min().copied().zip(slots.keys().max().copied());
             let span = range.map_or(0, |(lo, hi)| hi - lo + 1);
             deficit[room] = by_time.saturating_sub(span);
             server_skipped += span.saturating_sub(slots.len() as u64) + deficit[room];
@@ -1117,7 +1132,18 @@ impl Recorder {
         }
         let mut lat = std::mem::take(&mut self.lat);
         let summary = stats::summarize(&mut lat);
+        let (mut late, late_of) = self.lateness(hz);
+        let mut scheduled: Vec<u32> = self
+            .per_msg
+            .iter()
+            .map(|&(room, slot, latency)| {
+                let late = late_of.get(&(room, slot)).copied().unwrap_or(0);
+                latency.saturating_add(late)
+            })
+            .collect();
         TickWindow {
+            late: stats::summarize(&mut late),
+            scheduled: stats::summarize(&mut scheduled),
             secs,
             curve: stats::quantile_curve(&lat),
             lat: summary,
@@ -1131,6 +1157,30 @@ impl Recorder {
             cpu: Default::default(),
             notes: Vec::new(),
         }
+    }
+}
+
+impl Recorder {
+    /// Tick lateness: how long after its scheduled start each room's tick was stamped. A
+    /// room's slot `n` is due at `start + n / hz`; the start is not on the wire, so it is
+    /// taken from the room's earliest tick of the window (lateness is then relative to the
+    /// least late tick, never negative). Returns every (room, slot)'s lateness in µs.
+    fn lateness(&self, hz: f64) -> (Vec<u32>, HashMap<(u32, u64), u32>) {
+        let period = 1e6 / hz;
+        let mut all = Vec::new();
+        let mut of = HashMap::new();
+        for (room, slots) in self.slots.iter().enumerate() {
+            let offset = |(&slot, &t): (&u64, &u64)| t as f64 - slot as f64 * period;
+            let Some(base) = slots.iter().map(offset).reduce(f64::min) else {
+                continue;
+            };
+            for entry in slots {
+                let late = (offset(entry) - base).clamp(0.0, f64::from(u32::MAX)) as u32;
+                all.push(late);
+                of.insert((room as u32, *entry.0), late);
+            }
+        }
+        (all, of)
     }
 }
 
