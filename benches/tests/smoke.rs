@@ -168,6 +168,9 @@ fn tick_fanout_receives_stamped_ticks_of_the_right_room() {
     assert!(metric(&r, "msgs_per_s") > 0.0);
     assert!(metric(&r, "p50_us") > 0.0);
     assert_eq!(metric(&r, "wrong_room"), 0.0);
+    // Each tick's latency from its scheduled start includes its lateness.
+    assert!(metric(&r, "sched_p99_us") >= metric(&r, "p99_us"));
+    assert!(metric(&r, "late_max_us") >= metric(&r, "late_p99_us"));
 }
 
 #[test]

@@ -1201,3 +1201,24 @@ fn print_result(r: &RunResult) {
         println!("  note: {n}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_is_measured_against_each_rooms_own_schedule() {
+        let mut rec = Recorder::new(vec!["a".into(), "b".into()]);
+        // 20 Hz: slots 50 ms apart. Room a: slot 10 on time, slot 11 3 ms late, slot 12 on
+        // time. Room b runs on its own clock (offset 7 ms), slot 5 1 ms late.
+        let t0 = 1_000_000_000u64;
+        rec.slots[0].extend([(10, t0 + 500_000), (11, t0 + 553_000), (12, t0 + 600_000)]);
+        rec.slots[1].extend([(4, t0 + 207_000), (5, t0 + 258_000)]);
+        let (mut all, of) = rec.lateness(20.0);
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 0, 0, 1_000, 3_000]);
+        assert_eq!(of[&(0, 11)], 3_000);
+        assert_eq!(of[&(1, 5)], 1_000);
+        assert_eq!(of[&(1, 4)], 0);
+    }
+}
