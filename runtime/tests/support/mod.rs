@@ -46,6 +46,23 @@ pub(crate) async fn settled(what: &str, cond: impl Fn() -> bool) {
     .await
 }
 
+/// Two workers on an ephemeral port of 127.0.0.1, no signal handling, no shutdown wait;
+/// spawned into the test's `System`. Evaluates to the port. (A macro: `tickwire::Server`
+/// and `actix_web::HttpServer` have the same builder methods but no common trait.)
+macro_rules! start_on_loopback {
+    ($server:expr) => {{
+        let server = $server
+            .workers(2)
+            .disable_signals()
+            .shutdown_timeout(0)
+            .bind(("127.0.0.1", 0))
+            .expect("bind 127.0.0.1:0");
+        let port = server.addrs()[0].port();
+        actix_rt::spawn(server.run());
+        port
+    }};
+}
+
 /// Start a [`tickwire::Server`] on an ephemeral port of 127.0.0.1 serving `servers`
 /// (each mounted with `SocketIo::service`, its websockets taken over). It lives until the
 /// test's `System` ends.
@@ -61,30 +78,16 @@ pub(crate) fn serve_all(servers: &[&SocketIo]) -> u16 {
     for io in &servers[1..] {
         server = server.with(io);
     }
-    let server = server
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
-        .expect("bind 127.0.0.1:0");
-    let port = server.addrs()[0].port();
-    actix_rt::spawn(server.run());
-    port
+    start_on_loopback!(server)
 }
 
 /// Start a plain `actix_web::HttpServer` (websockets inside its HTTP dispatcher) on an
 /// ephemeral port of 127.0.0.1 serving `io`; returns its port.
 pub(crate) fn serve_plain(io: &SocketIo) -> u16 {
     let service = io.service();
-    let server = HttpServer::new(move || App::new().configure(service.clone()))
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
-        .expect("bind 127.0.0.1:0");
-    let port = server.addrs()[0].port();
-    actix_rt::spawn(server.run());
-    port
+    start_on_loopback!(HttpServer::new(
+        move || App::new().configure(service.clone())
+    ))
 }
 
 /// Start a [`tickwire::Server`] for one [`SocketIo`]; returns its port.
