@@ -3,10 +3,8 @@
 //! always handled. Checked with many concurrent clients, each sending an event with an ack
 //! id right after reading `40{...}`: every single ack must come back.
 
-mod support;
-
+use crate::support::{serve, PollingClient, WsClient};
 use futures_util::future::join_all;
-use support::{serve, PollingClient, WsClient};
 use tickwire::{ConnectError, Data, Socket, SocketIo};
 
 /// `/` and `/guarded` (behind an async middleware): the connect handler does some work,
@@ -38,7 +36,7 @@ fn server() -> SocketIo {
 /// the ack must be the next frame. Returns the client, still connected.
 async fn websocket_client(port: u16, nsp: &'static str, n: u64) -> WsClient {
     let mut client = WsClient::open(port).await;
-    let prefix = support::nsp_prefix(nsp);
+    let prefix = crate::support::nsp_prefix(nsp);
     client.sio_connect(nsp, None).await;
     client
         .send_text(&format!(r#"42{prefix}{n}["hello",{n}]"#))

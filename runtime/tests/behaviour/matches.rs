@@ -3,16 +3,14 @@
 //! an expired reservation is refused; an empty match disposes itself and leaves nothing
 //! behind; two matches tick on two worker threads.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{parse_sio, serve, settled, within, WsClient};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use support::{parse_sio, serve, settled, within, WsClient};
 use tickwire::{
     Data, JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom,
     Matchmaker, MatchmakerConfig, PlayerId, PlayerInfo, SeatToken, SocketIo, Ticket,
@@ -138,7 +136,7 @@ fn server(group_size: usize) -> (SocketIo, Matches) {
 async fn ack_of(client: &mut WsClient, id: u64) -> Value {
     let prefix = format!("43{id}[");
     let frame = client.wait_for(|m| m.text_starts_with(&prefix)).await;
-    let support::Msg::Text(text) = frame else {
+    let crate::support::Msg::Text(text) = frame else {
         unreachable!()
     };
     parse_sio(&text).data.expect("ack payload")[0].clone()
@@ -149,7 +147,7 @@ async fn next_state(client: &mut WsClient) -> (u64, Vec<(u32, u32)>, Vec<(u32, i
     let frame = client
         .wait_for(|m| m.text_starts_with(r#"42["state","#))
         .await;
-    let support::Msg::Text(text) = frame else {
+    let crate::support::Msg::Text(text) = frame else {
         unreachable!()
     };
     let data = parse_sio(&text).data.expect("state payload");

@@ -1,17 +1,15 @@
 //! Handshakes: the Engine.IO open packet on both transports, and the Socket.IO CONNECT
 //! exchange (reply, auth payload, what the connect handler sees and emits).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{events, serve, PollingClient, WsClient};
 use serde_json::{json, Value};
-use support::{events, serve, PollingClient, WsClient};
 use tickwire::{Socket, SocketIo};
 
 /// A server whose `/` connect handler reports each socket and emits `auth` with the CONNECT
 /// payload, then `n` with 1, 2 and 3.
-fn server() -> (SocketIo, support::Events<Socket>) {
+fn server() -> (SocketIo, crate::support::Events<Socket>) {
     let io = SocketIo::builder()
         .ping_interval(Duration::from_millis(12_345))
         .ping_timeout(Duration::from_millis(6_789))
@@ -34,7 +32,7 @@ async fn polling_handshake_answers_the_open_packet_with_exactly_the_five_keys() 
     let (io, _) = server();
     let port = serve(&io);
 
-    let reply = support::http_get(port, "/socket.io/?EIO=4&transport=polling").await;
+    let reply = crate::support::http_get(port, "/socket.io/?EIO=4&transport=polling").await;
 
     assert_eq!(reply.status, 200);
     assert_eq!(reply.content_type, "text/plain; charset=UTF-8");
@@ -100,7 +98,7 @@ async fn connect_replies_with_a_new_socket_id_then_the_connect_handler_emits_in_
     client.send_text("40").await;
 
     let reply = client.recv_text().await;
-    let sid = support::connect_reply_sid(&reply, "/");
+    let sid = crate::support::connect_reply_sid(&reply, "/");
     assert_ne!(
         sid, client.sid,
         "the socket id is not the Engine.IO session id"
@@ -133,7 +131,7 @@ async fn connect_payload_is_the_handshake_auth() {
 async fn handshake_exposes_query_headers_and_peer_address() {
     let (io, mut sockets) = server();
     let port = serve(&io);
-    let url = support::sio_url(
+    let url = crate::support::sio_url(
         "ws",
         port,
         "EIO=4&transport=websocket&room=lobby&name=a%20b",
@@ -191,7 +189,7 @@ async fn before_connect_the_server_pushes_nothing_but_pings() {
     let mut ws = WsClient::open(port).await;
     let polling = PollingClient::open(port).await;
 
-    assert_eq!(ws.recv().await, support::Msg::Text("2".into()));
+    assert_eq!(ws.recv().await, crate::support::Msg::Text("2".into()));
     let reply = polling.get().await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "2"));
 }

@@ -6,13 +6,11 @@
 //! - an unknown codec is refused with HTTP 400 on both transports;
 //! - a compact connection that sends text, or a frame that does not decode, is closed.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{http_get, run_node_script, serve, within, Msg, WsClient};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use support::{http_get, run_node_script, serve, within, Msg, WsClient};
 use tickwire::protocol::compact::{self, CompactKind, CompactPacket, EventName, Limits};
 use tickwire::{Data, SocketIo};
 
@@ -232,7 +230,7 @@ async fn the_compact_codec_travels_over_polling_as_base64_binary() {
     .unwrap();
     let body = format!("b{}\x1eb{}", b64.encode(&connect), b64.encode(&join));
     let posted =
-        support::http_post(port, &path, body.into_bytes(), "text/plain;charset=UTF-8").await;
+        crate::support::http_post(port, &path, body.into_bytes(), "text/plain;charset=UTF-8").await;
     assert_eq!((posted.status, posted.body.as_str()), (200, "ok"));
     // The CONNECT reply and the ack come back as `b` + base64 compact frames.
     let mut packets = Vec::new();

@@ -1,13 +1,11 @@
 //! Namespaces: static and dynamic ones, CONNECT_ERROR for unknown names and middleware
 //! refusals, the connect timeout, and several namespaces multiplexed on one connection.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{events, serve, Events, PollingClient, WsClient};
 use serde_json::Value;
-use support::{events, serve, Events, PollingClient, WsClient};
 use tickwire::{Config, ConnectError, DisconnectReason, Payload, Socket, SocketIo};
 use tokio::sync::{mpsc, Notify};
 
@@ -69,7 +67,7 @@ async fn namespace_without_trailing_comma_is_accepted_for_connect_and_disconnect
     let (mut client, _) = WsClient::connect(port).await;
 
     client.send_text("40/custom").await;
-    support::connect_reply_sid(&client.recv_text().await, "/custom");
+    crate::support::connect_reply_sid(&client.recv_text().await, "/custom");
     assert_eq!(client.recv_text().await, r#"42/custom,["hello",{}]"#);
     client.send_text("41/custom").await;
 
@@ -315,7 +313,7 @@ async fn a_slow_middleware_does_not_hold_up_other_clients() {
     fast.sio_connect("/gate", None).await;
     gate.notify_one();
 
-    support::connect_reply_sid(&slow.recv_text().await, "/gate");
+    crate::support::connect_reply_sid(&slow.recv_text().await, "/gate");
 }
 
 #[actix_rt::test]

@@ -3,11 +3,9 @@
 //! 1009, HTTP 413), bad requests get HTTP 400 with the reference server's JSON error body —
 //! and after each, a fresh client is served normally.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{http_get, http_post, serve, sio_url, Msg, PollingClient, WsClient};
+use crate::support::{http_get, http_post, serve, sio_url, Msg, PollingClient, WsClient};
 use tickwire::{Payload, SocketIo};
 
 const MAX_PAYLOAD: usize = 1000;
@@ -287,7 +285,7 @@ async fn a_post_or_put_without_sid_gets_400() {
     let query = "/socket.io/?EIO=4&transport=polling";
 
     let post = http_post(port, query, "40", "text/plain;charset=UTF-8").await;
-    let put = support::http_put(port, query, "40").await;
+    let put = crate::support::http_put(port, query, "40").await;
 
     assert_eq!(
         (post.status, post.body.as_str()),
@@ -312,7 +310,7 @@ async fn a_binary_content_type_post_is_refused_and_closes_the_session() {
     .await;
 
     assert_eq!(reply.status, 400);
-    support::settled("the session to be closed", || io.connection_count() == 0).await;
+    crate::support::settled("the session to be closed", || io.connection_count() == 0).await;
     assert_eq!(client.get().await.status, 400);
     assert_serves_fresh_clients(port).await;
 }

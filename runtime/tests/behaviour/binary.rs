@@ -2,13 +2,11 @@
 //! messages, binary acks, binary broadcasts; websocket binary frames and polling's
 //! `b` + base64; and the raw Engine.IO echo keeping binary as binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{events, parse_sio, serve, serve_all, Events, PollingClient, WsClient, WAIT};
 use bytes::Bytes;
 use serde_json::json;
-use support::{events, parse_sio, serve, serve_all, Events, PollingClient, WsClient, WAIT};
 use tickwire::{Payload, Socket, SocketIo};
 
 const PH0: &str = r#"{"_placeholder":true,"num":0}"#;
@@ -295,7 +293,7 @@ async fn engine_io_echo_keeps_text_as_text_and_binary_as_binary_on_websocket() {
     assert_eq!(client.recv_text().await, "4hello");
     assert_eq!(
         client.recv().await,
-        support::Msg::Binary(bytes(&[1, 2, 3, 4]))
+        crate::support::Msg::Binary(bytes(&[1, 2, 3, 4]))
     );
 }
 

@@ -3,12 +3,10 @@
 //! order and none twice; a normal disconnect, an unknown offset or recovery left off give a
 //! fresh socket.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{events, parse_sio, run_node_script, serve, Events, WsClient};
 use serde_json::Value;
-use support::{events, parse_sio, run_node_script, serve, Events, WsClient};
 use tickwire::{Data, DisconnectReason, RecoveryConfig, SocketIo};
 
 /// Recovery on; `join` joins a room and acks; `shout` broadcasts to room `r` and acks. Each

@@ -3,13 +3,11 @@
 //! disconnect, pending limit), and broadcast `emit_with_ack` collecting one result per
 //! target, including a target that never answers.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support::{events, parse_sio, serve, Events, WsClient, WAIT};
 use serde_json::json;
-use support::{events, parse_sio, serve, Events, WsClient, WAIT};
 use tickwire::{AckError, Payload, Socket, SocketIo};
 
 /// `/` and `/custom`: `echo` acks its payload, `empty` acks with no argument, `check`
@@ -291,7 +289,7 @@ async fn broadcast_emit_with_ack_to_nobody_returns_at_once() {
     let _port = serve(&io);
     let ns = io.of("/").unwrap();
 
-    let results = support::within(
+    let results = crate::support::within(
         "an empty broadcast",
         ns.to("empty-room").emit_with_ack("poll", Payload::new()),
     )

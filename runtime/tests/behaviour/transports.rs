@@ -3,10 +3,8 @@
 //! socket [`tickwire::Server`] takes over at the upgrade. The other test files run on
 //! `tickwire::Server`; this one runs the same scenarios on both.
 
-mod support;
-
+use crate::support::{serve, serve_plain, sio_url, Events, PollingClient, WsClient};
 use bytes::Bytes;
-use support::{serve, serve_plain, sio_url, Events, PollingClient, WsClient};
 use tickwire::{Config, DisconnectReason, Payload, SocketIo};
 
 const MAX_PAYLOAD: usize = 64 * 1024;
@@ -14,7 +12,7 @@ const MAX_PAYLOAD: usize = 64 * 1024;
 /// `/` acks `echo` with its payload and reports each disconnect reason.
 fn server() -> (SocketIo, Events<DisconnectReason>) {
     // `config` first: it replaces every setting, the payload limit included.
-    support::echo_reporting_disconnects(
+    crate::support::echo_reporting_disconnects(
         SocketIo::builder()
             .config(Config {
                 max_inbound_messages_per_sec: 1_000_000,
@@ -132,7 +130,7 @@ async fn the_server_refuses_upgrades_on_other_paths_and_serves_every_mounted_pat
             ack.send(&"second").unwrap();
         });
     });
-    let port = support::serve_all(&[&first, &second]);
+    let port = crate::support::serve_all(&[&first, &second]);
 
     let elsewhere = format!("ws://127.0.0.1:{port}/elsewhere/?EIO=4&transport=websocket");
     assert!(WsClient::try_connect(&elsewhere).await.is_err());
@@ -163,7 +161,7 @@ async fn raw_websocket(port: u16) -> tokio::net::TcpStream {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        let n = support::within("the 101 head", stream.read(&mut byte))
+        let n = crate::support::within("the 101 head", stream.read(&mut byte))
             .await
             .expect("read");
         assert_eq!(n, 1, "the server closed before its 101");
@@ -198,7 +196,7 @@ async fn a_frame_announcing_more_than_the_limit_is_refused_before_it_is_buffered
         }
         // The server answers with close 1009 (after the open packet) and ends the stream.
         let mut received = Vec::new();
-        let _ = support::within("the close", stream.read_to_end(&mut received)).await;
+        let _ = crate::support::within("the close", stream.read_to_end(&mut received)).await;
         assert!(
             received.windows(4).any(|w| w == [0x88, 0x02, 0x03, 0xF1])
                 || received

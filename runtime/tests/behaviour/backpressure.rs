@@ -9,13 +9,11 @@
 //! - under a stalled transport, only the newest snapshot is delivered, volatile packets are
 //!   dropped, and reliable packets keep their order.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{events, serve, settled, within, PollingClient, WsClient};
 use serde_json::{json, Value};
-use support::{events, serve, settled, within, PollingClient, WsClient};
 use tickwire::{
     Config, Data, DisconnectReason, Match, MatchConfig, MatchContext, MatchRoom, Payload,
     PlayerInfo, SocketIo,
@@ -176,7 +174,7 @@ async fn a_client_that_never_reads_is_cut_and_the_others_get_everything_in_order
             if frame == ack {
                 break;
             }
-            let packet = support::parse_sio(&frame);
+            let packet = crate::support::parse_sio(&frame);
             let data = packet.data.expect("event payload");
             assert_eq!(data[0], "blob", "unexpected frame {frame:.80}");
             assert_eq!(

@@ -1,9 +1,7 @@
 //! CORS for the polling transport: configured origins get the headers (preflight included),
 //! and a server without CORS options sends none.
 
-mod support;
-
-use support::{serve, within};
+use crate::support::{serve, within};
 use tickwire::SocketIo;
 
 async fn request(

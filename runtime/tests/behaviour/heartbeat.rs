@@ -2,11 +2,9 @@
 //! `ping_interval`, pongs keep the session alive, and a missing pong closes it
 //! `ping_interval + ping_timeout` after it started, with reason `ping timeout`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{serve, Events, PollingClient, WsClient};
+use crate::support::{serve, Events, PollingClient, WsClient};
 use tickwire::{DisconnectReason, SocketIo};
 
 const FAST_INTERVAL: Duration = Duration::from_millis(100);
@@ -14,7 +12,7 @@ const FAST_INTERVAL: Duration = Duration::from_millis(100);
 /// A server pinging every `interval` that waits `timeout` for pongs; `/` acks `echo` with
 /// its payload and reports each disconnect reason.
 fn server(interval: Duration, timeout: Duration) -> (SocketIo, Events<DisconnectReason>) {
-    support::echo_reporting_disconnects(
+    crate::support::echo_reporting_disconnects(
         SocketIo::builder()
             .ping_interval(interval)
             .ping_timeout(timeout)
@@ -87,7 +85,7 @@ async fn websocket_without_pong_is_closed_after_interval_plus_timeout() {
         started.elapsed()
     );
     assert_eq!(reasons.next().await, DisconnectReason::PingTimeout);
-    support::settled("the session to be forgotten", || io.connection_count() == 0).await;
+    crate::support::settled("the session to be forgotten", || io.connection_count() == 0).await;
 }
 
 #[actix_rt::test]
@@ -121,7 +119,7 @@ async fn polling_session_with_no_request_in_flight_is_forgotten_after_ping_timeo
 
     // The client goes quiet: no GET, no pong.
     assert_eq!(reasons.next().await, DisconnectReason::PingTimeout);
-    support::settled("the session to be forgotten", || io.connection_count() == 0).await;
+    crate::support::settled("the session to be forgotten", || io.connection_count() == 0).await;
 
     let reply = client.get().await;
     assert_eq!(

@@ -6,11 +6,9 @@
 //! emits a `fence` to everyone; frames on one connection are ordered, so what a client
 //! receives before its fence is everything the broadcast sent it.
 
-mod support;
-
 use std::collections::{BTreeSet, HashSet};
 
-use support::{events, serve, Events, WsClient};
+use crate::support::{events, serve, Events, WsClient};
 use tickwire::{DisconnectReason, Namespace, Socket, SocketIo};
 
 const FENCE: &str = r#"42["fence"]"#;
@@ -396,7 +394,7 @@ async fn disconnect_sockets_with_close_closes_the_targets_connections() {
         f.received().await,
         only(2, &[0, 1], r#"42["still-here",1]"#)
     );
-    support::settled("the closed connection to be forgotten", || {
+    crate::support::settled("the closed connection to be forgotten", || {
         f.io.connection_count() == 2
     })
     .await;

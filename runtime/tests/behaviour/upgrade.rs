@@ -3,11 +3,9 @@
 //! websocket and polling requests for the session are refused. Failed or stalled upgrades
 //! leave the polling session working; a session takes only one websocket.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{events, serve, sio_url, Events, PollingClient, WsClient};
+use crate::support::{events, serve, sio_url, Events, PollingClient, WsClient};
 use tickwire::{Payload, Socket, SocketIo};
 
 /// A server whose `/` acks `echo` with its payload and reports each socket.
@@ -174,7 +172,7 @@ async fn a_probe_closed_before_the_upgrade_completes_leaves_polling_working() {
 
     client.send(r#"421["echo","still polling"]"#).await;
     // Polls racing the abandoned probe may still get a noop; the ack must follow.
-    let packet = support::within("a packet other than noop", async {
+    let packet = crate::support::within("a packet other than noop", async {
         loop {
             let packet = client.next_packet().await;
             if packet != "6" {

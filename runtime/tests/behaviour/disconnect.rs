@@ -11,12 +11,10 @@
 //! | malformed packet | parse error | closed |
 //! | `io.close()` | server shutting down | closed |
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use support::{events, serve, Events, Msg, PollingClient, WsClient};
+use crate::support::{events, serve, Events, Msg, PollingClient, WsClient};
 use tickwire::{DisconnectReason, Payload, Socket, SocketIo};
 
 /// (namespace, socket id, reason, `socket.connected()` inside the handler)
@@ -158,7 +156,7 @@ async fn disconnect_with_close_sends_41_then_closes_the_connection() {
         reports.next().await,
         report("/", &sid, DisconnectReason::ServerNamespaceDisconnect)
     );
-    support::settled("the connection to be forgotten", || {
+    crate::support::settled("the connection to be forgotten", || {
         io.connection_count() == 0
     })
     .await;
@@ -207,7 +205,7 @@ async fn disconnect_with_close_over_polling_ends_with_a_close_packet() {
 
     assert_eq!(client.next_packet().await, "41");
     // Then the close packet (the reference server may put a noop before it).
-    let next = support::within("the close packet", async {
+    let next = crate::support::within("the close packet", async {
         loop {
             let next = client.next_packet().await;
             if next != "6" {
@@ -240,7 +238,7 @@ async fn closing_the_websocket_is_a_transport_close_for_every_namespace() {
         ]
         .into()
     );
-    support::settled("the connection to be forgotten", || {
+    crate::support::settled("the connection to be forgotten", || {
         io.connection_count() == 0
     })
     .await;
@@ -387,7 +385,7 @@ async fn closing_the_server_disconnects_everyone_as_shutting_down() {
         ]
         .into()
     );
-    support::settled("every connection to be forgotten", || {
+    crate::support::settled("every connection to be forgotten", || {
         io.connection_count() == 0
     })
     .await;

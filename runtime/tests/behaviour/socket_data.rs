@@ -1,10 +1,8 @@
 //! Per-socket typed data: a middleware stores what it learned from the handshake, handlers
 //! read it, replace it and remove it; `local()` broadcasts reach this server's sockets.
 
-mod support;
-
+use crate::support::{serve, WsClient};
 use serde_json::Value;
-use support::{serve, WsClient};
 use tickwire::{ConnectError, Payload, Socket, SocketIo};
 
 #[derive(Debug, Clone, PartialEq)]

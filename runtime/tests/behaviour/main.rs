@@ -1,0 +1,26 @@
+//! The runtime's behaviour tests, one module per capability, in one test binary: a binary
+//! per file linked the whole runtime twenty times over, which cost minutes of CI and
+//! gigabytes of disk. Tests that read process-wide state (`encode_once`: the global encode
+//! counters), need a feature (`client`) or drive external clients (`interop`) keep their own
+//! binaries.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod acks;
+mod backpressure;
+mod bad_input;
+mod binary;
+mod codecs;
+mod cors;
+mod disconnect;
+mod early_events;
+mod handshake;
+mod heartbeat;
+mod matches;
+mod namespaces;
+mod recovery;
+mod rooms;
+mod socket_data;
+mod transports;
+mod upgrade;
