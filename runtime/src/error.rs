@@ -31,6 +31,10 @@ pub enum SendError {
     /// The client's outbound queue is full: the client is disconnected as a slow consumer.
     #[error("client is too slow; disconnected")]
     SlowConsumer,
+    /// The broadcast reached this node's sockets, but the cluster bus did not take it for
+    /// the other nodes.
+    #[error("not published to the other nodes: {0}")]
+    Cluster(String),
 }
 
 /// A refusal of a namespace connection, sent to the client as CONNECT_ERROR

@@ -56,6 +56,7 @@ mod actor;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;
+pub mod cluster;
 mod codec;
 mod compact;
 mod config;

@@ -12,7 +12,8 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::actor::namespace::NamespaceActor;
-use crate::codec::{encode_payload_event, Codec, EncodeOnce};
+use crate::cluster::{self, ClusterSlot, Op, Targets, WireFrame};
+use crate::codec::{encode_event, encode_payload_event, Codec, EncodeOnce};
 use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
 use crate::outbox::Class;
@@ -39,6 +40,7 @@ pub(crate) struct NamespaceInner {
     ack_ids: AtomicU64,
     actor: OnceLock<Addr<NamespaceActor>>,
     pub(crate) recovery: Option<parking_lot::Mutex<RecoveryLog>>,
+    cluster: Arc<ClusterSlot>,
 }
 
 /// A namespace: a handle to broadcast to its sockets and to manage its rooms.
@@ -55,7 +57,12 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: String, setup: Arc<Setup>, config: Arc<Config>) -> Namespace {
+    pub(crate) fn new(
+        name: String,
+        setup: Arc<Setup>,
+        config: Arc<Config>,
+        cluster: Arc<ClusterSlot>,
+    ) -> Namespace {
         let recovery = config
             .recovery
             .clone()
@@ -69,6 +76,7 @@ impl Namespace {
             rooms: RwLock::new(HashMap::new()),
             ack_ids: AtomicU64::new(0),
             actor: OnceLock::new(),
+            cluster,
         }))
     }
 
@@ -230,6 +238,63 @@ impl BroadcastOperator {
         self
     }
 
+    /// The operator for a message from another node: its targets, on this node only.
+    pub(crate) fn remote(mut self, targets: Targets) -> BroadcastOperator {
+        self.rooms = targets.rooms;
+        self.except = targets.except;
+        self.except_sid = targets.except_sid.map(Sid::from);
+        self.local = true;
+        self
+    }
+
+    /// Whether this operation also goes to the other nodes.
+    fn spans_cluster(&self) -> bool {
+        !self.local && self.ns.0.cluster.is_attached()
+    }
+
+    /// Publish `op` for this operator's targets to the other nodes (when a cluster adapter
+    /// is attached and the operator is not `local`).
+    fn publish(&self, op: Op) -> Result<(), SendError> {
+        if !self.spans_cluster() {
+            return Ok(());
+        }
+        let targets = Targets {
+            rooms: self.rooms.clone(),
+            except: self.except.clone(),
+            except_sid: self.except_sid.as_deref().map(str::to_owned),
+        };
+        self.ns.0.cluster.publish(self.ns.name(), targets, op)
+    }
+
+    /// Deliver frames from another node to this node's targets: each socket gets its codec's
+    /// frames, JSON ones with this node's recovery offset when recovery is on.
+    pub(crate) fn deliver_remote(
+        &self,
+        json: Option<Vec<crate::outbox::Frame>>,
+        compact: Option<Vec<crate::outbox::Frame>>,
+    ) {
+        let json = match (json, self.recovery_offset()) {
+            (Some(frames), Some(offset)) => match cluster::with_json_offset(&frames, offset) {
+                Some(with_offset) => {
+                    self.log_for_recovery(offset, with_offset.clone());
+                    Some(with_offset)
+                }
+                None => Some(frames),
+            },
+            (json, _) => json,
+        };
+        let class = self.class();
+        for socket in self.fetch_sockets() {
+            let frames = match socket.codec() {
+                Codec::Json => json.as_deref(),
+                Codec::Compact => compact.as_deref(),
+            };
+            if let Some(frames) = frames {
+                let _ = socket.send_frames(frames, class);
+            }
+        }
+    }
+
     /// Add `room` to the targets (union with the rooms already named).
     pub fn to(mut self, room: impl Into<String>) -> BroadcastOperator {
         self.rooms.push(room.into());
@@ -253,8 +318,8 @@ impl BroadcastOperator {
         self
     }
 
-    /// Only this server's sockets, when a cluster adapter is in use; a single server is
-    /// always local.
+    /// Only this node's sockets, when a cluster adapter ([`crate::cluster`]) is attached; a
+    /// single server is always local.
     pub fn local(mut self) -> BroadcastOperator {
         self.local = true;
         self
@@ -271,7 +336,8 @@ impl BroadcastOperator {
         self
     }
 
-    /// The sockets this operator targets now.
+    /// The sockets this operator targets now, on this node (sockets are per node; a cluster
+    /// adapter carries operations, not sockets).
     pub fn fetch_sockets(&self) -> Vec<Socket> {
         let sockets = self.ns.0.sockets.read();
         let rooms = self.ns.0.rooms.read();
@@ -310,7 +376,9 @@ impl BroadcastOperator {
     /// Emit `event` with one argument to every target.
     ///
     /// The packet is encoded at most once per codec among the targets, and those bytes are
-    /// shared by every target of that codec.
+    /// shared by every target of that codec. With a cluster adapter, both codecs' frames are
+    /// encoded here, once, and published for the other nodes' targets; an `Err` then means
+    /// this node's targets got it and the others may not.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
         let offset = self.recovery_offset();
         let mut once = EncodeOnce::new(self.ns.name(), event, data, None)
@@ -324,7 +392,21 @@ impl BroadcastOperator {
             let frames = once.frames(socket.codec())?;
             let _ = socket.send_frames(frames, class);
         }
-        Ok(())
+        if !self.spans_cluster() {
+            return Ok(());
+        }
+        // The other nodes add their own recovery offsets: publish JSON frames without one.
+        let json = match offset {
+            Some(_) => encode_event(Codec::Json, self.ns.name(), event, data, None)?,
+            None => once.frames(Codec::Json)?.to_vec(),
+        };
+        // Data postcard cannot carry still reaches the JSON sockets of every node.
+        let compact = once.frames(Codec::Compact).ok().map(WireFrame::from_frames);
+        self.publish(Op::Emit {
+            volatile: self.volatile,
+            json: Some(WireFrame::from_frames(&json)),
+            compact,
+        })
     }
 
     /// The offset of this broadcast, when recovery is on and the packet is recoverable (not
@@ -369,6 +451,20 @@ impl BroadcastOperator {
     /// or too slow are skipped (the slow ones are disconnected); the others all get it.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
         let codec = payload_codec(&payload);
+        if self.spans_cluster() {
+            let frames = encode_payload_event(codec, self.ns.name(), event, &payload, None)?;
+            let frames = Some(WireFrame::from_frames(&frames));
+            let (json, compact) = match codec {
+                Codec::Json => (frames, None),
+                Codec::Compact => (None, frames),
+            };
+            self.clone().local().emit_payload(event, payload)?;
+            return self.publish(Op::Emit {
+                volatile: self.volatile,
+                json,
+                compact,
+            });
+        }
         let mut payload = payload;
         let offset = if codec == Codec::Json {
             self.recovery_offset()
@@ -394,7 +490,8 @@ impl BroadcastOperator {
     }
 
     /// Emit to every target and collect each one's ack within the timeout: one result per
-    /// target, in no particular order.
+    /// target, in no particular order. Targets are this node's sockets (results carry
+    /// [`Socket`]s, which are per node), even with a cluster adapter.
     pub async fn emit_with_ack(
         &self,
         event: &str,
@@ -433,25 +530,35 @@ impl BroadcastOperator {
         results
     }
 
-    /// Make every target join `room`.
+    /// Make every target join `room` (on every node, with a cluster adapter).
     pub fn sockets_join(&self, room: impl Into<String>) {
         let room = room.into();
         for socket in self.fetch_sockets() {
             let _ = socket.join(room.clone());
         }
+        self.publish_or_warn(Op::Join(room));
     }
 
-    /// Make every target leave `room`.
+    /// Make every target leave `room` (on every node, with a cluster adapter).
     pub fn sockets_leave(&self, room: &str) {
         for socket in self.fetch_sockets() {
             socket.leave(room);
         }
+        self.publish_or_warn(Op::Leave(room.to_owned()));
     }
 
-    /// Disconnect every target (and close their connections with `close`).
+    /// Disconnect every target (and close their connections with `close`), on every node
+    /// with a cluster adapter.
     pub fn disconnect_sockets(&self, close: bool) {
         for socket in self.fetch_sockets() {
             socket.disconnect(close);
+        }
+        self.publish_or_warn(Op::Disconnect { close });
+    }
+
+    fn publish_or_warn(&self, op: Op) {
+        if let Err(e) = self.publish(op) {
+            tracing::warn!(error = %e, namespace = self.ns.name(), "cluster: operation stayed on this node");
         }
     }
 }

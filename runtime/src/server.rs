@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::actor::connection::{ConnHandle, Kill};
+use crate::cluster::ClusterSlot;
 use crate::config::Config;
 use crate::error::SendError;
 use crate::metrics::{Metrics, Snapshot};
@@ -29,6 +30,8 @@ pub(crate) struct ServerInner {
     sessions: RwLock<HashMap<Arc<str>, ConnHandle>>,
     ws_ids: AtomicU64,
     pub(crate) metrics: Arc<Metrics>,
+    /// The scale-out bus, when a cluster adapter is attached.
+    pub(crate) cluster: Arc<ClusterSlot>,
 }
 
 impl ServerInner {
@@ -46,6 +49,11 @@ impl ServerInner {
 
     pub(crate) fn lookup(&self, sid: &str) -> Option<ConnHandle> {
         self.sessions.read().get(sid).cloned()
+    }
+
+    /// The namespace named `name`, if declared or already created.
+    pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
+        self.namespaces.read().get(name).cloned()
     }
 
     pub(crate) fn next_ws_id(&self) -> u64 {
@@ -77,7 +85,12 @@ impl ServerInner {
             return None;
         }
         self.dynamic_created.fetch_add(1, Ordering::Relaxed);
-        let ns = Namespace::new(name.to_owned(), setup, self.config.clone());
+        let ns = Namespace::new(
+            name.to_owned(),
+            setup,
+            self.config.clone(),
+            self.cluster.clone(),
+        );
         namespaces.insert(name.to_owned(), ns.clone());
         Some(ns)
     }
@@ -215,6 +228,7 @@ impl SocketIoBuilder {
                 sessions: RwLock::new(HashMap::new()),
                 ws_ids: AtomicU64::new(0),
                 metrics: Arc::new(Metrics::new()),
+                cluster: Arc::new(ClusterSlot::new()),
             }),
         }
     }
@@ -242,7 +256,12 @@ impl SocketIo {
             connect: Arc::new(on_connect),
             middlewares: RwLock::new(Vec::new()),
         });
-        let ns = Namespace::new(name.to_owned(), setup, self.inner.config.clone());
+        let ns = Namespace::new(
+            name.to_owned(),
+            setup,
+            self.inner.config.clone(),
+            self.inner.cluster.clone(),
+        );
         self.inner
             .namespaces
             .write()
@@ -271,7 +290,7 @@ impl SocketIo {
 
     /// The namespace named `name`, if declared or already created.
     pub fn of(&self, name: &str) -> Option<Namespace> {
-        self.inner.namespaces.read().get(name).cloned()
+        self.inner.namespace(name)
     }
 
     fn main_ns(&self) -> Namespace {

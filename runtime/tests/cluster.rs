@@ -1,0 +1,485 @@
+//! Scale-out over a real `redis-server`: two nodes (two `SocketIo` servers, each with its own
+//! listener and its own `RedisAdapter`) share one channel, and every broadcast form, room
+//! operation and codec reaches the sockets of both.
+//!
+//! Each test starts its own `redis-server` on a free loopback port (`.ci/setup` installs
+//! Debian's) and stops it by its PID. Who got a broadcast is checked exactly, with a fence:
+//! after the broadcast under test, the same node emits `fence` to every socket. Redis
+//! delivers one publisher's messages in order, so what a client receives before its fence
+//! is everything the broadcast sent it.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use support::{events, serve, sio_url, within, Events, Msg, WsClient};
+use tickwire::cluster::{RedisAdapter, RedisAdapterError};
+use tickwire::protocol::compact::{self, CompactKind, CompactPacket, Limits};
+use tickwire::{DisconnectReason, Payload, RecoveryConfig, SendError, Socket, SocketIo};
+
+const FENCE: &str = r#"42["fence"]"#;
+
+/// A `redis-server` of this test's own, on a free port of 127.0.0.1; killed (by its PID) on
+/// drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Redis::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Redis {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): run .ci/setup (Debian's redis-server)")
+            });
+        // Ready when it says so on stdout: read its log on a thread, up to a limit.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            let _ = child.kill();
+            panic!("redis-server on port {port} did not become ready");
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A node: a server with `/` (reports its sockets; `shout` broadcasts to all but the
+/// sender) on its own port, attached to `redis`.
+struct Node {
+    io: SocketIo,
+    port: u16,
+    sockets: Events<Socket>,
+    reasons: Events<DisconnectReason>,
+    adapter: RedisAdapter,
+}
+
+async fn node(redis: &Redis, builder: tickwire::SocketIoBuilder) -> Node {
+    let io = builder.build();
+    let (socket_tx, sockets) = events();
+    let (reason_tx, reasons) = events();
+    io.ns("/", move |socket| {
+        socket.on(
+            "shout",
+            |socket, tickwire::Data(text): tickwire::Data<String>, ack| async move {
+                socket.broadcast().emit("shout", &text).unwrap();
+                ack.send(&"sent").unwrap();
+            },
+        );
+        let tx = reason_tx.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = tx.send(reason);
+        });
+        let _ = socket_tx.send(socket);
+    });
+    let port = serve(&io);
+    let adapter = within(
+        "attaching to Redis",
+        RedisAdapter::builder(redis.url())
+            .channel("test")
+            .attach(&io),
+    )
+    .await
+    .expect("attach");
+    Node {
+        io,
+        port,
+        sockets,
+        reasons,
+        adapter,
+    }
+}
+
+impl Node {
+    async fn client(&mut self) -> (WsClient, Socket) {
+        let (client, sid) = WsClient::connect(self.port).await;
+        let socket = self.sockets.next().await;
+        assert_eq!(socket.id(), sid);
+        (client, socket)
+    }
+}
+
+/// Two nodes with two clients each: clients 0, 1 on node A; 2, 3 on node B.
+struct Fixture {
+    _redis: Redis,
+    a: Node,
+    b: Node,
+    clients: Vec<WsClient>,
+    sockets: Vec<Socket>,
+}
+
+async fn fixture() -> Fixture {
+    let redis = Redis::start();
+    let mut a = node(&redis, SocketIo::builder()).await;
+    let mut b = node(&redis, SocketIo::builder()).await;
+    let mut clients = Vec::new();
+    let mut sockets = Vec::new();
+    for i in 0..4 {
+        let (client, socket) = if i < 2 {
+            a.client().await
+        } else {
+            b.client().await
+        };
+        clients.push(client);
+        sockets.push(socket);
+    }
+    Fixture {
+        _redis: redis,
+        a,
+        b,
+        clients,
+        sockets,
+    }
+}
+
+impl Fixture {
+    /// What each client received since the last call, up to a fence that `from` emits now
+    /// to every socket of both nodes.
+    async fn received(&mut self, from: &SocketIo) -> Vec<Vec<String>> {
+        from.of("/")
+            .unwrap()
+            .broadcast()
+            .emit_payload("fence", Payload::new())
+            .unwrap();
+        let mut all = Vec::new();
+        for client in &mut self.clients {
+            let mut frames = Vec::new();
+            loop {
+                let frame = within("the fence", client.recv_text()).await;
+                if frame == FENCE {
+                    break;
+                }
+                frames.push(frame);
+            }
+            all.push(frames);
+        }
+        all
+    }
+}
+
+/// `frame` for the clients at `to`, nothing for the others.
+fn only(to: &[usize], frame: &str) -> Vec<Vec<String>> {
+    (0..4)
+        .map(|i| {
+            if to.contains(&i) {
+                vec![frame.to_owned()]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn every_broadcast_form_reaches_the_sockets_of_both_nodes() {
+    let mut f = fixture().await;
+    let (a, b) = (f.a.io.clone(), f.b.io.clone());
+
+    a.emit("news", &serde_json::json!({"x": 1})).unwrap();
+    assert_eq!(
+        f.received(&a).await,
+        only(&[0, 1, 2, 3], r#"42["news",{"x":1}]"#)
+    );
+
+    // All but the sender, from a handler on node B.
+    f.clients[2].send_text(r#"427["shout","hey"]"#).await;
+    assert_eq!(f.clients[2].recv_text().await, r#"437["sent"]"#);
+    assert_eq!(
+        f.received(&b).await,
+        only(&[0, 1, 3], r#"42["shout","hey"]"#)
+    );
+
+    // Rooms joined on each node; `to`, `except`, and their combination.
+    f.sockets[1].join("red");
+    f.sockets[2].join("red");
+    f.sockets[3].join("blue");
+    a.to("red").emit("red", &1).unwrap();
+    assert_eq!(f.received(&a).await, only(&[1, 2], r#"42["red",1]"#));
+    b.of("/")
+        .unwrap()
+        .except("red")
+        .emit("not-red", &2)
+        .unwrap();
+    assert_eq!(f.received(&b).await, only(&[0, 3], r#"42["not-red",2]"#));
+    a.to("red")
+        .to("blue")
+        .except("blue")
+        .emit("mix", &3)
+        .unwrap();
+    assert_eq!(f.received(&a).await, only(&[1, 2], r#"42["mix",3]"#));
+    f.sockets[1].to("red").emit("from-1", &4).unwrap();
+    assert_eq!(f.received(&a).await, only(&[2], r#"42["from-1",4]"#));
+
+    // `local()` stays on its node; `volatile()` still crosses.
+    a.to("red").local().emit("local", &5).unwrap();
+    assert_eq!(f.received(&a).await, only(&[1], r#"42["local",5]"#));
+    a.to("red").volatile().emit("volatile", &6).unwrap();
+    assert_eq!(f.received(&a).await, only(&[1, 2], r#"42["volatile",6]"#));
+
+    // A socket's own room crosses nodes too: a direct message to a socket of the other node.
+    a.to(f.sockets[3].id()).emit("direct", &7).unwrap();
+    assert_eq!(f.received(&a).await, only(&[3], r#"42["direct",7]"#));
+}
+
+#[actix_rt::test]
+async fn room_operations_and_disconnects_apply_on_every_node() {
+    let mut f = fixture().await;
+    let a = f.a.io.clone();
+    let ns = a.of("/").unwrap();
+    f.sockets[1].join("red");
+    f.sockets[2].join("red");
+
+    // Members of red, on both nodes, join green; messages from one node stay in order, so
+    // a broadcast to green right after reaches the member on node B as well.
+    ns.to("red").sockets_join("green");
+    ns.to("green").emit("green", &1).unwrap();
+    assert_eq!(f.received(&a).await, only(&[1, 2], r#"42["green",1]"#));
+    assert!(f.sockets[2].rooms().contains(&"green".to_owned()));
+
+    ns.to("green").except("red").emit("none", &0).unwrap();
+    ns.broadcast().sockets_leave("green");
+    ns.to("green").emit("after-leave", &2).unwrap();
+    assert_eq!(f.received(&a).await, only(&[], ""));
+    assert!(!f.sockets[2].rooms().contains(&"green".to_owned()));
+
+    // Disconnect red's members everywhere; the others stay.
+    ns.to("red").disconnect_sockets(false);
+    assert_eq!(
+        within("node A's disconnect", f.a.reasons.next()).await,
+        DisconnectReason::ServerNamespaceDisconnect
+    );
+    assert_eq!(
+        within("node B's disconnect", f.b.reasons.next()).await,
+        DisconnectReason::ServerNamespaceDisconnect
+    );
+    for i in [1, 2] {
+        assert_eq!(
+            within("the DISCONNECT", f.clients[i].recv_text()).await,
+            "41"
+        );
+    }
+    a.emit("still-here", &3).unwrap();
+    for i in [0, 3] {
+        assert_eq!(
+            within("the broadcast", f.clients[i].recv_text()).await,
+            r#"42["still-here",3]"#
+        );
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Snapshot {
+    tick: u32,
+    positions: Vec<(i16, i16)>,
+}
+
+/// A compact-codec client on `port`, joined to `/`.
+async fn compact_client(port: u16) -> WsClient {
+    let mut ws = WsClient::open_url(&sio_url(
+        "ws",
+        port,
+        "EIO=4&transport=websocket&codec=compact",
+    ))
+    .await;
+    ws.send_binary(&compact::encode(&CompactPacket::connect("/", None)).unwrap())
+        .await;
+    let reply = compact::decode(ws.recv_binary().await, &Limits::default()).unwrap();
+    assert_eq!(reply.kind, CompactKind::Connect);
+    ws
+}
+
+#[actix_rt::test]
+async fn compact_clients_and_binary_attachments_cross_nodes_with_the_origins_bytes() {
+    let redis = Redis::start();
+    let mut a = node(&redis, SocketIo::builder()).await;
+    let mut b = node(&redis, SocketIo::builder()).await;
+    let mut compact_a = compact_client(a.port).await;
+    let _ = a.sockets.next().await;
+    let mut compact_b = compact_client(b.port).await;
+    let _ = b.sockets.next().await;
+    let (mut json_b, _) = b.client().await;
+
+    // A typed emit: the compact client on node B gets the very bytes node A's got.
+    let snapshot = Snapshot {
+        tick: 7,
+        positions: vec![(1, -2), (300, 4)],
+    };
+    a.io.emit("snapshot", &snapshot).unwrap();
+    let here = compact_a.recv_binary().await;
+    let there = within("the snapshot on node B", compact_b.recv_binary()).await;
+    assert_eq!(here, there);
+    let packet = compact::decode(there.clone(), &Limits::default()).unwrap();
+    assert_eq!(
+        compact::from_payload::<Snapshot>(&packet.payload).unwrap(),
+        snapshot
+    );
+    assert_eq!(
+        within("the JSON snapshot", json_b.recv_text()).await,
+        r#"42["snapshot",{"tick":7,"positions":[[1,-2],[300,4]]}]"#
+    );
+
+    // JSON with a binary attachment: header and attachment arrive on node B.
+    let payload = Payload::new()
+        .arg(&"file")
+        .unwrap()
+        .binary(Bytes::from_static(&[0, 1, 2, 255]));
+    a.io.of("/")
+        .unwrap()
+        .broadcast()
+        .emit_payload("upload", payload)
+        .unwrap();
+    assert_eq!(
+        within("the header", json_b.recv_text()).await,
+        r#"451-["upload","file",{"_placeholder":true,"num":0}]"#
+    );
+    assert_eq!(
+        within("the attachment", json_b.recv_binary()).await,
+        Bytes::from_static(&[0, 1, 2, 255])
+    );
+}
+
+#[actix_rt::test]
+async fn a_remote_broadcast_carries_the_receiving_nodes_recovery_offset() {
+    let redis = Redis::start();
+    let a = node(&redis, SocketIo::builder()).await;
+    let recovering = SocketIo::builder().connection_state_recovery(RecoveryConfig::default());
+    let mut b = node(&redis, recovering).await;
+    let mut client = WsClient::open(b.port).await;
+    client.send_text("40").await;
+    let reply = client.recv_text().await;
+    assert!(reply.contains("\"pid\""), "recovery is on: {reply}");
+    let _ = b.sockets.next().await;
+
+    // Node B numbers what it delivers: its own broadcast, then one from node A.
+    b.io.emit("mine", &1).unwrap();
+    a.io.emit("theirs", &2).unwrap();
+    let first = client.recv_text().await;
+    let second = within("node A's broadcast", client.recv_text()).await;
+    let offset = |frame: &str| -> u64 {
+        let args: Vec<serde_json::Value> = serde_json::from_str(&frame[2..]).unwrap();
+        args.last().unwrap().as_str().unwrap().parse().unwrap()
+    };
+    assert!(first.starts_with(r#"42["mine",1,""#), "{first}");
+    assert!(second.starts_with(r#"42["theirs",2,""#), "{second}");
+    assert_eq!(offset(&second), offset(&first) + 1);
+}
+
+#[actix_rt::test]
+async fn attach_refuses_a_bad_url_an_unreachable_redis_and_a_second_adapter() {
+    let io = SocketIo::builder().build();
+    io.ns("/", |_| {});
+    assert!(matches!(
+        RedisAdapter::builder("http://nope").attach(&io).await,
+        Err(RedisAdapterError::Url(_))
+    ));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    assert!(matches!(
+        within(
+            "the refused connection",
+            RedisAdapter::builder(format!("redis://127.0.0.1:{closed}/")).attach(&io)
+        )
+        .await,
+        Err(RedisAdapterError::Connect(_))
+    ));
+    let redis = Redis::start();
+    let first = RedisAdapter::builder(redis.url())
+        .attach(&io)
+        .await
+        .unwrap();
+    assert!(matches!(
+        RedisAdapter::builder(redis.url()).attach(&io).await,
+        Err(RedisAdapterError::AlreadyAttached)
+    ));
+
+    // After shutdown, broadcasts still reach local sockets and report the remote part.
+    let port = serve(&io);
+    let (mut client, _) = WsClient::connect(port).await;
+    first.shutdown();
+    let result = within("the refused publish", async {
+        loop {
+            match io.emit("x", &1) {
+                Err(SendError::Cluster(reason)) => break reason,
+                Ok(()) => tokio::task::yield_now().await,
+                Err(other) => panic!("{other}"),
+            }
+        }
+    })
+    .await;
+    assert!(result.contains("shut down"), "{result}");
+    assert_eq!(client.recv_text().await, r#"42["x",1]"#);
+}
+
+#[actix_rt::test]
+async fn nodes_resubscribe_after_redis_restarts() {
+    let mut redis = Redis::start();
+    let a = node(&redis, SocketIo::builder()).await;
+    let mut b = node(&redis, SocketIo::builder()).await;
+    let (mut client_b, _) = b.client().await;
+    a.io.emit("before", &1).unwrap();
+    assert_eq!(client_b.recv_text().await, r#"42["before",1]"#);
+
+    let port = redis.port;
+    redis.stop();
+    let _redis = Redis::start_on(port);
+
+    // Both nodes reconnect by themselves (backoff up to 5 s). Publish probes until one
+    // arrives; those sent while they reconnect are lost, as pub/sub loses them.
+    let arrived = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut n = 0u32;
+        loop {
+            n += 1;
+            a.io.emit("probe", &n).ok();
+            match tokio::time::timeout(Duration::from_millis(200), client_b.recv()).await {
+                Ok(Msg::Text(text)) if text.starts_with(r#"42["probe""#) => break text,
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert!(arrived.is_ok(), "no broadcast crossed after the restart");
+    let _ = (&a.adapter, &b.adapter);
+    let seen: BTreeSet<u64> = [a.adapter.node_id(), b.adapter.node_id()].into();
+    assert_eq!(seen.len(), 2, "each node has its own id");
+}
