@@ -258,12 +258,18 @@ impl BroadcastOperator {
         if !self.spans_cluster() {
             return Ok(());
         }
-        let targets = Targets {
+        self.ns
+            .0
+            .cluster
+            .publish(self.ns.name(), self.targets(), op)
+    }
+
+    fn targets(&self) -> Targets {
+        Targets {
             rooms: self.rooms.clone(),
             except: self.except.clone(),
             except_sid: self.except_sid.as_deref().map(str::to_owned),
-        };
-        self.ns.0.cluster.publish(self.ns.name(), targets, op)
+        }
     }
 
     /// Deliver frames from another node to this node's targets: each socket gets its codec's
@@ -490,16 +496,40 @@ impl BroadcastOperator {
     }
 
     /// Emit to every target and collect each one's ack within the timeout: one result per
-    /// target, in no particular order. Targets are this node's sockets (results carry
-    /// [`Socket`]s, which are per node), even with a cluster adapter.
+    /// target, as its socket id and answer, in no particular order.
+    ///
+    /// With a cluster adapter, the targets of every node answer: each other node emits with
+    /// its own ack ids and sends its results back (see [`crate::cluster`]). A node's own
+    /// sockets are at [`Namespace::get_socket`].
     pub async fn emit_with_ack(
         &self,
         event: &str,
         payload: Payload,
-    ) -> Vec<(Socket, Result<Payload, AckError>)> {
+    ) -> Vec<(Sid, Result<Payload, AckError>)> {
+        if !self.spans_cluster() {
+            return self.local_emit_with_ack(event, &payload).await;
+        }
+        let remote = self.ns.0.cluster.emit_with_ack(
+            self.ns.name(),
+            self.targets(),
+            event,
+            &payload,
+            self.timeout,
+        );
+        let local = self.local_emit_with_ack(event, &payload);
+        let (mut results, remote) = futures_util::join!(local, remote);
+        results.extend(remote);
+        results
+    }
+
+    async fn local_emit_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Vec<(Sid, Result<Payload, AckError>)> {
         let id = self.ns.next_ack_id();
-        let codec = payload_codec(&payload);
-        let Ok(frames) = encode_payload_event(codec, self.ns.name(), event, &payload, Some(id))
+        let codec = payload_codec(payload);
+        let Ok(frames) = encode_payload_event(codec, self.ns.name(), event, payload, Some(id))
         else {
             return Vec::new();
         };
@@ -515,16 +545,16 @@ impl BroadcastOperator {
                     if socket.send_frames(&frames, Class::Reliable).is_ok() {
                         waits.push((socket, rx));
                     } else {
-                        results.push((socket, Err(AckError::Disconnected)));
+                        results.push((socket.sid(), Err(AckError::Disconnected)));
                     }
                 }
-                Err(e) => results.push((socket, Err(e))),
+                Err(e) => results.push((socket.sid(), Err(e))),
             }
         }
         let timeout = self.timeout;
         let pending = waits.into_iter().map(|(socket, rx)| async move {
             let result = socket.await_ack(id, rx, timeout).await;
-            (socket, result)
+            (socket.sid(), result)
         });
         results.extend(futures_util::future::join_all(pending).await);
         results

@@ -204,6 +204,11 @@ impl Socket {
         &self.inner.id
     }
 
+    /// The socket id as a shared [`Sid`] (cheap to clone and keep).
+    pub fn sid(&self) -> Sid {
+        self.inner.id.clone()
+    }
+
     /// Whether this socket was restored by connection state recovery (same id, same rooms,
     /// the missed broadcasts replayed).
     pub fn recovered(&self) -> bool {

@@ -483,3 +483,82 @@ async fn nodes_resubscribe_after_redis_restarts() {
     let seen: BTreeSet<u64> = [a.adapter.node_id(), b.adapter.node_id()].into();
     assert_eq!(seen.len(), 2, "each node has its own id");
 }
+
+/// Read an ack request `42<id>[..]` with `args` and return its id.
+async fn ack_request(client: &mut WsClient, args: &str) -> u64 {
+    let frame = within("the ack request", client.recv_text()).await;
+    let rest = frame.strip_prefix("42").expect("an event");
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(&rest[digits.len()..], args, "{frame}");
+    digits.parse().expect("an ack id")
+}
+
+#[actix_rt::test]
+async fn a_broadcast_ack_collects_one_result_per_target_on_every_node() {
+    let mut f = fixture().await;
+    // A third node without the namespace answers at once with no results, so the asker
+    // need not wait for it.
+    let empty = SocketIo::builder().build();
+    let _c = RedisAdapter::builder(f._redis.url())
+        .channel("test")
+        .attach(&empty)
+        .await
+        .unwrap();
+    let ns = f.a.io.of("/").unwrap();
+    let ids: Vec<String> = f.sockets.iter().map(|s| s.id().to_owned()).collect();
+
+    // Everyone answers: the aggregate comes long before the timeout.
+    let everyone = ns.broadcast().timeout(Duration::from_secs(4));
+    let ask = everyone.emit_with_ack("poll", Payload::new().arg(&"q").unwrap());
+    let answer = async {
+        for (i, client) in f.clients.iter_mut().enumerate() {
+            let id = ack_request(client, r#"["poll","q"]"#).await;
+            client.send_text(&format!(r#"43{id}["a{i}",{i}]"#)).await;
+        }
+    };
+    let (results, ()) = within("every answer", async { futures_util::join!(ask, answer) }).await;
+    let mut got: Vec<(String, serde_json::Value)> = results
+        .into_iter()
+        .map(|(sid, result)| {
+            let args = result.expect("an answer").args().to_vec();
+            (sid.to_string(), serde_json::Value::Array(args))
+        })
+        .collect();
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut expected: Vec<(String, serde_json::Value)> = (0..4)
+        .map(|i| (ids[i].clone(), serde_json::json!([format!("a{i}"), i])))
+        .collect();
+    expected.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(got, expected);
+
+    // Targets in a room, one on each node silent: their results are timeouts.
+    f.sockets[1].join("red");
+    f.sockets[2].join("red");
+    f.sockets[3].join("red");
+    let timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let red = ns.to("red").timeout(timeout);
+    let ask = red.emit_with_ack("poll", Payload::new());
+    let answer = async {
+        let _silent = ack_request(&mut f.clients[1], r#"["poll"]"#).await;
+        let id = ack_request(&mut f.clients[2], r#"["poll"]"#).await;
+        f.clients[2].send_text(&format!(r#"43{id}["yes"]"#)).await;
+        let _silent = ack_request(&mut f.clients[3], r#"["poll"]"#).await;
+    };
+    let (results, ()) = within("the answers and timeouts", async {
+        futures_util::join!(ask, answer)
+    })
+    .await;
+    assert!(started.elapsed() >= timeout);
+    let by_sid: std::collections::HashMap<String, _> = results
+        .into_iter()
+        .map(|(sid, result)| (sid.to_string(), result))
+        .collect();
+    assert_eq!(by_sid.len(), 3);
+    assert_eq!(by_sid[&ids[1]], Err(tickwire::AckError::Timeout));
+    assert_eq!(
+        by_sid[&ids[2]].as_ref().unwrap().args(),
+        &[serde_json::json!("yes")]
+    );
+    assert_eq!(by_sid[&ids[3]], Err(tickwire::AckError::Timeout));
+}

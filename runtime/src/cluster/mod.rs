@@ -8,6 +8,12 @@
 //! A broadcast made with [`BroadcastOperator::local`](crate::BroadcastOperator::local) stays
 //! on its node.
 //!
+//! A broadcast `emit_with_ack` is a request: each other node emits to its targets with its
+//! own ack ids, waits for their answers within the timeout, and sends the results back to
+//! the asking node on that node's own channel; the asker waits for as many replies as the bus
+//! counts other nodes (or the timeout and a grace period), so the aggregate holds one result
+//! per target on every node.
+//!
 //! The bus is a real distributed engine: Redis pub/sub ([`RedisAdapter`], feature `redis`).
 //! Pub/sub delivers at most once and in publishing order per node, as Socket.IO's own Redis
 //! adapter does. Sockets, rooms and connection state recovery stay per node: a recovering
@@ -19,26 +25,44 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisAdapter, RedisAdapterBuilder, RedisAdapterError};
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-use crate::error::SendError;
+use crate::error::{AckError, SendError};
 use crate::outbox::Frame;
+use crate::payload::Payload;
 use crate::server::ServerInner;
+use crate::socket::Sid;
+
+/// How long past its timeout an ack request waits for the other nodes' replies (transit).
+const REPLY_GRACE: Duration = Duration::from_secs(2);
 
 /// Where a node publishes: the sending half of a bus. Publishing never waits: a bus has a
 /// bounded queue and refuses when it is full.
 pub(crate) trait Bus: Send + Sync + 'static {
-    fn publish(&self, message: Vec<u8>) -> Result<(), SendError>;
+    /// Publish to every node (`to: None`) or to one node's own channel.
+    fn publish(&self, to: Option<u64>, message: Vec<u8>) -> Result<(), SendError>;
+    /// How many nodes read the bus now, this one included.
+    fn node_count(&self) -> BoxFuture<'static, Result<usize, String>>;
 }
+
+/// The results one node sends back for an ack request.
+type AckReplies = Vec<(String, Result<WirePayload, WireAckError>)>;
 
 /// A server's place for its bus, shared by all its namespaces; empty on a single node.
 pub(crate) struct ClusterSlot {
     node: u64,
     bus: OnceLock<Arc<dyn Bus>>,
+    /// Ack requests of this node waiting for the other nodes' replies.
+    requests: Mutex<HashMap<u64, mpsc::UnboundedSender<AckReplies>>>,
 }
 
 impl ClusterSlot {
@@ -46,6 +70,7 @@ impl ClusterSlot {
         ClusterSlot {
             node: rand::random(),
             bus: OnceLock::new(),
+            requests: Mutex::new(HashMap::new()),
         }
     }
 
@@ -65,6 +90,16 @@ impl ClusterSlot {
 
     /// Publish `op` for namespace `nsp` to the other nodes; nothing on a single node.
     pub(crate) fn publish(&self, nsp: &str, targets: Targets, op: Op) -> Result<(), SendError> {
+        self.publish_to(None, nsp, targets, op)
+    }
+
+    fn publish_to(
+        &self,
+        to: Option<u64>,
+        nsp: &str,
+        targets: Targets,
+        op: Op,
+    ) -> Result<(), SendError> {
         let Some(bus) = self.bus.get() else {
             return Ok(());
         };
@@ -74,7 +109,72 @@ impl ClusterSlot {
             targets,
             op,
         };
-        bus.publish(message.encode()?)
+        bus.publish(to, message.encode()?)
+    }
+
+    /// Ask the other nodes to emit `event` with `payload` to their targets and collect one
+    /// result per target within `timeout` (plus a grace period for the replies' transit).
+    /// A node that does not reply in time contributes nothing; a bus failure is logged and
+    /// yields no remote results.
+    pub(crate) async fn emit_with_ack(
+        &self,
+        nsp: &str,
+        targets: Targets,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Vec<(Sid, Result<Payload, AckError>)> {
+        let Some(bus) = self.bus.get() else {
+            return Vec::new();
+        };
+        let others = match bus.node_count().await {
+            Ok(n) => n.saturating_sub(1),
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: cannot count nodes; acks from this node only");
+                return Vec::new();
+            }
+        };
+        if others == 0 {
+            return Vec::new();
+        }
+        let request: u64 = rand::random();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.requests.lock().insert(request, tx);
+        let op = Op::EmitWithAck {
+            request,
+            event: event.to_owned(),
+            payload: WirePayload::from_payload(payload),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let mut results = Vec::new();
+        match self.publish(nsp, targets, op) {
+            Ok(()) => {
+                let deadline = tokio::time::Instant::now() + timeout + REPLY_GRACE;
+                for _ in 0..others {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(replies)) => {
+                            results.extend(replies.into_iter().map(|(sid, result)| {
+                                let result = result
+                                    .map(WirePayload::into_payload)
+                                    .map_err(AckError::from);
+                                (Sid::from(sid), result)
+                            }))
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster: ack request not published"),
+        }
+        self.requests.lock().remove(&request);
+        results
+    }
+
+    /// Hand another node's replies to the request waiting for them (if it still waits).
+    fn deliver_replies(&self, request: u64, replies: AckReplies) {
+        if let Some(tx) = self.requests.lock().get(&request) {
+            let _ = tx.send(replies);
+        }
     }
 }
 
@@ -115,6 +215,76 @@ pub(crate) enum Op {
     Disconnect {
         close: bool,
     },
+    /// Emit with an ack id of the receiving node's own, and reply with the results.
+    EmitWithAck {
+        request: u64,
+        event: String,
+        payload: WirePayload,
+        timeout_ms: u64,
+    },
+    /// One node's results for an `EmitWithAck`, sent to the asking node only.
+    Acks {
+        request: u64,
+        results: AckReplies,
+    },
+}
+
+/// A [`Payload`] on the bus: JSON arguments as JSON text (the bus format cannot carry a
+/// self-describing JSON value), attachments, or compact bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WirePayload {
+    args: String,
+    attachments: Vec<Vec<u8>>,
+    compact: Option<Vec<u8>>,
+}
+
+impl WirePayload {
+    fn from_payload(payload: &Payload) -> WirePayload {
+        WirePayload {
+            args: serde_json::Value::Array(payload.args.clone()).to_string(),
+            attachments: payload.attachments.iter().map(|b| b.to_vec()).collect(),
+            compact: payload.compact.as_ref().map(|b| b.to_vec()),
+        }
+    }
+
+    fn into_payload(self) -> Payload {
+        Payload {
+            args: serde_json::from_str(&self.args).unwrap_or_default(),
+            attachments: self.attachments.into_iter().map(Bytes::from).collect(),
+            compact: self.compact.map(Bytes::from),
+        }
+    }
+}
+
+/// An [`AckError`] on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum WireAckError {
+    Timeout,
+    Disconnected,
+    TooManyPending,
+    Decode(String),
+}
+
+impl From<&AckError> for WireAckError {
+    fn from(e: &AckError) -> WireAckError {
+        match e {
+            AckError::Timeout => WireAckError::Timeout,
+            AckError::Disconnected => WireAckError::Disconnected,
+            AckError::TooManyPending => WireAckError::TooManyPending,
+            AckError::Decode(m) => WireAckError::Decode(m.clone()),
+        }
+    }
+}
+
+impl From<WireAckError> for AckError {
+    fn from(e: WireAckError) -> AckError {
+        match e {
+            WireAckError::Timeout => AckError::Timeout,
+            WireAckError::Disconnected => AckError::Disconnected,
+            WireAckError::TooManyPending => AckError::TooManyPending,
+            WireAckError::Decode(m) => AckError::Decode(m),
+        }
+    }
 }
 
 /// A frame on the bus.
@@ -177,9 +347,10 @@ impl WireFrame {
     }
 }
 
-/// Apply a message from the bus to this node's sockets. Messages from this node, for a
-/// namespace this node does not have, or that do not decode are skipped (the last with a
-/// warning): a bad message never stops the bus.
+/// Apply a message from the bus to this node's sockets. Messages from this node, and those
+/// for a namespace this node does not have, are skipped (an ack request is still answered,
+/// with no results, so the asker need not wait); a message that does not decode is dropped
+/// with a warning: a bad message never stops the bus.
 pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
     let message = match Message::decode(bytes) {
         Ok(message) => message,
@@ -191,11 +362,24 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
     if message.node == server.cluster.node() {
         return;
     }
-    let Some(ns) = server.namespace(&message.nsp) else {
+    let Message {
+        node: asker,
+        nsp,
+        targets,
+        op,
+    } = message;
+    if let Op::Acks { request, results } = op {
+        server.cluster.deliver_replies(request, results);
+        return;
+    }
+    let Some(ns) = server.namespace(&nsp) else {
+        if let Op::EmitWithAck { request, .. } = op {
+            reply_acks(&server.cluster, asker, &nsp, request, Vec::new());
+        }
         return;
     };
-    let operator = ns.broadcast().remote(message.targets);
-    match message.op {
+    let operator = ns.broadcast().remote(targets);
+    match op {
         Op::Emit {
             volatile,
             json,
@@ -214,6 +398,38 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
         Op::Join(room) => operator.sockets_join(room),
         Op::Leave(room) => operator.sockets_leave(&room),
         Op::Disconnect { close } => operator.disconnect_sockets(close),
+        Op::EmitWithAck {
+            request,
+            event,
+            payload,
+            timeout_ms,
+        } => {
+            let cluster = server.cluster.clone();
+            let operator = operator.timeout(Duration::from_millis(timeout_ms));
+            tokio::spawn(async move {
+                let results = operator
+                    .emit_with_ack(&event, payload.into_payload())
+                    .await
+                    .into_iter()
+                    .map(|(sid, result)| {
+                        let result = match &result {
+                            Ok(payload) => Ok(WirePayload::from_payload(payload)),
+                            Err(e) => Err(WireAckError::from(e)),
+                        };
+                        (sid.to_string(), result)
+                    })
+                    .collect();
+                reply_acks(&cluster, asker, &nsp, request, results);
+            });
+        }
+        Op::Acks { .. } => {}
+    }
+}
+
+fn reply_acks(cluster: &ClusterSlot, asker: u64, nsp: &str, request: u64, results: AckReplies) {
+    let reply = Op::Acks { request, results };
+    if let Err(e) = cluster.publish_to(Some(asker), nsp, Targets::default(), reply) {
+        tracing::warn!(error = %e, "cluster: ack results not sent back");
     }
 }
 

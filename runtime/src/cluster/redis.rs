@@ -3,6 +3,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, PubSubStream};
@@ -137,21 +138,30 @@ impl RedisAdapterBuilder {
         }
         let client =
             Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
-        let messages = subscribe(&client, &self.channel)
+        let channels = [
+            self.channel.clone(),
+            node_channel(&self.channel, server.cluster.node()),
+        ];
+        let messages = subscribe(&client, &channels)
             .await
             .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
         let publisher = ConnectionManager::new(client.clone())
             .await
             .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
         let (tx, rx) = mpsc::channel(self.queue);
-        if !server.cluster.attach(Arc::new(RedisBus { tx })) {
+        let bus = RedisBus {
+            tx,
+            channel: self.channel.clone(),
+            conn: publisher.clone(),
+        };
+        if !server.cluster.attach(Arc::new(bus)) {
             return Err(RedisAdapterError::AlreadyAttached);
         }
         let tasks = vec![
-            tokio::spawn(publish_loop(publisher, self.channel.clone(), rx)),
+            tokio::spawn(publish_loop(publisher, rx)),
             tokio::spawn(read_loop(
                 client,
-                self.channel.clone(),
+                channels,
                 messages,
                 Arc::downgrade(server),
             )),
@@ -171,13 +181,26 @@ impl RedisAdapterBuilder {
     }
 }
 
+/// A node's own channel, where replies to its requests arrive.
+fn node_channel(channel: &str, node: u64) -> String {
+    format!("{channel}#{node:016x}")
+}
+
 struct RedisBus {
-    tx: mpsc::Sender<Vec<u8>>,
+    /// (channel, message) for the publishing task.
+    tx: mpsc::Sender<(String, Vec<u8>)>,
+    channel: String,
+    /// For queries (the publishing task has its own handle on the same connection).
+    conn: ConnectionManager,
 }
 
 impl Bus for RedisBus {
-    fn publish(&self, message: Vec<u8>) -> Result<(), SendError> {
-        self.tx.try_send(message).map_err(|e| match e {
+    fn publish(&self, to: Option<u64>, message: Vec<u8>) -> Result<(), SendError> {
+        let channel = match to {
+            None => self.channel.clone(),
+            Some(node) => node_channel(&self.channel, node),
+        };
+        self.tx.try_send((channel, message)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 SendError::Cluster("the publish queue to Redis is full".to_owned())
             }
@@ -186,25 +209,35 @@ impl Bus for RedisBus {
             }
         })
     }
+
+    fn node_count(&self) -> BoxFuture<'static, Result<usize, String>> {
+        let mut conn = self.conn.clone();
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            let (_, count): (String, usize) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(count)
+        })
+    }
 }
 
-async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSubStream> {
+async fn subscribe(client: &Client, channels: &[String]) -> redis::RedisResult<PubSubStream> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
+    pubsub.subscribe(channels).await?;
     Ok(pubsub.into_on_message())
 }
 
-/// Publish what the node's broadcasts queue, in order, a pipeline at a time.
-async fn publish_loop(
-    mut conn: ConnectionManager,
-    channel: String,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-) {
+/// Publish what the node queues, in order, a pipeline at a time.
+async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let mut pipe = redis::pipe();
-        for message in batch.drain(..) {
-            pipe.cmd("PUBLISH").arg(&channel).arg(message).ignore();
+        for (channel, message) in batch.drain(..) {
+            pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             tracing::warn!(
@@ -218,7 +251,7 @@ async fn publish_loop(
 /// Deliver what the other nodes publish; resubscribe (with backoff) when Redis goes away.
 async fn read_loop(
     client: Client,
-    channel: String,
+    channels: [String; 2],
     mut messages: PubSubStream,
     server: Weak<ServerInner>,
 ) {
@@ -235,7 +268,7 @@ async fn read_loop(
             if server.strong_count() == 0 {
                 return;
             }
-            match subscribe(&client, &channel).await {
+            match subscribe(&client, &channels).await {
                 Ok(messages) => break messages,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");

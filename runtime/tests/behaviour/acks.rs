@@ -267,7 +267,7 @@ async fn broadcast_emit_with_ack_gives_one_result_per_target_including_timeouts(
     assert!(started.elapsed() >= timeout);
     let by_id: HashMap<String, Result<Payload, AckError>> = results
         .into_iter()
-        .map(|(socket, result)| (socket.id().to_owned(), result))
+        .map(|(sid, result)| (sid.to_string(), result))
         .collect();
     assert_eq!(by_id.len(), 3);
     assert_eq!(by_id[&ids[0]].as_ref().unwrap().args(), &[json!("a0")]);
