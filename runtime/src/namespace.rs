@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::actor::namespace::NamespaceActor;
-use crate::cluster::{self, ClusterSlot, Op, Targets, WireFrame};
+use crate::cluster::{self, ClusterSlot, Op, RemoteSocket, Targets, WireFrame};
 use crate::codec::{encode_event, encode_payload_event, Codec, EncodeOnce};
 use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
@@ -377,6 +377,32 @@ impl BroadcastOperator {
             }
             out
         }
+    }
+
+    /// Every target on every node, described ([`RemoteSocket`]): this node's at once, the
+    /// others' as their nodes reply (within the operator's timeout). Without a cluster
+    /// adapter, or with [`BroadcastOperator::local`], this node's only.
+    pub async fn fetch_remote_sockets(&self) -> Vec<RemoteSocket> {
+        let node = self.ns.0.cluster.node();
+        let mut sockets: Vec<RemoteSocket> = self
+            .fetch_sockets()
+            .iter()
+            .map(|socket| RemoteSocket::local(socket, node))
+            .collect();
+        if self.spans_cluster() {
+            let remote = self
+                .ns
+                .0
+                .cluster
+                .fetch_sockets(self.ns.name(), self.targets(), self.timeout)
+                .await;
+            sockets.extend(
+                remote
+                    .into_iter()
+                    .map(|(node, socket)| RemoteSocket::new(self.ns.clone(), node, socket)),
+            );
+        }
+        sockets
     }
 
     /// Emit `event` with one argument to every target.

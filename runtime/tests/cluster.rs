@@ -562,3 +562,111 @@ async fn a_broadcast_ack_collects_one_result_per_target_on_every_node() {
     );
     assert_eq!(by_sid[&ids[3]], Err(tickwire::AckError::Timeout));
 }
+
+#[actix_rt::test]
+async fn fetch_remote_sockets_describes_the_targets_of_every_node_and_acts_on_them() {
+    let mut f = fixture().await;
+    f.sockets[1].join("red");
+    f.sockets[2].join("red");
+    let ns = f.a.io.of("/").unwrap();
+
+    let red = ns.to("red");
+    let mut found = within("the other node's reply", red.fetch_remote_sockets()).await;
+    found.sort_by_key(|s| s.id() != f.sockets[1].id());
+    let ids: Vec<&str> = found.iter().map(|s| s.id()).collect();
+    assert_eq!(ids, [f.sockets[1].id(), f.sockets[2].id()]);
+    assert_eq!(found[0].node(), f.a.adapter.node_id());
+    assert_eq!(found[1].node(), f.b.adapter.node_id());
+    for (socket, described) in [&f.sockets[1], &f.sockets[2]].iter().zip(&found) {
+        let rooms: BTreeSet<&str> = described.rooms().iter().map(String::as_str).collect();
+        assert_eq!(rooms, [socket.id(), "red"].into());
+        assert!(described
+            .query()
+            .iter()
+            .any(|(k, v)| k == "EIO" && v == "4"));
+        assert_eq!(described.auth(), &serde_json::json!({}));
+        assert!(described.address().is_some());
+    }
+    assert_eq!(
+        within(
+            "a local-only fetch",
+            ns.to("red").local().fetch_remote_sockets()
+        )
+        .await
+        .len(),
+        1
+    );
+
+    // Acting on the socket of node B from node A.
+    let there = &found[1];
+    there.emit("hello", &"you").unwrap();
+    there.join("blue");
+    ns.to("blue").emit("blue", &1).unwrap();
+    assert_eq!(f.received(&f.a.io.clone()).await, {
+        let mut expected = only(&[], "");
+        expected[2] = vec![r#"42["hello","you"]"#.into(), r#"42["blue",1]"#.into()];
+        expected
+    });
+    there.leave("blue");
+    ns.to("blue").emit("blue", &2).unwrap();
+    assert_eq!(f.received(&f.a.io.clone()).await, only(&[], ""));
+    there.disconnect(false);
+    assert_eq!(
+        within("the DISCONNECT", f.clients[2].recv_text()).await,
+        "41"
+    );
+}
+
+/// A node for the official client: `join` (acks "ok"), `say` (to a room; acks when sent),
+/// `poll-everyone` (a broadcast with acks over the cluster; acks the sorted answers).
+async fn interop_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
+    let io = SocketIo::builder().build();
+    io.ns("/", |socket| {
+        socket.on(
+            "join",
+            |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
+                socket.join(room);
+                ack.send(&"ok").ok();
+            },
+        );
+        socket.on(
+            "say",
+            |socket, tickwire::Data(said): tickwire::Data<serde_json::Value>, ack| async move {
+                let room = said["room"].as_str().unwrap_or_default().to_owned();
+                socket.to(room).emit("said", &said["text"]).unwrap();
+                ack.send(&true).ok();
+            },
+        );
+        socket.on("poll-everyone", |socket, _: Payload, ack| async move {
+            let everyone = socket.ns().broadcast().timeout(Duration::from_secs(5));
+            let mut answers: Vec<String> = everyone
+                .emit_with_ack("poll", Payload::new())
+                .await
+                .into_iter()
+                .filter_map(|(_, result)| result.ok()?.args().first()?.as_str().map(str::to_owned))
+                .collect();
+            answers.sort();
+            ack.send(&answers).ok();
+        });
+    });
+    let port = serve(&io);
+    let adapter = RedisAdapter::builder(redis.url())
+        .attach(&io)
+        .await
+        .expect("attach");
+    (io, port, adapter)
+}
+
+#[actix_rt::test]
+async fn the_official_js_client_on_two_nodes() {
+    let redis = Redis::start();
+    let (_a, port_a, _adapter_a) = interop_node(&redis).await;
+    let (_b, port_b, _adapter_b) = interop_node(&redis).await;
+    support::run_node_script_with(
+        "cluster.mjs",
+        port_a,
+        &[("TICKWIRE_URL_B", format!("http://127.0.0.1:{port_b}"))],
+        Duration::from_secs(30),
+    )
+    .await;
+}

@@ -14,7 +14,7 @@
 //! counts other nodes (or the timeout and a grace period), so the aggregate holds one result
 //! per target on every node.
 //!
-//! The bus is a real distributed engine: Redis pub/sub ([`RedisAdapter`], feature `redis`).
+//! The bus is a real distributed engine: Redis pub/sub (`RedisAdapter`, feature `redis`).
 //! Pub/sub delivers at most once and in publishing order per node, as Socket.IO's own Redis
 //! adapter does. Sockets, rooms and connection state recovery stay per node: a recovering
 //! client gets back what its node logged, remote broadcasts included.
@@ -57,12 +57,19 @@ pub(crate) trait Bus: Send + Sync + 'static {
 /// The results one node sends back for an ack request.
 type AckReplies = Vec<(String, Result<WirePayload, WireAckError>)>;
 
+/// One node's reply to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    Acks(AckReplies),
+    Sockets(Vec<WireSocket>),
+}
+
 /// A server's place for its bus, shared by all its namespaces; empty on a single node.
 pub(crate) struct ClusterSlot {
     node: u64,
     bus: OnceLock<Arc<dyn Bus>>,
     /// Ack requests of this node waiting for the other nodes' replies.
-    requests: Mutex<HashMap<u64, mpsc::UnboundedSender<AckReplies>>>,
+    requests: Mutex<HashMap<u64, mpsc::UnboundedSender<(u64, Reply)>>>,
 }
 
 impl ClusterSlot {
@@ -112,25 +119,23 @@ impl ClusterSlot {
         bus.publish(to, message.encode()?)
     }
 
-    /// Ask the other nodes to emit `event` with `payload` to their targets and collect one
-    /// result per target within `timeout` (plus a grace period for the replies' transit).
-    /// A node that does not reply in time contributes nothing; a bus failure is logged and
-    /// yields no remote results.
-    pub(crate) async fn emit_with_ack(
+    /// Ask every other node for a reply to `op` (made with a fresh request id) and collect
+    /// one reply per node until `wait` has passed. A node that does not reply in time
+    /// contributes nothing; a bus failure is logged and yields no replies.
+    async fn request(
         &self,
         nsp: &str,
         targets: Targets,
-        event: &str,
-        payload: &Payload,
-        timeout: Duration,
-    ) -> Vec<(Sid, Result<Payload, AckError>)> {
+        op: impl FnOnce(u64) -> Op,
+        wait: Duration,
+    ) -> Vec<(u64, Reply)> {
         let Some(bus) = self.bus.get() else {
             return Vec::new();
         };
         let others = match bus.node_count().await {
             Ok(n) => n.saturating_sub(1),
             Err(e) => {
-                tracing::warn!(error = %e, "cluster: cannot count nodes; acks from this node only");
+                tracing::warn!(error = %e, "cluster: cannot count nodes; this node only");
                 return Vec::new();
             }
         };
@@ -140,40 +145,84 @@ impl ClusterSlot {
         let request: u64 = rand::random();
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.requests.lock().insert(request, tx);
-        let op = Op::EmitWithAck {
+        let mut replies = Vec::with_capacity(others);
+        match self.publish(nsp, targets, op(request)) {
+            Ok(()) => {
+                let deadline = tokio::time::Instant::now() + wait;
+                while replies.len() < others {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(reply)) => replies.push(reply),
+                        _ => break,
+                    }
+                }
+                if replies.len() < others {
+                    tracing::warn!(
+                        replied = replies.len(),
+                        nodes = others,
+                        "cluster: not every node replied in time"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster: request not published"),
+        }
+        self.requests.lock().remove(&request);
+        replies
+    }
+
+    /// Ask the other nodes to emit `event` with `payload` to their targets and collect one
+    /// result per target within `timeout` (plus a grace period for the replies' transit).
+    pub(crate) async fn emit_with_ack(
+        &self,
+        nsp: &str,
+        targets: Targets,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Vec<(Sid, Result<Payload, AckError>)> {
+        let op = |request| Op::EmitWithAck {
             request,
             event: event.to_owned(),
             payload: WirePayload::from_payload(payload),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
+        let replies = self.request(nsp, targets, op, timeout + REPLY_GRACE).await;
         let mut results = Vec::new();
-        match self.publish(nsp, targets, op) {
-            Ok(()) => {
-                let deadline = tokio::time::Instant::now() + timeout + REPLY_GRACE;
-                for _ in 0..others {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(replies)) => {
-                            results.extend(replies.into_iter().map(|(sid, result)| {
-                                let result = result
-                                    .map(WirePayload::into_payload)
-                                    .map_err(AckError::from);
-                                (Sid::from(sid), result)
-                            }))
-                        }
-                        _ => break,
-                    }
-                }
+        for (_, reply) in replies {
+            if let Reply::Acks(acks) = reply {
+                results.extend(acks.into_iter().map(|(sid, result)| {
+                    let result = result
+                        .map(WirePayload::into_payload)
+                        .map_err(AckError::from);
+                    (Sid::from(sid), result)
+                }));
             }
-            Err(e) => tracing::warn!(error = %e, "cluster: ack request not published"),
         }
-        self.requests.lock().remove(&request);
         results
     }
 
-    /// Hand another node's replies to the request waiting for them (if it still waits).
-    fn deliver_replies(&self, request: u64, replies: AckReplies) {
+    /// The targets of the other nodes, as each describes them, within `wait`.
+    pub(crate) async fn fetch_sockets(
+        &self,
+        nsp: &str,
+        targets: Targets,
+        wait: Duration,
+    ) -> Vec<(u64, WireSocket)> {
+        let replies = self
+            .request(nsp, targets, |request| Op::FetchSockets { request }, wait)
+            .await;
+        let mut sockets = Vec::new();
+        for (node, reply) in replies {
+            if let Reply::Sockets(described) = reply {
+                sockets.extend(described.into_iter().map(|socket| (node, socket)));
+            }
+        }
+        sockets
+    }
+
+    /// Hand another node's reply to the request waiting for it (if it still waits).
+    fn deliver_reply(&self, node: u64, request: u64, reply: Reply) {
         if let Some(tx) = self.requests.lock().get(&request) {
-            let _ = tx.send(replies);
+            let _ = tx.send((node, reply));
         }
     }
 }
@@ -222,11 +271,122 @@ pub(crate) enum Op {
         payload: WirePayload,
         timeout_ms: u64,
     },
-    /// One node's results for an `EmitWithAck`, sent to the asking node only.
-    Acks {
+    /// Describe the targets.
+    FetchSockets {
         request: u64,
-        results: AckReplies,
     },
+    /// One node's reply to a request, sent to the asking node only.
+    Reply {
+        request: u64,
+        reply: Reply,
+    },
+}
+
+/// A socket on any node of the cluster, as
+/// [`BroadcastOperator::fetch_remote_sockets`](crate::BroadcastOperator::fetch_remote_sockets)
+/// describes it: what its node told, and actions that reach it wherever it is (they travel
+/// as broadcasts to its own room).
+#[derive(Debug, Clone)]
+pub struct RemoteSocket {
+    ns: crate::Namespace,
+    node: u64,
+    id: Sid,
+    rooms: Vec<String>,
+    query: Vec<(String, String)>,
+    auth: serde_json::Value,
+    address: Option<String>,
+}
+
+impl RemoteSocket {
+    pub(crate) fn new(ns: crate::Namespace, node: u64, socket: WireSocket) -> RemoteSocket {
+        RemoteSocket {
+            ns,
+            node,
+            id: Sid::from(socket.id),
+            rooms: socket.rooms,
+            query: socket.query,
+            auth: serde_json::from_str(&socket.auth).unwrap_or_default(),
+            address: socket.address,
+        }
+    }
+
+    pub(crate) fn local(socket: &crate::Socket, node: u64) -> RemoteSocket {
+        RemoteSocket::new(socket.ns().clone(), node, WireSocket::describe(socket))
+    }
+
+    /// The socket id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the node the socket is connected to.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// Its rooms when it was described (its own room included).
+    pub fn rooms(&self) -> &[String] {
+        &self.rooms
+    }
+
+    /// The query parameters of its connection's handshake.
+    pub fn query(&self) -> &[(String, String)] {
+        &self.query
+    }
+
+    /// The CONNECT packet's auth payload.
+    pub fn auth(&self) -> &serde_json::Value {
+        &self.auth
+    }
+
+    /// The peer address, when its node knew it.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
+
+    /// Emit `event` to this socket, wherever it is.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.ns.to(self.id.to_string()).emit(event, data)
+    }
+
+    /// Make this socket join `room`.
+    pub fn join(&self, room: impl Into<String>) {
+        self.ns.to(self.id.to_string()).sockets_join(room);
+    }
+
+    /// Make this socket leave `room`.
+    pub fn leave(&self, room: &str) {
+        self.ns.to(self.id.to_string()).sockets_leave(room);
+    }
+
+    /// Disconnect this socket (and close its connection with `close`).
+    pub fn disconnect(&self, close: bool) {
+        self.ns.to(self.id.to_string()).disconnect_sockets(close);
+    }
+}
+
+/// A socket as its node describes it to the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireSocket {
+    pub(crate) id: String,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) query: Vec<(String, String)>,
+    /// The CONNECT auth payload, as JSON text.
+    pub(crate) auth: String,
+    pub(crate) address: Option<String>,
+}
+
+impl WireSocket {
+    fn describe(socket: &crate::Socket) -> WireSocket {
+        let handshake = socket.handshake();
+        WireSocket {
+            id: socket.id().to_owned(),
+            rooms: socket.rooms(),
+            query: handshake.query.to_vec(),
+            auth: handshake.auth.to_string(),
+            address: handshake.address.map(|a| a.to_string()),
+        }
+    }
 }
 
 /// A [`Payload`] on the bus: JSON arguments as JSON text (the bus format cannot carry a
@@ -368,13 +528,31 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
         targets,
         op,
     } = message;
-    if let Op::Acks { request, results } = op {
-        server.cluster.deliver_replies(request, results);
+    if let Op::Reply { request, reply } = op {
+        server.cluster.deliver_reply(asker, request, reply);
         return;
     }
     let Some(ns) = server.namespace(&nsp) else {
-        if let Op::EmitWithAck { request, .. } = op {
-            reply_acks(&server.cluster, asker, &nsp, request, Vec::new());
+        match op {
+            Op::EmitWithAck { request, .. } => {
+                reply(
+                    &server.cluster,
+                    asker,
+                    &nsp,
+                    request,
+                    Reply::Acks(Vec::new()),
+                );
+            }
+            Op::FetchSockets { request } => {
+                reply(
+                    &server.cluster,
+                    asker,
+                    &nsp,
+                    request,
+                    Reply::Sockets(Vec::new()),
+                );
+            }
+            _ => {}
         }
         return;
     };
@@ -419,17 +597,31 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
                         (sid.to_string(), result)
                     })
                     .collect();
-                reply_acks(&cluster, asker, &nsp, request, results);
+                reply(&cluster, asker, &nsp, request, Reply::Acks(results));
             });
         }
-        Op::Acks { .. } => {}
+        Op::FetchSockets { request } => {
+            let sockets = operator
+                .fetch_sockets()
+                .iter()
+                .map(WireSocket::describe)
+                .collect();
+            reply(
+                &server.cluster,
+                asker,
+                &nsp,
+                request,
+                Reply::Sockets(sockets),
+            );
+        }
+        Op::Reply { .. } => {}
     }
 }
 
-fn reply_acks(cluster: &ClusterSlot, asker: u64, nsp: &str, request: u64, results: AckReplies) {
-    let reply = Op::Acks { request, results };
-    if let Err(e) = cluster.publish_to(Some(asker), nsp, Targets::default(), reply) {
-        tracing::warn!(error = %e, "cluster: ack results not sent back");
+fn reply(cluster: &ClusterSlot, asker: u64, nsp: &str, request: u64, reply: Reply) {
+    let op = Op::Reply { request, reply };
+    if let Err(e) = cluster.publish_to(Some(asker), nsp, Targets::default(), op) {
+        tracing::warn!(error = %e, "cluster: reply not sent back");
     }
 }
 
@@ -487,11 +679,52 @@ mod tests {
             Op::Join("room".into()),
             Op::Leave("room".into()),
             Op::Disconnect { close: true },
+            Op::EmitWithAck {
+                request: u64::MAX,
+                event: "poll".into(),
+                payload: WirePayload::from_payload(
+                    &Payload::new().arg(&"q").unwrap().binary(vec![1u8, 2]),
+                ),
+                timeout_ms: 300,
+            },
+            Op::FetchSockets { request: 1 },
+            Op::Reply {
+                request: 1,
+                reply: Reply::Acks(vec![
+                    ("s1".into(), Ok(WirePayload::from_payload(&Payload::new()))),
+                    ("s2".into(), Err(WireAckError::Decode("bad".into()))),
+                ]),
+            },
+            Op::Reply {
+                request: 2,
+                reply: Reply::Sockets(vec![WireSocket {
+                    id: "s1".into(),
+                    rooms: vec!["s1".into(), "red".into()],
+                    query: vec![("EIO".into(), "4".into())],
+                    auth: r#"{"token":"t"}"#.into(),
+                    address: Some("127.0.0.1:5000".into()),
+                }]),
+            },
         ] {
             let message = message(op);
             let bytes = message.encode().unwrap();
             assert_eq!(bytes[0], VERSION);
             assert_eq!(Message::decode(&bytes).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn payloads_cross_the_bus_unchanged() {
+        for payload in [
+            Payload::new(),
+            Payload::new()
+                .arg(&serde_json::json!({"a": [1, 2.5, null]}))
+                .unwrap()
+                .binary(vec![0u8, 255]),
+            Payload::from_compact(vec![7u8, 8, 9]),
+        ] {
+            let wire = WirePayload::from_payload(&payload);
+            assert_eq!(wire.into_payload(), payload);
         }
     }
 

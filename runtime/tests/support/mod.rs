@@ -733,6 +733,16 @@ pub(crate) fn parse_sio(frame: &str) -> SioPacket {
 /// (`TICKWIRE_URL`), bounded by `limit`; fails the test with the script's output unless it
 /// exits 0. Returns `false` (after printing a note) when `TICKWIRE_SKIP_INTEROP` is set.
 pub(crate) async fn run_node_script(script: &str, port: u16, limit: Duration) -> bool {
+    run_node_script_with(script, port, &[], limit).await
+}
+
+/// [`run_node_script`] with more environment variables for the script.
+pub(crate) async fn run_node_script_with(
+    script: &str,
+    port: u16,
+    env: &[(&str, String)],
+    limit: Duration,
+) -> bool {
     if std::env::var_os("TICKWIRE_SKIP_INTEROP").is_some() {
         eprintln!("TICKWIRE_SKIP_INTEROP is set: skipping {script}");
         return false;
@@ -747,6 +757,7 @@ pub(crate) async fn run_node_script(script: &str, port: u16, limit: Duration) ->
         .arg(script)
         .current_dir(&dir)
         .env("TICKWIRE_URL", format!("http://127.0.0.1:{port}"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
