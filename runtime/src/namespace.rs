@@ -17,13 +17,14 @@ use crate::codec::{encode_event, encode_payload_event, Codec, EncodeOnce};
 use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
 use crate::outbox::Class;
-use crate::payload::Payload;
+use crate::payload::{FromPayload, Payload};
 use crate::recovery::RecoveryLog;
 use crate::socket::{Sid, Socket};
 
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>;
 pub(crate) type Middleware = Arc<dyn Fn(Socket) -> MiddlewareFuture + Send + Sync>;
+type ServerEventHandler = Arc<dyn Fn(Payload) + Send + Sync>;
 
 /// What runs when a client joins a namespace: middlewares, then the connect handler.
 pub(crate) struct Setup {
@@ -41,6 +42,8 @@ pub(crate) struct NamespaceInner {
     actor: OnceLock<Addr<NamespaceActor>>,
     pub(crate) recovery: Option<parking_lot::Mutex<RecoveryLog>>,
     cluster: Arc<ClusterSlot>,
+    /// Handlers of events other nodes send with `server_side_emit`.
+    server_events: RwLock<HashMap<String, ServerEventHandler>>,
 }
 
 /// A namespace: a handle to broadcast to its sockets and to manage its rooms.
@@ -77,6 +80,7 @@ impl Namespace {
             ack_ids: AtomicU64::new(0),
             actor: OnceLock::new(),
             cluster,
+            server_events: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -87,6 +91,47 @@ impl Namespace {
 
     pub(crate) fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    /// Send `event` with one argument to this namespace on the other nodes of the cluster
+    /// (their [`Namespace::on_server_event`] handlers; never to clients). Nothing happens
+    /// on a single node.
+    pub fn server_side_emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        let payload = Payload::new().arg(data)?;
+        let op = Op::ServerEvent {
+            event: event.to_owned(),
+            payload: cluster::WirePayload::from_payload(&payload),
+        };
+        self.0.cluster.publish(self.name(), Targets::default(), op)
+    }
+
+    /// Handle `event` when another node sends it with [`Namespace::server_side_emit`]. The
+    /// handler runs on the cluster adapter's task: keep it short, or spawn. A payload the
+    /// handler's parameter type does not accept is logged and skipped.
+    pub fn on_server_event<T, F>(&self, event: &str, handler: F) -> &Self
+    where
+        T: FromPayload + 'static,
+        F: Fn(T) + Send + Sync + 'static,
+    {
+        let name = event.to_owned();
+        let erased: ServerEventHandler = Arc::new(move |payload| match T::from_payload(payload) {
+            Ok(data) => handler(data),
+            Err(e) => tracing::warn!(event = %name, error = %e, "server event skipped"),
+        });
+        self.0
+            .server_events
+            .write()
+            .insert(event.to_owned(), erased);
+        self
+    }
+
+    /// Run the handler of a server-side event from another node.
+    pub(crate) fn on_remote_server_event(&self, event: &str, payload: Payload) {
+        let handler = self.0.server_events.read().get(event).cloned();
+        match handler {
+            Some(handler) => handler(payload),
+            None => tracing::debug!(event, "server event without a handler"),
+        }
     }
 
     /// Add a connect middleware: it runs before the connect handler, in the order added, and

@@ -302,6 +302,12 @@ impl SocketIo {
         self.main_ns().emit(event, data)
     }
 
+    /// [`Namespace::server_side_emit`] on `/`: an event for the other nodes' server-side
+    /// handlers.
+    pub fn server_side_emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        self.main_ns().server_side_emit(event, data)
+    }
+
     /// Broadcast to `room` of `/`.
     pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
         self.main_ns().to(room)

@@ -670,3 +670,39 @@ async fn the_official_js_client_on_two_nodes() {
     )
     .await;
 }
+
+#[actix_rt::test]
+async fn server_side_events_reach_the_other_nodes_handlers_only() {
+    let redis = Redis::start();
+    let a = node(&redis, SocketIo::builder()).await;
+    let b = node(&redis, SocketIo::builder()).await;
+    let (tx_a, mut on_a) = events();
+    let (tx_b, mut on_b) = events();
+    a.io.of("/").unwrap().on_server_event(
+        "match-started",
+        move |tickwire::Data(started): tickwire::Data<(String, u32)>| {
+            let _ = tx_a.send(started);
+        },
+    );
+    b.io.of("/")
+        .unwrap()
+        .on_server_event("match-started", move |payload: Payload| {
+            let _ = tx_b.send(payload);
+        });
+
+    b.io.server_side_emit("match-started", &("arena-1", 4))
+        .unwrap();
+    a.io.server_side_emit("unhandled", &1).unwrap();
+    b.io.server_side_emit("match-started", &("arena-2", 2))
+        .unwrap();
+
+    assert_eq!(on_a.next().await, ("arena-1".to_owned(), 4));
+    assert_eq!(on_a.next().await, ("arena-2".to_owned(), 2));
+    // Node B's own events are not delivered to node B; a fence from node A shows nothing
+    // else reached it.
+    a.io.server_side_emit("match-started", &("fence", 0))
+        .unwrap();
+    let fence = on_b.next().await;
+    assert_eq!(fence.args(), &[serde_json::json!(["fence", 0])]);
+    assert!(on_b.try_next().is_none());
+}

@@ -271,6 +271,11 @@ pub(crate) enum Op {
         payload: WirePayload,
         timeout_ms: u64,
     },
+    /// An event for the namespace's server-side handlers (`server_side_emit`).
+    ServerEvent {
+        event: String,
+        payload: WirePayload,
+    },
     /// Describe the targets.
     FetchSockets {
         request: u64,
@@ -399,7 +404,7 @@ pub(crate) struct WirePayload {
 }
 
 impl WirePayload {
-    fn from_payload(payload: &Payload) -> WirePayload {
+    pub(crate) fn from_payload(payload: &Payload) -> WirePayload {
         WirePayload {
             args: serde_json::Value::Array(payload.args.clone()).to_string(),
             attachments: payload.attachments.iter().map(|b| b.to_vec()).collect(),
@@ -407,7 +412,7 @@ impl WirePayload {
         }
     }
 
-    fn into_payload(self) -> Payload {
+    pub(crate) fn into_payload(self) -> Payload {
         Payload {
             args: serde_json::from_str(&self.args).unwrap_or_default(),
             attachments: self.attachments.into_iter().map(Bytes::from).collect(),
@@ -600,6 +605,9 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
                 reply(&cluster, asker, &nsp, request, Reply::Acks(results));
             });
         }
+        Op::ServerEvent { event, payload } => {
+            ns.on_remote_server_event(&event, payload.into_payload());
+        }
         Op::FetchSockets { request } => {
             let sockets = operator
                 .fetch_sockets()
@@ -688,6 +696,10 @@ mod tests {
                 timeout_ms: 300,
             },
             Op::FetchSockets { request: 1 },
+            Op::ServerEvent {
+                event: "match-started".into(),
+                payload: WirePayload::from_payload(&Payload::new().arg(&42).unwrap()),
+            },
             Op::Reply {
                 request: 1,
                 reply: Reply::Acks(vec![
