@@ -47,6 +47,12 @@
 //! share namespaces, rooms and matches; typed emits reach both, and a broadcast is encoded at
 //! most once per codec present.
 //!
+//! ## Scale-out
+//!
+//! With the `redis` feature, [`cluster::RedisAdapter`](crate::cluster) attaches a server to
+//! Redis pub/sub, so broadcasts, room operations, broadcast acks, remote sockets and
+//! server-side events span every node (see the [`cluster`] module).
+//!
 //! Each Engine.IO connection is an actix actor with a bounded mailbox and a bounded outbound
 //! queue ([`Config`] lists every limit); each namespace admits connections through its own
 //! actor. The wire formats and protocol state machines live in the sans-IO
