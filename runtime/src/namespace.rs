@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::actor::namespace::NamespaceActor;
 use crate::cluster::{self, ClusterSlot, Op, RemoteSocket, Targets, WireFrame};
-use crate::codec::{encode_event, encode_payload_event, Codec, EncodeOnce};
+use crate::codec::{encode_payload_event, Codec, EncodeOnce};
 use crate::config::Config;
 use crate::error::{AckError, ConnectError, SendError};
 use crate::outbox::Class;
@@ -317,9 +317,10 @@ impl BroadcastOperator {
         }
     }
 
-    /// Deliver frames from another node to this node's targets: each socket gets its codec's
-    /// frames, JSON ones with this node's recovery offset when recovery is on.
-    pub(crate) fn deliver_remote(
+    /// Deliver frames encoded without a recovery offset (here, or on another node) to this
+    /// node's targets: each socket gets its codec's frames, JSON ones with this node's
+    /// recovery offset when recovery is on.
+    pub(crate) fn deliver_encoded(
         &self,
         json: Option<Vec<crate::outbox::Frame>>,
         compact: Option<Vec<crate::outbox::Frame>>,
@@ -457,6 +458,9 @@ impl BroadcastOperator {
     /// encoded here, once, and published for the other nodes' targets; an `Err` then means
     /// this node's targets got it and the others may not.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        if self.spans_cluster() {
+            return self.emit_over_cluster(event, data);
+        }
         let offset = self.recovery_offset();
         let mut once = EncodeOnce::new(self.ns.name(), event, data, None)
             .with_json_offset(offset.map(|o| o.to_string()));
@@ -469,21 +473,40 @@ impl BroadcastOperator {
             let frames = once.frames(socket.codec())?;
             let _ = socket.send_frames(frames, class);
         }
-        if !self.spans_cluster() {
-            return Ok(());
-        }
-        // The other nodes add their own recovery offsets: publish JSON frames without one.
-        let json = match offset {
-            Some(_) => encode_event(Codec::Json, self.ns.name(), event, data, None)?,
-            None => once.frames(Codec::Json)?.to_vec(),
-        };
+        Ok(())
+    }
+
+    /// [`BroadcastOperator::emit`] over a cluster: both codecs encoded here, once, without a
+    /// recovery offset (each node adds its own), delivered here and published.
+    fn emit_over_cluster<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), SendError> {
+        let mut once = EncodeOnce::new(self.ns.name(), event, data, None);
+        let json = once.frames(Codec::Json)?.to_vec();
         // Data postcard cannot carry still reaches the JSON sockets of every node.
-        let compact = once.frames(Codec::Compact).ok().map(WireFrame::from_frames);
-        self.publish(Op::Emit {
+        let compact = once.frames(Codec::Compact);
+        let compact_error = compact.as_ref().err().cloned();
+        let compact = compact.ok().map(<[_]>::to_vec);
+        self.deliver_and_publish(Some(json), compact)?;
+        compact_error.map_or(Ok(()), Err)
+    }
+
+    /// Deliver frames encoded without a recovery offset to this node's targets, then publish
+    /// them for the other nodes'.
+    fn deliver_and_publish(
+        &self,
+        json: Option<Vec<crate::outbox::Frame>>,
+        compact: Option<Vec<crate::outbox::Frame>>,
+    ) -> Result<(), SendError> {
+        let op = Op::Emit {
             volatile: self.volatile,
-            json: Some(WireFrame::from_frames(&json)),
-            compact,
-        })
+            json: json.as_deref().map(WireFrame::from_frames),
+            compact: compact.as_deref().map(WireFrame::from_frames),
+        };
+        self.deliver_encoded(json, compact);
+        self.publish(op)
     }
 
     /// The offset of this broadcast, when recovery is on and the packet is recoverable (not
@@ -530,17 +553,11 @@ impl BroadcastOperator {
         let codec = payload_codec(&payload);
         if self.spans_cluster() {
             let frames = encode_payload_event(codec, self.ns.name(), event, &payload, None)?;
-            let frames = Some(WireFrame::from_frames(&frames));
             let (json, compact) = match codec {
-                Codec::Json => (frames, None),
-                Codec::Compact => (None, frames),
+                Codec::Json => (Some(frames), None),
+                Codec::Compact => (None, Some(frames)),
             };
-            self.clone().local().emit_payload(event, payload)?;
-            return self.publish(Op::Emit {
-                volatile: self.volatile,
-                json,
-                compact,
-            });
+            return self.deliver_and_publish(json, compact);
         }
         let mut payload = payload;
         let offset = if codec == Codec::Json {

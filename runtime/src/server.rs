@@ -331,9 +331,13 @@ impl SocketIo {
             stats.sockets += ns.socket_count();
             stats.room_memberships += ns.membership_count();
         }
-        let (frames, bytes) = self.queued();
-        stats.queued_frames = frames;
-        stats.queued_bytes = bytes;
+        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        for handle in &handles {
+            let (frames, bytes) = handle.outbox.depth();
+            stats.queued_frames += frames;
+            stats.queued_bytes += bytes;
+            stats.parked_polls += usize::from(handle.outbox.poll_parked());
+        }
         stats
     }
 
@@ -428,6 +432,8 @@ pub struct ServerStats {
     pub queued_frames: usize,
     /// Bytes waiting in outbound queues.
     pub queued_bytes: usize,
+    /// Long-polling GETs held open, waiting for something to send.
+    pub parked_polls: usize,
 }
 
 /// Namespaces created on demand by [`SocketIo::dynamic_ns`].

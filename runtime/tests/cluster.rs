@@ -706,3 +706,41 @@ async fn server_side_events_reach_the_other_nodes_handlers_only() {
     assert_eq!(fence.args(), &[serde_json::json!(["fence", 0])]);
     assert!(on_b.try_next().is_none());
 }
+
+#[actix_rt::test]
+async fn a_silent_node_makes_requests_time_out_not_hang() {
+    let mut f = fixture().await;
+    // A subscriber that counts as a node but never replies (a node that hangs).
+    let silent = redis::Client::open(f._redis.url()).unwrap();
+    let mut silent = silent.get_async_pubsub().await.unwrap();
+    silent.subscribe("test").await.unwrap();
+
+    let ns = f.a.io.of("/").unwrap();
+    let started = std::time::Instant::now();
+    let everyone = ns.broadcast().timeout(Duration::from_millis(200));
+    let ask = everyone.emit_with_ack("poll", Payload::new());
+    let answer = async {
+        for client in f.clients.iter_mut() {
+            let id = ack_request(client, r#"["poll"]"#).await;
+            client.send_text(&format!(r#"43{id}["here"]"#)).await;
+        }
+    };
+    let (results, ()) = within("the request's timeout", async {
+        futures_util::join!(ask, answer)
+    })
+    .await;
+    // Both real nodes' targets answered; the request ended at its timeout plus the grace
+    // for replies in transit, without the silent node.
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    let fetched = within("the fetch's timeout", async {
+        ns.broadcast()
+            .timeout(Duration::from_millis(200))
+            .fetch_remote_sockets()
+            .await
+    })
+    .await;
+    assert_eq!(fetched.len(), 4);
+}

@@ -156,10 +156,14 @@ impl ClusterSlot {
                     }
                 }
                 if replies.len() < others {
+                    let answered: Vec<String> = replies
+                        .iter()
+                        .map(|(node, _)| format!("{node:016x}"))
+                        .collect();
                     tracing::warn!(
-                        replied = replies.len(),
-                        nodes = others,
-                        "cluster: not every node replied in time"
+                        expected = others,
+                        answered = ?answered,
+                        "cluster: not every node replied in time; results from those that did"
                     );
                 }
             }
@@ -573,7 +577,7 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
             } else {
                 operator
             };
-            operator.deliver_remote(
+            operator.deliver_encoded(
                 json.map(WireFrame::into_frames),
                 compact.map(WireFrame::into_frames),
             );

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::support::{events, serve, Events, Msg, PollingClient, WsClient};
+use crate::support::{events, serve, settled, Events, Msg, PollingClient, WsClient};
 use tickwire::{DisconnectReason, Payload, Socket, SocketIo};
 
 /// (namespace, socket id, reason, `socket.connected()` inside the handler)
@@ -279,7 +279,12 @@ async fn a_polling_close_packet_ends_the_pending_get_with_noop() {
     let port = serve(&io);
     let (client, sid) = PollingClient::connect(port).await;
 
-    let (pending, close) = futures_util::join!(client.get(), client.post("1"));
+    // The close is posted once the GET is parked (a close first would leave no GET to end).
+    let close_once_parked = async {
+        settled("the GET parked", || io.stats().parked_polls == 1).await;
+        client.post("1").await
+    };
+    let (pending, close) = futures_util::join!(client.get(), close_once_parked);
 
     assert_eq!((close.status, close.body.as_str()), (200, "ok"));
     assert_eq!((pending.status, pending.body.as_str()), (200, "6"));

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{events, serve, sio_url, Events, PollingClient, WsClient};
+use crate::support::{events, serve, settled, sio_url, Events, PollingClient, WsClient};
 use tickwire::{Payload, Socket, SocketIo};
 
 /// A server whose `/` acks `echo` with its payload and reports each socket.
@@ -43,7 +43,11 @@ async fn polling_session_upgrades_and_keeps_its_socket() {
     let socket = sockets.next().await;
 
     // A GET is pending while the probe runs: the server must end it with a noop.
-    let (pending, mut ws) = futures_util::join!(client.get(), probe(port, &client.sid));
+    let probe_once_parked = async {
+        settled("the GET parked", || io.stats().parked_polls == 1).await;
+        probe(port, &client.sid).await
+    };
+    let (pending, mut ws) = futures_util::join!(client.get(), probe_once_parked);
     assert_eq!((pending.status, pending.body.as_str()), (200, "6"));
     ws.send_text("5").await;
 
