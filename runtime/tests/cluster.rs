@@ -744,3 +744,63 @@ async fn a_silent_node_makes_requests_time_out_not_hang() {
     .await;
     assert_eq!(fetched.len(), 4);
 }
+
+#[actix_rt::test]
+async fn a_full_publish_queue_fails_the_remote_part_only() {
+    let redis = Redis::start();
+    let io = SocketIo::builder().build();
+    io.ns("/", |_| {});
+    let port = serve(&io);
+    let _adapter = RedisAdapter::builder(redis.url())
+        .queue(1)
+        .attach(&io)
+        .await
+        .unwrap();
+    let (mut client, _) = WsClient::connect(port).await;
+
+    // The publishing task runs on this test's thread: it cannot drain between two emits
+    // made without yielding, so the second finds the one-message queue full.
+    io.emit("first", &1).unwrap();
+    match io.emit("second", &2) {
+        Err(SendError::Cluster(reason)) => assert!(reason.contains("full"), "{reason}"),
+        other => panic!("expected a full queue, got {other:?}"),
+    }
+    assert_eq!(client.recv_text().await, r#"42["first",1]"#);
+    assert_eq!(client.recv_text().await, r#"42["second",2]"#);
+    // Once drained, the queue takes broadcasts again.
+    within("the queue to drain", async {
+        while io.emit("third", &3).is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
+    let redis = Redis::start();
+    let a = node(&redis, SocketIo::builder()).await;
+    let mut b = node(&redis, SocketIo::builder()).await;
+    let (mut client_b, _) = b.client().await;
+
+    let raw = redis::Client::open(redis.url()).unwrap();
+    let mut raw = raw.get_multiplexed_async_connection().await.unwrap();
+    for garbage in [
+        &b""[..],
+        b"\x01",
+        b"\x09hello",
+        b"\x01\xff\xff\xff\xff\xff\xff",
+    ] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("test")
+            .arg(garbage)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    a.io.emit("after", &1).unwrap();
+    assert_eq!(
+        within("the broadcast after the garbage", client_b.recv_text()).await,
+        r#"42["after",1]"#
+    );
+}
