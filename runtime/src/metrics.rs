@@ -49,6 +49,7 @@ pub(crate) struct Metrics {
     queued_bytes: Gauge,
     outbound_dropped: Family<Label, Gauge>,
     encodes: Family<Label, Gauge>,
+    cluster_messages: Family<Label, Gauge>,
     matches: Gauge,
     match_tick_p99_us: Family<Label, Gauge>,
     match_players: Family<Label, Gauge>,
@@ -82,6 +83,7 @@ impl Metrics {
             queued_bytes: Gauge::default(),
             outbound_dropped: Family::default(),
             encodes: Family::default(),
+            cluster_messages: Family::default(),
             matches: Gauge::default(),
             match_tick_p99_us: Family::default(),
             match_players: Family::default(),
@@ -152,6 +154,11 @@ impl Metrics {
                 "encodes",
                 "Packets encoded, by codec (total)",
                 m.encodes.clone(),
+            );
+            r.register(
+                "cluster_messages",
+                "Cluster bus messages by outcome: published, received, queue_full, publish_failed, malformed (total)",
+                m.cluster_messages.clone(),
             );
             r.register("matches", "Live match rooms", m.matches.clone());
             r.register(
@@ -233,6 +240,11 @@ impl Metrics {
                 .get_or_create(&label(name))
                 .set(crate::codec::encode_count(codec) as i64);
         }
+        for (outcome, count) in &snapshot.cluster {
+            self.cluster_messages
+                .get_or_create(&label(outcome))
+                .set(*count as i64);
+        }
         self.matches.set(snapshot.matches.len() as i64);
         for family in [
             &self.match_tick_p99_us,
@@ -270,4 +282,6 @@ pub(crate) struct Snapshot {
     pub(crate) queued_bytes: usize,
     pub(crate) namespaces: Vec<(String, usize, usize)>,
     pub(crate) matches: Vec<(u64, crate::MatchMetrics)>,
+    /// Cluster bus messages by outcome (empty on a single node).
+    pub(crate) cluster: Vec<(&'static str, u64)>,
 }

@@ -365,6 +365,11 @@ impl SocketIo {
                 .map(|ns| (ns.name().to_owned(), ns.socket_count(), ns.room_count()))
                 .collect(),
             matches,
+            cluster: if self.inner.cluster.is_attached() {
+                self.inner.cluster.counters.snapshot()
+            } else {
+                Vec::new()
+            },
         };
         self.inner.metrics.encode(&snapshot)
     }

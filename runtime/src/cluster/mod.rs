@@ -26,6 +26,7 @@ mod redis;
 pub use self::redis::{RedisAdapter, RedisAdapterBuilder, RedisAdapterError};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -64,10 +65,46 @@ pub(crate) enum Reply {
     Sockets(Vec<WireSocket>),
 }
 
+/// What the bus carried, by outcome (read at scrape time as `tickwire_cluster_messages`).
+#[derive(Debug, Default)]
+pub(crate) struct ClusterCounters {
+    /// Messages this node queued for the bus.
+    pub(crate) published: AtomicU64,
+    /// Messages from other nodes this node applied.
+    pub(crate) received: AtomicU64,
+    /// Messages refused because the publish queue was full.
+    pub(crate) queue_full: AtomicU64,
+    /// Messages the bus failed to publish (Redis unreachable).
+    pub(crate) publish_failed: AtomicU64,
+    /// Messages from the bus that did not decode.
+    pub(crate) malformed: AtomicU64,
+}
+
+impl ClusterCounters {
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// `(outcome, count)` pairs for the metrics.
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("published", &self.published),
+            ("received", &self.received),
+            ("queue_full", &self.queue_full),
+            ("publish_failed", &self.publish_failed),
+            ("malformed", &self.malformed),
+        ]
+        .into_iter()
+        .map(|(name, counter)| (name, counter.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
+
 /// A server's place for its bus, shared by all its namespaces; empty on a single node.
 pub(crate) struct ClusterSlot {
     node: u64,
     bus: OnceLock<Arc<dyn Bus>>,
+    pub(crate) counters: Arc<ClusterCounters>,
     /// Ack requests of this node waiting for the other nodes' replies.
     requests: Mutex<HashMap<u64, mpsc::UnboundedSender<(u64, Reply)>>>,
 }
@@ -77,6 +114,7 @@ impl ClusterSlot {
         ClusterSlot {
             node: rand::random(),
             bus: OnceLock::new(),
+            counters: Arc::default(),
             requests: Mutex::new(HashMap::new()),
         }
     }
@@ -116,7 +154,9 @@ impl ClusterSlot {
             targets,
             op,
         };
-        bus.publish(to, message.encode()?)
+        bus.publish(to, message.encode()?)?;
+        ClusterCounters::add(&self.counters.published, 1);
+        Ok(())
     }
 
     /// Ask every other node for a reply to `op` (made with a fresh request id) and collect
@@ -524,6 +564,7 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
     let message = match Message::decode(bytes) {
         Ok(message) => message,
         Err(e) => {
+            ClusterCounters::add(&server.cluster.counters.malformed, 1);
             tracing::warn!(error = %e, "cluster: message dropped");
             return;
         }
@@ -531,6 +572,7 @@ pub(crate) fn apply(server: &ServerInner, bytes: &[u8]) {
     if message.node == server.cluster.node() {
         return;
     }
+    ClusterCounters::add(&server.cluster.counters.received, 1);
     let Message {
         node: asker,
         nsp,

@@ -11,7 +11,7 @@ use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::Bus;
+use super::{Bus, ClusterCounters};
 use crate::error::SendError;
 use crate::server::{ServerInner, SocketIo};
 
@@ -149,16 +149,18 @@ impl RedisAdapterBuilder {
             .await
             .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
         let (tx, rx) = mpsc::channel(self.queue);
+        let counters = server.cluster.counters.clone();
         let bus = RedisBus {
             tx,
             channel: self.channel.clone(),
             conn: publisher.clone(),
+            counters: counters.clone(),
         };
         if !server.cluster.attach(Arc::new(bus)) {
             return Err(RedisAdapterError::AlreadyAttached);
         }
         let tasks = vec![
-            tokio::spawn(publish_loop(publisher, rx)),
+            tokio::spawn(publish_loop(publisher, rx, counters)),
             tokio::spawn(read_loop(
                 client,
                 channels,
@@ -192,6 +194,7 @@ struct RedisBus {
     channel: String,
     /// For queries (the publishing task has its own handle on the same connection).
     conn: ConnectionManager,
+    counters: Arc<ClusterCounters>,
 }
 
 impl Bus for RedisBus {
@@ -202,6 +205,7 @@ impl Bus for RedisBus {
         };
         self.tx.try_send((channel, message)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
+                ClusterCounters::add(&self.counters.queue_full, 1);
                 SendError::Cluster("the publish queue to Redis is full".to_owned())
             }
             mpsc::error::TrySendError::Closed(_) => {
@@ -232,14 +236,20 @@ async fn subscribe(client: &Client, channels: &[String]) -> redis::RedisResult<P
 }
 
 /// Publish what the node queues, in order, a pipeline at a time.
-async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
+async fn publish_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
+    counters: Arc<ClusterCounters>,
+) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let count = batch.len();
         let mut pipe = redis::pipe();
         for (channel, message) in batch.drain(..) {
             pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            ClusterCounters::add(&counters.publish_failed, count);
             tracing::warn!(
                 error = %e,
                 "cluster: publishing to Redis failed; these broadcasts reach this node only"
