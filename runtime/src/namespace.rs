@@ -168,6 +168,11 @@ impl Namespace {
         self.0.sockets.read().len()
     }
 
+    /// The names of the rooms with members (sockets' private rooms included).
+    pub(crate) fn room_names(&self) -> Vec<String> {
+        self.0.rooms.read().keys().cloned().collect()
+    }
+
     /// Number of rooms with members (sockets' private rooms included).
     pub fn room_count(&self) -> usize {
         self.0.rooms.read().len()

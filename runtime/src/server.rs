@@ -51,6 +51,11 @@ impl ServerInner {
         self.sessions.read().get(sid).cloned()
     }
 
+    /// The names of the namespaces declared or created so far.
+    pub(crate) fn namespace_names(&self) -> Vec<String> {
+        self.namespaces.read().keys().cloned().collect()
+    }
+
     /// The namespace named `name`, if declared or already created.
     pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
         self.namespaces.read().get(name).cloned()
@@ -92,6 +97,8 @@ impl ServerInner {
             self.cluster.clone(),
         );
         namespaces.insert(name.to_owned(), ns.clone());
+        drop(namespaces);
+        self.cluster.namespace_added(name);
         Some(ns)
     }
 }
@@ -266,6 +273,7 @@ impl SocketIo {
             .namespaces
             .write()
             .insert(name.to_owned(), ns.clone());
+        self.inner.cluster.namespace_added(name);
         ns
     }
 

@@ -818,3 +818,100 @@ async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
 }
+
+/// A tickwire node in the Node adapter's dialect, with the handlers `node_cluster.mjs`
+/// drives.
+async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
+    let io = SocketIo::builder().build();
+    let ns = io.ns("/", |socket| {
+        socket.on(
+            "join",
+            |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
+                socket.join(room);
+                ack.send(&"ok").ok();
+            },
+        );
+        socket.on(
+            "broadcast",
+            |socket, tickwire::Data(b): tickwire::Data<serde_json::Value>, ack| async move {
+                let event = b["event"].as_str().unwrap_or_default();
+                socket.ns().emit(event, &b["data"]).unwrap();
+                ack.send(&true).ok();
+            },
+        );
+        socket.on("poll-everyone", |socket, _: Payload, ack| async move {
+            let everyone = socket.ns().broadcast().timeout(Duration::from_secs(3));
+            let mut answers: Vec<String> = everyone
+                .emit_with_ack("poll", Payload::new())
+                .await
+                .into_iter()
+                .filter_map(|(_, r)| r.ok()?.args().first()?.as_str().map(str::to_owned))
+                .collect();
+            answers.sort();
+            ack.send(&answers).ok();
+        });
+        socket.on("fetch-everyone", |socket, _: Payload, ack| async move {
+            let mut ids: Vec<String> = socket
+                .ns()
+                .broadcast()
+                .fetch_remote_sockets()
+                .await
+                .iter()
+                .map(|s| s.id().to_owned())
+                .collect();
+            ids.sort();
+            ack.send(&ids).ok();
+        });
+        socket.on(
+            "server-side",
+            |socket, tickwire::Data(e): tickwire::Data<serde_json::Value>, ack| async move {
+                let event = e["event"].as_str().unwrap_or_default();
+                socket.ns().server_side_emit(event, &e["data"]).unwrap();
+                ack.send(&true).ok();
+            },
+        );
+        socket.on(
+            "join-everyone",
+            |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
+                let ns = socket.ns();
+                ns.broadcast().sockets_join(room.clone());
+                ns.to(room).emit("green", &6).unwrap();
+                ack.send(&true).ok();
+            },
+        );
+        socket.on(
+            "disconnect-socket",
+            |socket, tickwire::Data(id): tickwire::Data<String>, ack| async move {
+                socket.ns().to(id).disconnect_sockets(false);
+                ack.send(&true).ok();
+            },
+        );
+    });
+    let echo = ns.clone();
+    ns.on_server_event(
+        "hello",
+        move |tickwire::Data(text): tickwire::Data<String>| {
+            echo.emit("server-hello", &text).unwrap();
+        },
+    );
+    let port = serve(&io);
+    let adapter = RedisAdapter::builder(redis.url())
+        .node_compatible("socket.io")
+        .attach(&io)
+        .await
+        .expect("attach");
+    (io, port, adapter)
+}
+
+#[actix_rt::test]
+async fn a_tickwire_node_joins_a_node_socket_io_cluster() {
+    let redis = Redis::start();
+    let (_io, port, _adapter) = node_dialect_node(&redis).await;
+    support::run_node_script_with(
+        "node_cluster.mjs",
+        port,
+        &[("TICKWIRE_REDIS_URL", redis.url())],
+        Duration::from_secs(30),
+    )
+    .await;
+}

@@ -18,7 +18,14 @@
 //! Pub/sub delivers at most once and in publishing order per node, as Socket.IO's own Redis
 //! adapter does. Sockets, rooms and connection state recovery stay per node: a recovering
 //! client gets back what its node logged, remote broadcasts included.
+//!
+//! `RedisAdapterBuilder::node_compatible` makes a node speak the dialect of Node's
+//! `@socket.io/redis-adapter` instead, so it joins a cluster of Node `socket.io` servers.
+//! That dialect ships packets as JSON-shaped objects that every node encodes again, so it
+//! cannot carry compact frames; the native one exists for that, and to encode once.
 
+#[cfg(feature = "redis")]
+mod node_dialect;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -50,19 +57,26 @@ const REPLY_GRACE: Duration = Duration::from_secs(2);
 /// bounded queue and refuses when it is full.
 pub(crate) trait Bus: Send + Sync + 'static {
     /// Publish to every node (`to: None`) or to one node's own channel.
-    fn publish(&self, to: Option<u64>, message: Vec<u8>) -> Result<(), SendError>;
-    /// How many nodes read the bus now, this one included.
-    fn node_count(&self) -> BoxFuture<'static, Result<usize, String>>;
+    fn publish(&self, to: Option<u64>, message: &Message) -> Result<(), SendError>;
+    /// How many nodes answer requests for namespace `nsp` now, this one included.
+    fn node_count(&self, nsp: &str) -> BoxFuture<'static, Result<usize, String>>;
+    /// A namespace was declared or created on this node after the bus was attached.
+    fn namespace_added(&self, _nsp: &str) {}
 }
 
 /// The results one node sends back for an ack request.
 type AckReplies = Vec<(String, Result<WirePayload, WireAckError>)>;
 
-/// One node's reply to a request.
+/// A reply to a request: one per node, except in the Node adapter's dialect, where a node
+/// answers an ack request with its target count, then one message per answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Reply {
     Acks(AckReplies),
     Sockets(Vec<WireSocket>),
+    /// How many answers a node will send (it has answered).
+    ClientCount(usize),
+    /// One answer, of a socket the node did not name.
+    Ack(Result<WirePayload, WireAckError>),
 }
 
 /// What the bus carried, by outcome (read at scrape time as `tickwire_cluster_messages`).
@@ -154,7 +168,7 @@ impl ClusterSlot {
             targets,
             op,
         };
-        bus.publish(to, message.encode()?)?;
+        bus.publish(to, &message)?;
         ClusterCounters::add(&self.counters.published, 1);
         Ok(())
     }
@@ -172,7 +186,7 @@ impl ClusterSlot {
         let Some(bus) = self.bus.get() else {
             return Vec::new();
         };
-        let others = match bus.node_count().await {
+        let others = match bus.node_count(nsp).await {
             Ok(n) => n.saturating_sub(1),
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: cannot count nodes; this node only");
@@ -189,13 +203,25 @@ impl ClusterSlot {
         match self.publish(nsp, targets, op(request)) {
             Ok(()) => {
                 let deadline = tokio::time::Instant::now() + wait;
-                while replies.len() < others {
+                // Nodes that answered, and answers announced but not yet received.
+                let (mut answered, mut announced) = (0, 0usize);
+                while answered < others || announced > 0 {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(reply)) => replies.push(reply),
+                        Ok(Some(reply)) => {
+                            match &reply.1 {
+                                Reply::ClientCount(n) => {
+                                    answered += 1;
+                                    announced += n;
+                                }
+                                Reply::Ack(_) => announced = announced.saturating_sub(1),
+                                Reply::Acks(_) | Reply::Sockets(_) => answered += 1,
+                            }
+                            replies.push(reply);
+                        }
                         _ => break,
                     }
                 }
-                if replies.len() < others {
+                if answered < others {
                     let answered: Vec<String> = replies
                         .iter()
                         .map(|(node, _)| format!("{node:016x}"))
@@ -230,17 +256,29 @@ impl ClusterSlot {
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
         let replies = self.request(nsp, targets, op, timeout + REPLY_GRACE).await;
+        let answer = |result: Result<WirePayload, WireAckError>| {
+            result
+                .map(WirePayload::into_payload)
+                .map_err(AckError::from)
+        };
         let mut results = Vec::new();
+        let mut announced = 0;
         for (_, reply) in replies {
-            if let Reply::Acks(acks) = reply {
-                results.extend(acks.into_iter().map(|(sid, result)| {
-                    let result = result
-                        .map(WirePayload::into_payload)
-                        .map_err(AckError::from);
-                    (Sid::from(sid), result)
-                }));
+            match reply {
+                Reply::Acks(acks) => results.extend(
+                    acks.into_iter()
+                        .map(|(sid, result)| (Sid::from(sid), answer(result))),
+                ),
+                Reply::ClientCount(n) => announced += n,
+                Reply::Ack(result) => {
+                    announced = announced.saturating_sub(1);
+                    results.push((Sid::from(""), answer(result)));
+                }
+                Reply::Sockets(_) => {}
             }
         }
+        // Answers announced and never received timed out at their node.
+        results.extend((0..announced).map(|_| (Sid::from(""), Err(AckError::Timeout))));
         results
     }
 
@@ -263,8 +301,15 @@ impl ClusterSlot {
         sockets
     }
 
+    /// A namespace was declared or created after the bus was attached.
+    pub(crate) fn namespace_added(&self, nsp: &str) {
+        if let Some(bus) = self.bus.get() {
+            bus.namespace_added(nsp);
+        }
+    }
+
     /// Hand another node's reply to the request waiting for it (if it still waits).
-    fn deliver_reply(&self, node: u64, request: u64, reply: Reply) {
+    pub(crate) fn deliver_reply(&self, node: u64, request: u64, reply: Reply) {
         if let Some(tx) = self.requests.lock().get(&request) {
             let _ = tx.send((node, reply));
         }

@@ -6,12 +6,13 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, PubSubStream};
+use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Bus, ClusterCounters};
+use super::node_dialect::{self, Channels};
+use super::{Bus, ClusterCounters, Message};
 use crate::error::SendError;
 use crate::server::{ServerInner, SocketIo};
 
@@ -68,6 +69,8 @@ pub struct RedisAdapterBuilder {
     url: String,
     channel: String,
     queue: usize,
+    /// The key of the Node adapter's dialect, when speaking it.
+    node_key: Option<String>,
 }
 
 /// Why a [`RedisAdapter`] was not attached.
@@ -92,6 +95,7 @@ impl RedisAdapter {
             url: url.into(),
             channel: "tickwire".to_owned(),
             queue: 8192,
+            node_key: None,
         }
     }
 
@@ -129,6 +133,19 @@ impl RedisAdapterBuilder {
         self
     }
 
+    /// Speak the dialect of Node's `@socket.io/redis-adapter` with key `key` (its default is
+    /// `socket.io`), so this node joins a cluster of Node `socket.io` servers (and of
+    /// tickwire nodes speaking it too). Broadcasts, room operations, disconnects,
+    /// server-side events, broadcast acks and fetching sockets work both ways.
+    ///
+    /// What the dialect cannot carry: compact frames (broadcasts from other nodes reach
+    /// this node's JSON sockets only), socket ids in the answers of a broadcast with acks
+    /// (they come with an empty id), and answers to a Node server's `serverSideEmitWithAck`.
+    pub fn node_compatible(mut self, key: impl Into<String>) -> Self {
+        self.node_key = Some(key.into());
+        self
+    }
+
     /// Connect to Redis, subscribe, and attach to `io`. When this returns, this node receives
     /// every broadcast any node publishes afterwards.
     pub async fn attach(self, io: &SocketIo) -> Result<RedisAdapter, RedisAdapterError> {
@@ -138,6 +155,9 @@ impl RedisAdapterBuilder {
         }
         let client =
             Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
+        if let Some(key) = self.node_key.clone() {
+            return self.attach_node_dialect(io, client, key).await;
+        }
         let channels = [
             self.channel.clone(),
             node_channel(&self.channel, server.cluster.node()),
@@ -151,10 +171,12 @@ impl RedisAdapterBuilder {
         let (tx, rx) = mpsc::channel(self.queue);
         let counters = server.cluster.counters.clone();
         let bus = RedisBus {
-            tx,
+            queue: Queue {
+                tx,
+                counters: counters.clone(),
+            },
             channel: self.channel.clone(),
             conn: publisher.clone(),
-            counters: counters.clone(),
         };
         if !server.cluster.attach(Arc::new(bus)) {
             return Err(RedisAdapterError::AlreadyAttached);
@@ -183,26 +205,79 @@ impl RedisAdapterBuilder {
     }
 }
 
-/// A node's own channel, where replies to its requests arrive.
-fn node_channel(channel: &str, node: u64) -> String {
-    format!("{channel}#{node:016x}")
+impl RedisAdapterBuilder {
+    async fn attach_node_dialect(
+        self,
+        io: &SocketIo,
+        client: Client,
+        key: String,
+    ) -> Result<RedisAdapter, RedisAdapterError> {
+        let server = &io.inner;
+        let channels = Arc::new(Channels::new(&key));
+        let (sink, messages) = node_subscribe(&client, &channels, &server.namespace_names())
+            .await
+            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let publisher = ConnectionManager::new(client.clone())
+            .await
+            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(self.queue);
+        let (ns_tx, ns_rx) = mpsc::unbounded_channel();
+        let counters = server.cluster.counters.clone();
+        let uid = format!("{:016x}", server.cluster.node());
+        let bus = NodeBus {
+            queue: Queue {
+                tx,
+                counters: counters.clone(),
+            },
+            channels: channels.clone(),
+            uid: uid.clone(),
+            conn: publisher.clone(),
+            new_namespaces: ns_tx,
+        };
+        let queue = bus.queue.clone();
+        if !server.cluster.attach(Arc::new(bus)) {
+            return Err(RedisAdapterError::AlreadyAttached);
+        }
+        let publish: Arc<node_dialect::Publish> = Arc::new(move |channel, bytes| {
+            if let Err(e) = queue.push(channel, bytes) {
+                tracing::warn!(error = %e, "cluster: reply not queued");
+            }
+        });
+        let reader = NodeReader {
+            client,
+            channels,
+            uid,
+            server: Arc::downgrade(server),
+            publish,
+        };
+        let tasks = vec![
+            tokio::spawn(publish_loop(publisher, rx, counters)),
+            tokio::spawn(reader.run(sink, messages, ns_rx)),
+        ];
+        tracing::info!(
+            node = server.cluster.node(),
+            key = %key,
+            "cluster: attached to Redis, in the Node adapter's dialect"
+        );
+        Ok(RedisAdapter {
+            inner: Arc::new(AdapterInner {
+                node: server.cluster.node(),
+                channel: key,
+                tasks: Mutex::new(tasks),
+            }),
+        })
+    }
 }
 
-struct RedisBus {
-    /// (channel, message) for the publishing task.
+/// The bounded queue of the publishing task.
+#[derive(Clone)]
+struct Queue {
     tx: mpsc::Sender<(String, Vec<u8>)>,
-    channel: String,
-    /// For queries (the publishing task has its own handle on the same connection).
-    conn: ConnectionManager,
     counters: Arc<ClusterCounters>,
 }
 
-impl Bus for RedisBus {
-    fn publish(&self, to: Option<u64>, message: Vec<u8>) -> Result<(), SendError> {
-        let channel = match to {
-            None => self.channel.clone(),
-            Some(node) => node_channel(&self.channel, node),
-        };
+impl Queue {
+    fn push(&self, channel: String, message: Vec<u8>) -> Result<(), SendError> {
         self.tx.try_send((channel, message)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 ClusterCounters::add(&self.counters.queue_full, 1);
@@ -213,19 +288,150 @@ impl Bus for RedisBus {
             }
         })
     }
+}
 
-    fn node_count(&self) -> BoxFuture<'static, Result<usize, String>> {
-        let mut conn = self.conn.clone();
-        let channel = self.channel.clone();
-        Box::pin(async move {
-            let (_, count): (String, usize) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(count)
-        })
+/// The bus in the Node adapter's dialect.
+struct NodeBus {
+    queue: Queue,
+    channels: Arc<Channels>,
+    uid: String,
+    conn: ConnectionManager,
+    new_namespaces: mpsc::UnboundedSender<String>,
+}
+
+impl Bus for NodeBus {
+    fn publish(&self, _to: Option<u64>, message: &Message) -> Result<(), SendError> {
+        for (channel, bytes) in node_dialect::translate(&self.channels, &self.uid, message) {
+            self.queue.push(channel, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn node_count(&self, nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+        numsub(self.conn.clone(), self.channels.request(nsp))
+    }
+
+    fn namespace_added(&self, nsp: &str) {
+        let _ = self.new_namespaces.send(nsp.to_owned());
+    }
+}
+
+fn numsub(
+    mut conn: ConnectionManager,
+    channel: String,
+) -> BoxFuture<'static, Result<usize, String>> {
+    Box::pin(async move {
+        let (_, count): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(count)
+    })
+}
+
+/// Subscriptions of the Node dialect: broadcasts and responses by pattern, each namespace's
+/// request channel by name (so the Node nodes' `PUBSUB NUMSUB` counts this node).
+async fn node_subscribe(
+    client: &Client,
+    channels: &Channels,
+    namespaces: &[String],
+) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub
+        .psubscribe(&[channels.broadcast_pattern(), channels.response_pattern()])
+        .await?;
+    for nsp in namespaces {
+        pubsub.subscribe(channels.request(nsp)).await?;
+    }
+    Ok(pubsub.split())
+}
+
+struct NodeReader {
+    client: Client,
+    channels: Arc<Channels>,
+    uid: String,
+    server: Weak<ServerInner>,
+    publish: Arc<node_dialect::Publish>,
+}
+
+impl NodeReader {
+    /// Apply what the other nodes publish, subscribe to new namespaces' request channels,
+    /// and resubscribe (with backoff) when Redis goes away.
+    async fn run(
+        self,
+        mut sink: PubSubSink,
+        mut messages: PubSubStream,
+        mut new_namespaces: mpsc::UnboundedReceiver<String>,
+    ) {
+        loop {
+            loop {
+                tokio::select! {
+                    message = messages.next() => {
+                        let Some(message) = message else { break };
+                        let Some(server) = self.server.upgrade() else { return };
+                        node_dialect::apply(
+                            &server,
+                            &self.channels,
+                            &self.uid,
+                            message.get_channel_name(),
+                            message.get_payload_bytes(),
+                            &self.publish,
+                        );
+                    }
+                    Some(nsp) = new_namespaces.recv() => {
+                        if let Err(e) = sink.subscribe(self.channels.request(&nsp)).await {
+                            tracing::warn!(error = %e, namespace = %nsp, "cluster: cannot subscribe");
+                        }
+                    }
+                }
+            }
+            tracing::warn!("cluster: Redis subscription lost; resubscribing");
+            let mut backoff = Duration::from_millis(100);
+            (sink, messages) = loop {
+                let Some(server) = self.server.upgrade() else {
+                    return;
+                };
+                let namespaces = server.namespace_names();
+                drop(server);
+                match node_subscribe(&self.client, &self.channels, &namespaces).await {
+                    Ok(subscribed) => break subscribed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            tracing::info!("cluster: resubscribed to Redis");
+        }
+    }
+}
+
+/// A node's own channel, where replies to its requests arrive.
+fn node_channel(channel: &str, node: u64) -> String {
+    format!("{channel}#{node:016x}")
+}
+
+struct RedisBus {
+    queue: Queue,
+    channel: String,
+    /// For queries (the publishing task has its own handle on the same connection).
+    conn: ConnectionManager,
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, to: Option<u64>, message: &Message) -> Result<(), SendError> {
+        let channel = match to {
+            None => self.channel.clone(),
+            Some(node) => node_channel(&self.channel, node),
+        };
+        self.queue.push(channel, message.encode()?)
+    }
+
+    fn node_count(&self, _nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+        numsub(self.conn.clone(), self.channel.clone())
     }
 }
 

@@ -773,5 +773,6 @@ pub(crate) async fn run_node_script_with(
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    eprint!("{}", String::from_utf8_lossy(&output.stdout));
     true
 }
