@@ -835,7 +835,11 @@ async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
             "broadcast",
             |socket, tickwire::Data(b): tickwire::Data<serde_json::Value>, ack| async move {
                 let event = b["event"].as_str().unwrap_or_default();
-                socket.ns().emit(event, &b["data"]).unwrap();
+                let mut everyone = socket.ns().broadcast();
+                if let Some(except) = b["except"].as_str() {
+                    everyone = everyone.except(except);
+                }
+                everyone.emit(event, &b["data"]).unwrap();
                 ack.send(&true).ok();
             },
         );
@@ -876,6 +880,16 @@ async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
                 let ns = socket.ns();
                 ns.broadcast().sockets_join(room.clone());
                 ns.to(room).emit("green", &6).unwrap();
+                ack.send(&true).ok();
+            },
+        );
+        socket.on(
+            "leave-everyone",
+            |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
+                let ns = socket.ns();
+                ns.broadcast().sockets_leave(&room);
+                ns.to(room).emit("green-again", &7).unwrap();
+                ns.emit("fence", &0).unwrap();
                 ack.send(&true).ok();
             },
         );

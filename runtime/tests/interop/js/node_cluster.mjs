@@ -2,11 +2,13 @@
 // tickwire node speaking that adapter's dialect (`RedisAdapter::node_compatible`), on one
 // Redis. A socket.io-client on each: `cN` on the Node server, `cT` on the tickwire node.
 //
-// Node -> tickwire: broadcasts (binary included), `to`/`except` rooms, `socketsJoin`,
-// `fetchSockets`, a broadcast with acks, `serverSideEmit`.
-// tickwire -> Node: broadcasts, a broadcast with acks, fetching sockets, server-side
-// events, `sockets_join`, `disconnect_sockets` (driven through the tickwire node's handlers,
-// see runtime/tests/cluster.rs).
+// Node -> tickwire: broadcasts (binary and volatile included), `to`/`except` rooms,
+// `socketsJoin`,
+// `socketsLeave`, `fetchSockets`, a broadcast with acks, `serverSideEmit`,
+// `disconnectSockets`.
+// tickwire -> Node: broadcasts with `except`, a broadcast with acks, fetching sockets,
+// server-side events, `sockets_join`, `sockets_leave`, `disconnect_sockets` (driven through
+// the tickwire node's handlers, see runtime/tests/cluster.rs).
 //
 // Env: TICKWIRE_URL (the tickwire node), TICKWIRE_REDIS_URL. Exits 0 when every check passes.
 import { createServer } from "node:http";
@@ -67,7 +69,14 @@ step = "a Node broadcast, with binary, reaches the tickwire node";
   const [data] = await got;
   check(data.n === 1, `data ${JSON.stringify(data)}`);
   check(Buffer.from(data.bin).equals(Buffer.from([1, 2, 255])), `binary ${data.bin}`);
+  const volatile = once(cT, "volatile");
+  N.volatile.emit("volatile", 8);
+  check((await volatile)[0] === 8, "volatile");
 }
+
+// What cN receives, to check what it must not receive.
+const seenByN = [];
+cN.onAny((event) => seenByN.push(event));
 
 step = "a tickwire broadcast reaches the Node server's client";
 {
@@ -75,6 +84,12 @@ step = "a tickwire broadcast reaches the Node server's client";
   await cT.emitWithAck("broadcast", { event: "from-tickwire", data: "hi" });
   const [data] = await got;
   check(data === "hi", `data ${JSON.stringify(data)}`);
+  // Leaving out cN's own room: cN gets the fence only.
+  const fence = once(cN, "fence");
+  await cT.emitWithAck("broadcast", { event: "not-for-n", data: 0, except: cN.id });
+  await cT.emitWithAck("broadcast", { event: "fence", data: 0 });
+  await fence;
+  check(!seenByN.includes("not-for-n"), "cN got a broadcast that left it out");
 }
 
 step = "Node's to/except rooms select the tickwire node's sockets";
@@ -96,6 +111,17 @@ step = "Node's socketsJoin reaches the tickwire node's sockets";
   const blue = once(cT, "blue");
   N.to("blue").emit("blue", 5);
   check((await blue)[0] === 5, "blue");
+}
+
+step = "Node's socketsLeave reaches the tickwire node's sockets";
+{
+  N.in(cT.id).socketsLeave("blue");
+  const fence = once(cT, "fence");
+  N.to("blue").emit("blue-again", 5);
+  N.emit("fence");
+  await fence;
+  check(!seenByT.includes("blue-again"), "cT left blue and got blue-again");
+  N.in("red").socketsJoin("blue");
 }
 
 step = "Node's fetchSockets describes the tickwire node's sockets";
@@ -147,10 +173,25 @@ step = "the tickwire node's sockets_join reaches the Node server's sockets";
   check((await green)[0] === 6, "green");
 }
 
+step = "the tickwire node's sockets_leave reaches the Node server's sockets";
+{
+  const fence = once(cN, "fence");
+  await cT.emitWithAck("leave-everyone", "green");
+  await fence;
+  check(!seenByN.includes("green-again"), "cN left green and got green-again");
+}
+
 step = "the tickwire node's disconnect_sockets reaches the Node server's socket";
 {
   const gone = once(cN, "disconnect");
   await cT.emitWithAck("disconnect-socket", cN.id);
+  check((await gone)[0] === "io server disconnect", "disconnect reason");
+}
+
+step = "Node's disconnectSockets reaches the tickwire node's socket";
+{
+  const gone = once(cT, "disconnect");
+  N.in("red").disconnectSockets();
   check((await gone)[0] === "io server disconnect", "disconnect reason");
 }
 
