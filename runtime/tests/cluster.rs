@@ -196,17 +196,9 @@ impl Fixture {
     }
 }
 
-/// `frame` for the clients at `to`, nothing for the others.
+/// `frame` for the clients at `to` of the fixture's four, nothing for the others.
 fn only(to: &[usize], frame: &str) -> Vec<Vec<String>> {
-    (0..4)
-        .map(|i| {
-            if to.contains(&i) {
-                vec![frame.to_owned()]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect()
+    support::only(4, to, frame)
 }
 
 #[actix_rt::test]
@@ -617,51 +609,11 @@ async fn fetch_remote_sockets_describes_the_targets_of_every_node_and_acts_on_th
     );
 }
 
-/// A node for the official client: `join` (acks "ok"), `say` (to a room; acks when sent),
-/// `poll-everyone` (a broadcast with acks over the cluster; acks the sorted answers).
-async fn interop_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
-    let io = SocketIo::builder().build();
-    io.ns("/", |socket| {
-        socket.on(
-            "join",
-            |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
-                socket.join(room);
-                ack.send(&"ok").ok();
-            },
-        );
-        socket.on(
-            "say",
-            |socket, tickwire::Data(said): tickwire::Data<serde_json::Value>, ack| async move {
-                let room = said["room"].as_str().unwrap_or_default().to_owned();
-                socket.to(room).emit("said", &said["text"]).unwrap();
-                ack.send(&true).ok();
-            },
-        );
-        socket.on("poll-everyone", |socket, _: Payload, ack| async move {
-            let everyone = socket.ns().broadcast().timeout(Duration::from_secs(5));
-            let mut answers: Vec<String> = everyone
-                .emit_with_ack("poll", Payload::new())
-                .await
-                .into_iter()
-                .filter_map(|(_, result)| result.ok()?.args().first()?.as_str().map(str::to_owned))
-                .collect();
-            answers.sort();
-            ack.send(&answers).ok();
-        });
-    });
-    let port = serve(&io);
-    let adapter = RedisAdapter::builder(redis.url())
-        .attach(&io)
-        .await
-        .expect("attach");
-    (io, port, adapter)
-}
-
 #[actix_rt::test]
 async fn the_official_js_client_on_two_nodes() {
     let redis = Redis::start();
-    let (_a, port_a, _adapter_a) = interop_node(&redis).await;
-    let (_b, port_b, _adapter_b) = interop_node(&redis).await;
+    let (_a, port_a, _adapter_a) = scripted_node(RedisAdapter::builder(redis.url())).await;
+    let (_b, port_b, _adapter_b) = scripted_node(RedisAdapter::builder(redis.url())).await;
     support::run_node_script_with(
         "cluster.mjs",
         port_a,
@@ -819,9 +771,11 @@ async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
     }
 }
 
-/// A tickwire node in the Node adapter's dialect, with the handlers `node_cluster.mjs`
-/// drives.
-async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
+/// A node with the handlers the interop scripts (`cluster.mjs`, `node_cluster.mjs`) drive,
+/// attached with `adapter`.
+async fn scripted_node(
+    adapter: tickwire::cluster::RedisAdapterBuilder,
+) -> (SocketIo, u16, RedisAdapter) {
     let io = SocketIo::builder().build();
     let ns = io.ns("/", |socket| {
         socket.on(
@@ -829,6 +783,14 @@ async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
             |socket, tickwire::Data(room): tickwire::Data<String>, ack| async move {
                 socket.join(room);
                 ack.send(&"ok").ok();
+            },
+        );
+        socket.on(
+            "say",
+            |socket, tickwire::Data(said): tickwire::Data<serde_json::Value>, ack| async move {
+                let room = said["room"].as_str().unwrap_or_default().to_owned();
+                socket.to(room).emit("said", &said["text"]).unwrap();
+                ack.send(&true).ok();
             },
         );
         socket.on(
@@ -909,18 +871,15 @@ async fn node_dialect_node(redis: &Redis) -> (SocketIo, u16, RedisAdapter) {
         },
     );
     let port = serve(&io);
-    let adapter = RedisAdapter::builder(redis.url())
-        .node_compatible("socket.io")
-        .attach(&io)
-        .await
-        .expect("attach");
+    let adapter = adapter.attach(&io).await.expect("attach");
     (io, port, adapter)
 }
 
 #[actix_rt::test]
 async fn a_tickwire_node_joins_a_node_socket_io_cluster() {
     let redis = Redis::start();
-    let (_io, port, _adapter) = node_dialect_node(&redis).await;
+    let node_dialect = RedisAdapter::builder(redis.url()).node_compatible("socket.io");
+    let (_io, port, _adapter) = scripted_node(node_dialect).await;
     support::run_node_script_with(
         "node_cluster.mjs",
         port,

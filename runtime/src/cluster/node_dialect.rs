@@ -256,6 +256,20 @@ fn packet_mp(nsp: &str, data: &Value, attachments: &[Bytes]) -> Mp {
     ])
 }
 
+/// `[event, ...args]` as the event name and its arguments.
+fn split_event(data: Value) -> Option<(String, Vec<Value>)> {
+    let Value::Array(mut data) = data else {
+        return None;
+    };
+    if data.is_empty() {
+        return None;
+    }
+    match data.remove(0) {
+        Value::String(event) => Some((event, data)),
+        _ => None,
+    }
+}
+
 /// `[event, ...args]` of a payload.
 fn event_data(event: &str, payload: &Payload) -> Value {
     let mut data = Vec::with_capacity(payload.args.len() + 1);
@@ -426,16 +440,7 @@ fn apply_broadcast(server: &ServerInner, uid: &str, bytes: &[u8]) -> Option<bool
         .unwrap_or("/")
         .to_owned();
     let mut attachments = Vec::new();
-    let data = from_mp(mp_get(&packet, "data")?.clone(), &mut attachments);
-    let Value::Array(mut data) = data else {
-        return None;
-    };
-    if data.is_empty() {
-        return None;
-    }
-    let Value::String(event) = data.remove(0) else {
-        return None;
-    };
+    let (event, args) = split_event(from_mp(mp_get(&packet, "data")?.clone(), &mut attachments))?;
     let Some(ns) = server.namespace(&nsp) else {
         return Some(false);
     };
@@ -443,7 +448,7 @@ fn apply_broadcast(server: &ServerInner, uid: &str, bytes: &[u8]) -> Option<bool
     if opts.pointer("/flags/volatile") == Some(&Value::Bool(true)) {
         operator = operator.volatile();
     }
-    let _ = operator.emit_payload(&event, Payload::from_parts(data, attachments));
+    let _ = operator.emit_payload(&event, Payload::from_parts(args, attachments));
     Some(true)
 }
 
@@ -523,33 +528,17 @@ fn apply_request(
                 Some(raw) => from_mp(mp_get(raw, "data")?.clone(), &mut attachments),
                 None => request.get("data")?.clone(),
             };
-            let Value::Array(mut data) = data else {
-                return None;
-            };
-            if data.is_empty() {
-                return None;
-            }
-            let Value::String(event) = data.remove(0) else {
-                return None;
-            };
+            let (event, args) = split_event(data)?;
             // With a requestId the sender waits for answers: server-side handlers here
             // have none to give, so the sender sees this node's answer missing.
-            ns.on_remote_server_event(&event, Payload::from_parts(data, attachments));
+            ns.on_remote_server_event(&event, Payload::from_parts(args, attachments));
         }
         BROADCAST => {
             let raw = raw?;
             let packet = mp_get(&raw, "packet")?;
             let mut attachments = Vec::new();
-            let Value::Array(mut data) = from_mp(mp_get(packet, "data")?.clone(), &mut attachments)
-            else {
-                return None;
-            };
-            if data.is_empty() {
-                return None;
-            }
-            let Value::String(event) = data.remove(0) else {
-                return None;
-            };
+            let (event, args) =
+                split_event(from_mp(mp_get(packet, "data")?.clone(), &mut attachments))?;
             let timeout = request
                 .pointer("/opts/flags/timeout")
                 .and_then(Value::as_u64)
@@ -568,7 +557,7 @@ fn apply_request(
             let request_id = request_id.as_str().unwrap_or_default().to_owned();
             tokio::spawn(async move {
                 let answers = operator
-                    .emit_with_ack(&event, Payload::from_parts(data, attachments))
+                    .emit_with_ack(&event, Payload::from_parts(args, attachments))
                     .await;
                 for (_, answer) in answers {
                     // Node's adapter forwards an answer's first argument only.

@@ -387,24 +387,41 @@ impl NodeReader {
                     }
                 }
             }
-            tracing::warn!("cluster: Redis subscription lost; resubscribing");
-            let mut backoff = Duration::from_millis(100);
-            (sink, messages) = loop {
-                let Some(server) = self.server.upgrade() else {
-                    return;
-                };
+            let (client, channels) = (&self.client, &self.channels);
+            let resubscribed = resubscribe(&self.server, |server| {
                 let namespaces = server.namespace_names();
-                drop(server);
-                match node_subscribe(&self.client, &self.channels, &namespaces).await {
-                    Ok(subscribed) => break subscribed,
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
+                async move { node_subscribe(client, channels, &namespaces).await }
+            })
+            .await;
+            let Some(subscribed) = resubscribed else {
+                return;
             };
-            tracing::info!("cluster: resubscribed to Redis");
+            (sink, messages) = subscribed;
+        }
+    }
+}
+
+/// Subscribe again with `subscribe` after the subscription was lost, with backoff (100 ms
+/// doubling to 5 s) until it works; `None` once the server is gone.
+async fn resubscribe<T, F, Fut>(server: &Weak<ServerInner>, subscribe: F) -> Option<T>
+where
+    F: Fn(&ServerInner) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    tracing::warn!("cluster: Redis subscription lost; resubscribing");
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = subscribe(&*server.upgrade()?);
+        match attempt.await {
+            Ok(subscribed) => {
+                tracing::info!("cluster: resubscribed to Redis");
+                return Some(subscribed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -478,21 +495,10 @@ async fn read_loop(
             };
             super::apply(&server, message.get_payload_bytes());
         }
-        tracing::warn!("cluster: Redis subscription lost; resubscribing");
-        let mut backoff = Duration::from_millis(100);
-        messages = loop {
-            if server.strong_count() == 0 {
-                return;
-            }
-            match subscribe(&client, &channels).await {
-                Ok(messages) => break messages,
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+        let resubscribed = resubscribe(&server, |_| subscribe(&client, &channels)).await;
+        let Some(resubscribed) = resubscribed else {
+            return;
         };
-        tracing::info!("cluster: resubscribed to Redis");
+        messages = resubscribed;
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::support::{events, serve, Events, WsClient};
+use crate::support::{events, only, serve, Events, WsClient};
 use tickwire::{DisconnectReason, Namespace, Socket, SocketIo};
 
 const FENCE: &str = r#"42["fence"]"#;
@@ -103,19 +103,6 @@ impl Fixture {
 
 fn ids_of(sockets: &[Socket]) -> BTreeSet<String> {
     sockets.iter().map(|s| s.id().to_owned()).collect()
-}
-
-/// `frame` for the clients at `to`, nothing for the others.
-fn only(n: usize, to: &[usize], frame: &str) -> Vec<Vec<String>> {
-    (0..n)
-        .map(|i| {
-            if to.contains(&i) {
-                vec![frame.to_owned()]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect()
 }
 
 #[actix_rt::test]

@@ -23,6 +23,20 @@ use serde_json::Value;
 use tickwire::SocketIo;
 use tokio::sync::mpsc;
 
+/// What each of `n` clients should receive: `frame` for the clients at `to`, nothing for the
+/// others.
+pub(crate) fn only(n: usize, to: &[usize], frame: &str) -> Vec<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            if to.contains(&i) {
+                vec![frame.to_owned()]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
+}
+
 /// The longest a test waits for anything (a frame, a response, a handler's event).
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
