@@ -162,19 +162,11 @@ impl RedisAdapterBuilder {
             self.channel.clone(),
             node_channel(&self.channel, server.cluster.node()),
         ];
-        let messages = subscribe(&client, &channels)
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
-        let publisher = ConnectionManager::new(client.clone())
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(self.queue);
+        let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let counters = server.cluster.counters.clone();
+        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
         let bus = RedisBus {
-            queue: Queue {
-                tx,
-                counters: counters.clone(),
-            },
+            queue,
             channel: self.channel.clone(),
             conn: publisher.clone(),
         };
@@ -216,19 +208,13 @@ impl RedisAdapterBuilder {
         let channels = Arc::new(Channels::new(&key));
         let (sink, messages) = node_subscribe(&client, &channels, &server.namespace_names())
             .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
-        let publisher = ConnectionManager::new(client.clone())
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(self.queue);
-        let (ns_tx, ns_rx) = mpsc::unbounded_channel();
+            .map_err(unreachable)?;
         let counters = server.cluster.counters.clone();
+        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
+        let (ns_tx, ns_rx) = mpsc::unbounded_channel();
         let uid = format!("{:016x}", server.cluster.node());
         let bus = NodeBus {
-            queue: Queue {
-                tx,
-                counters: counters.clone(),
-            },
+            queue,
             channels: channels.clone(),
             uid: uid.clone(),
             conn: publisher.clone(),
@@ -267,6 +253,28 @@ impl RedisAdapterBuilder {
             }),
         })
     }
+}
+
+fn unreachable(e: redis::RedisError) -> RedisAdapterError {
+    RedisAdapterError::Connect(e.to_string())
+}
+
+/// The publishing side: a connection that reconnects by itself, and the bounded queue that
+/// the publishing task drains into it.
+async fn publishing(
+    client: &Client,
+    queue: usize,
+    counters: &Arc<ClusterCounters>,
+) -> Result<(ConnectionManager, Queue, mpsc::Receiver<(String, Vec<u8>)>), RedisAdapterError> {
+    let publisher = ConnectionManager::new(client.clone())
+        .await
+        .map_err(unreachable)?;
+    let (tx, rx) = mpsc::channel(queue);
+    let queue = Queue {
+        tx,
+        counters: counters.clone(),
+    };
+    Ok((publisher, queue, rx))
 }
 
 /// The bounded queue of the publishing task.
