@@ -98,13 +98,7 @@ async fn node(redis: &Redis, builder: tickwire::SocketIoBuilder) -> Node {
     let (socket_tx, sockets) = events();
     let (reason_tx, reasons) = events();
     io.ns("/", move |socket| {
-        socket.on(
-            "shout",
-            |socket, tickwire::Data(text): tickwire::Data<String>, ack| async move {
-                socket.broadcast().emit("shout", &text).unwrap();
-                ack.send(&"sent").unwrap();
-            },
-        );
+        support::on_shout(&socket);
         let tx = reason_tx.clone();
         socket.on_disconnect(move |_, reason| {
             let _ = tx.send(reason);

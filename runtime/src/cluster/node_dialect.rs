@@ -22,9 +22,8 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::{Message, Op, Reply, Targets, WirePayload, WireSocket};
+use super::{Message, Op, Reply, Targets, WireFrame, WirePayload, WireSocket};
 use crate::codec::Codec;
-use crate::outbox::Frame;
 use crate::payload::Payload;
 use crate::server::ServerInner;
 use tickwire_protocol::socketio::{decode_text, DecodeConfig, PacketKind};
@@ -230,8 +229,8 @@ fn opts_json(targets: &Targets) -> Value {
 
 /// A JSON event frame set (`4` + Socket.IO text, then attachments) as `[event, ...args]`
 /// and its attachments.
-fn event_of_frames(frames: &[Frame]) -> Option<(Value, Vec<Bytes>)> {
-    let Some(Frame::Text(text)) = frames.first() else {
+fn event_of_frames(frames: &[WireFrame]) -> Option<(Value, Vec<Bytes>)> {
+    let Some(WireFrame::Text(text)) = frames.first() else {
         return None;
     };
     let packet = decode_text(text.strip_prefix('4')?, &DecodeConfig::default()).ok()?;
@@ -241,8 +240,8 @@ fn event_of_frames(frames: &[Frame]) -> Option<(Value, Vec<Bytes>)> {
     let attachments = frames[1..]
         .iter()
         .filter_map(|f| match f {
-            Frame::Binary(b) => Some(b.clone()),
-            Frame::Text(_) => None,
+            WireFrame::Binary(b) => Some(Bytes::copy_from_slice(b)),
+            WireFrame::Text(_) => None,
         })
         .collect();
     Some((packet.data?, attachments))
@@ -296,10 +295,7 @@ pub(crate) fn translate(
     let request = |body: Value| vec![(channels.request(nsp), body.to_string().into_bytes())];
     match &message.op {
         Op::Emit { volatile, json, .. } => {
-            let Some(frames) = json.clone().map(super::WireFrame::into_frames) else {
-                return Vec::new();
-            };
-            let Some((data, attachments)) = event_of_frames(&frames) else {
+            let Some((data, attachments)) = json.as_deref().and_then(event_of_frames) else {
                 return Vec::new();
             };
             let mut flags = Vec::new();
@@ -725,7 +721,7 @@ mod tests {
             },
             op: Op::Emit {
                 volatile: true,
-                json: Some(super::super::WireFrame::from_frames(&frames)),
+                json: Some(WireFrame::from_frames(&frames)),
                 compact: None,
             },
         };
@@ -750,7 +746,7 @@ mod tests {
             op: Op::Emit {
                 volatile: false,
                 json: None,
-                compact: Some(vec![super::super::WireFrame::Binary(vec![1])]),
+                compact: Some(vec![WireFrame::Binary(vec![1])]),
             },
             ..message
         };

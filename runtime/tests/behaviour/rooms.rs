@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::support::{events, only, serve, Events, WsClient};
+use crate::support::{events, on_shout, only, serve, Events, WsClient};
 use tickwire::{DisconnectReason, Namespace, Socket, SocketIo};
 
 const FENCE: &str = r#"42["fence"]"#;
@@ -30,13 +30,7 @@ async fn fixture(n: usize) -> Fixture {
     let (reason_tx, reasons) = events();
     let custom_reasons = reason_tx.clone();
     io.ns("/", move |socket| {
-        socket.on(
-            "shout",
-            |socket, tickwire::Data(text): tickwire::Data<String>, ack| async move {
-                socket.broadcast().emit("shout", &text).unwrap();
-                ack.send(&"sent").unwrap();
-            },
-        );
+        on_shout(&socket);
         let tx = reason_tx.clone();
         socket.on_disconnect(move |socket, reason| {
             let _ = tx.send((socket.id().to_owned(), reason));

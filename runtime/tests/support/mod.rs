@@ -23,6 +23,17 @@ use serde_json::Value;
 use tickwire::SocketIo;
 use tokio::sync::mpsc;
 
+/// A `shout` handler on `socket`: broadcast the text to every other socket, then ack `sent`.
+pub(crate) fn on_shout(socket: &tickwire::Socket) {
+    socket.on(
+        "shout",
+        |socket, tickwire::Data(text): tickwire::Data<String>, ack| async move {
+            socket.broadcast().emit("shout", &text).unwrap();
+            ack.send(&"sent").unwrap();
+        },
+    );
+}
+
 /// What each of `n` clients should receive: `frame` for the clients at `to`, nothing for the
 /// others.
 pub(crate) fn only(n: usize, to: &[usize], frame: &str) -> Vec<Vec<String>> {
