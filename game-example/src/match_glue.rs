@@ -257,7 +257,8 @@ impl ArenaMatch {
         let humans_left = self.state.players.iter().any(|p| !p.bot);
         let end = self.state.finished() || (self.had_humans && !humans_left);
         let every = u64::from((self.tick_rate / 2).max(1));
-        let with_roster = std::mem::take(&mut self.roster_changed) || self.ticks % every == 0;
+        let with_roster =
+            std::mem::take(&mut self.roster_changed) || self.ticks.is_multiple_of(every);
         self.ticks += 1;
         (self.state.snapshot(with_roster), end)
     }
