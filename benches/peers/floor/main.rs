@@ -1,4 +1,4 @@
-//! The bare-socket floor of the benchmark contract (`shared/bench-contract.md`): the fastest
+//! The bare-socket floor of the benchmark server contract (benches/README.md): the fastest
 //! honest server, to show how close tickwire gets to what the machine can do.
 //!
 //! One thread (tokio current-thread), hand-rolled HTTP upgrade and websocket framing, just

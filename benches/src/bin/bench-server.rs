@@ -1,14 +1,18 @@
-//! tickwire's implementation of the benchmark server contract (`shared/bench-contract.md`):
-//! `ping` acks its argument, `join` joins a room and acks `"ok"`, and with `TICK_HZ` set
-//! each room is a match room whose tick emits `state` with a realtime timestamp.
+//! tickwire's implementation of the benchmark server contract (benches/README.md, "Benchmark
+//! server contract"): `ping` acks its argument, `join` joins a room and acks `"ok"`, and with
+//! `TICK_HZ` set each room is a match room whose tick emits `state` with a realtime timestamp.
 //!
-//! `cargo run --release -p tickwire-benches --bin bench-server -- --port P`
+//! `cargo run --release -p tickwire-benches --bin bench-server -- --port P [--plain]`
+//!
+//! Served by `tickwire::Server`; `--plain` serves the same app through a plain
+//! `actix_web::HttpServer` instead (the runner's `tickwire-plain`), to measure what the
+//! HTTP dispatcher costs each websocket.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::App;
+use actix_web::{App, HttpServer};
 use clap::Parser;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -28,6 +32,10 @@ struct Args {
     port: Option<u16>,
     /// Port as a positional argument.
     port_arg: Option<u16>,
+    /// Serve through `actix_web::HttpServer` instead of `tickwire::Server`: every websocket
+    /// then stays behind actix-web's HTTP dispatcher.
+    #[arg(long)]
+    plain: bool,
 }
 
 /// One room of the contract: no game state, just the stamped tick.
@@ -142,8 +150,16 @@ async fn main() -> std::io::Result<()> {
         });
     });
 
-    // tickwire's server: websockets on sockets of their own, TCP_NODELAY on.
     let service = io.service();
+    if args.plain {
+        // The same app mounted in actix-web's own server, TCP_NODELAY on as the contract says.
+        let server = HttpServer::new(move || App::new().configure(service.clone()))
+            .tcp_nodelay(true)
+            .bind(("127.0.0.1", port))?;
+        println!("bench-server (HttpServer) listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
+        return server.run().await;
+    }
+    // tickwire's server: websockets on sockets of their own, TCP_NODELAY on.
     let server = tickwire::Server::new(&io, move || App::new().configure(service.clone()))
         .bind(("127.0.0.1", port))?;
     println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");

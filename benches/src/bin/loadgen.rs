@@ -1,4 +1,4 @@
-//! Load generator for the benchmark contract (`shared/bench-contract.md`): Socket.IO v5 over
+//! Load generator for the benchmark server contract (benches/README.md): Socket.IO v5 over
 //! a hand-rolled websocket, all clients on one current-thread tokio runtime (one core).
 //!
 //! ```text

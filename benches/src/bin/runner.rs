@@ -27,11 +27,12 @@ struct Args {
     /// Repetitions (each repetition runs every server once per scenario).
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Servers, in interleaving order.
+    /// Servers, in interleaving order (`tickwire-plain` runs idle-memory only, `floor-rooms`
+    /// the tick fan-out scenarios only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "tickwire,node,socketioxide,floor,floor-rooms"
+        default_value = "tickwire,tickwire-plain,node,socketioxide,floor,floor-rooms"
     )]
     servers: Vec<String>,
     /// Only these scenarios (keys as printed, e.g. `echo-ack,fanout-10x100@60`).
@@ -40,7 +41,7 @@ struct Args {
     /// Tiny sizes and one repetition: checks the pipeline in seconds.
     #[arg(long)]
     quick: bool,
-    /// Also run issue 4's other tick-fanout shapes (10×100 @ 20 Hz, 100×10 @ 60 Hz).
+    /// Also run the other two tick-fanout shapes (10×100 @ 20 Hz, 100×10 @ 60 Hz).
     #[arg(long)]
     all_shapes: bool,
     /// Output directory.
@@ -191,6 +192,8 @@ fn server_cmd(name: &str, bins: &Path, benches: &Path) -> Result<ServerCmd> {
     let mut env = Vec::new();
     let (program, args) = match name {
         "tickwire" => (bins.join("bench-server"), vec![]),
+        // The same server mounted in a plain `actix_web::HttpServer`.
+        "tickwire-plain" => (bins.join("bench-server"), vec!["--plain".to_owned()]),
         "floor" => (bins.join("floor-server"), vec![]),
         "floor-rooms" => {
             // The floor with one clock per room, like tickwire's match rooms.
@@ -209,7 +212,10 @@ fn server_cmd(name: &str, bins: &Path, benches: &Path) -> Result<ServerCmd> {
                 .to_string()],
         ),
         other => {
-            bail!("unknown server {other:?} (tickwire, node, socketioxide, floor, floor-rooms)")
+            bail!(
+                "unknown server {other:?} \
+                 (tickwire, tickwire-plain, node, socketioxide, floor, floor-rooms)"
+            )
         }
     };
     if program.components().count() > 1 && !program.exists() {
@@ -1167,6 +1173,12 @@ fn main() -> Result<()> {
                     pb.inc(1);
                     continue;
                 }
+                // Serving through HttpServer changes what an idle websocket holds; the
+                // other scenarios measure tickwire::Server only.
+                if server.name == "tickwire-plain" && spec.key != "idle-memory" {
+                    pb.inc(1);
+                    continue;
+                }
                 pb.set_message(format!("rep {} {} {}", rep + 1, spec.key, server.name));
                 match run_one(&ctx, server, spec, rep) {
                     Ok(r) => {
@@ -1210,7 +1222,7 @@ fn main() -> Result<()> {
         "Medians of {reps} interleaved repetitions (min–max); ×tw = peer median / tickwire median.\n\
          Server pinned to core 0, load generator to core 1.\n\n{table}\n"
     );
-    summary_md.push_str("Targets (issue 7):\n\n");
+    summary_md.push_str("Targets (benches/README.md):\n\n");
     for (what, ok, detail) in &targets {
         let mark = match ok {
             Some(true) => "met",

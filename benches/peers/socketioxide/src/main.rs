@@ -1,4 +1,4 @@
-//! The socketioxide peer of tickwire's benchmark contract (`shared/bench-contract.md`):
+//! The socketioxide peer of tickwire's benchmark server contract (benches/README.md):
 //! `ping` acks its argument, `join` joins a room and acks `"ok"`, and with `TICK_HZ` set a
 //! ticker on absolute deadlines emits a stamped `state` event to every room that has members.
 //!
