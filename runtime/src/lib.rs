@@ -53,10 +53,28 @@
 //! Redis pub/sub, so broadcasts, room operations, broadcast acks, remote sockets and
 //! server-side events span every node (see the [`cluster`] module).
 //!
-//! Each Engine.IO connection is an actix actor with a bounded mailbox and a bounded outbound
-//! queue ([`Config`] lists every limit); each namespace admits connections through its own
-//! actor. The wire formats and protocol state machines live in the sans-IO
-//! [`tickwire_protocol`] crate.
+//! ## What is an actor
+//!
+//! Each of these is an actix actor with a bounded mailbox ([`Config`] lists every limit):
+//!
+//! - the **connection**, one per Engine.IO session whatever its transport, with a bounded
+//!   outbound queue beside its mailbox;
+//! - a namespace's **admission** actor, started only for a namespace that has connect
+//!   middleware ([`Namespace::use_middleware`]): its mailbox bounds a connect storm and the
+//!   middlewares run concurrently in it. A namespace without middleware admits inline, on the
+//!   connection's thread, with no hop;
+//! - each **match** ([`MatchRoom::spawn`]);
+//! - each **matchmaker** ([`Matchmaker::spawn`]).
+//!
+//! Each websocket also has a task of its own (framing, reads into its connection's mailbox,
+//! writes from the outbound queue). Socket.IO rooms are not actors: each namespace keeps one
+//! index of its rooms and their members. So [`Socket::join`] is synchronous and a broadcast
+//! right after a join reaches the new member; `to(a).to(b)` deduplicates the members in one
+//! pass over the index; and a broadcast's fan-out puts the encoded frames straight into each
+//! member's outbound queue, with no mailbox hop.
+//!
+//! The wire formats and protocol state machines live in the sans-IO [`tickwire_protocol`]
+//! crate.
 
 mod actor;
 #[cfg(feature = "bench-internals")]
