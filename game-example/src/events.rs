@@ -240,13 +240,11 @@ async fn queue(socket: Socket, lobby: Arc<Lobby>, req: QueueRequest) {
     leave(&socket, &lobby).await;
     let (tx, cancelled) = oneshot::channel();
     *session.queued.lock() = Some(tx);
-    let ticket = Ticket {
-        mode: MODE.to_owned(),
-        player: PlayerInfo {
-            name: clean_name(&req.name),
-            data: serde_json::Value::Null,
-        },
+    let player = PlayerInfo {
+        name: clean_name(&req.name),
+        data: serde_json::Value::Null,
     };
+    let ticket = Ticket::for_socket(MODE, player, &socket);
     let matchmaker = lobby.matchmaker.clone();
     let result = tokio::select! {
         result = matchmaker.enqueue(ticket) => result,

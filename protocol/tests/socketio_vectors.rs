@@ -787,6 +787,20 @@ fn reassembler_reports_header_errors() {
     assert!(!reassembler.is_pending());
 }
 
+#[test]
+fn an_abandoned_packet_leaves_the_reassembler_ready_for_the_next() {
+    let mut reassembler = Reassembler::default();
+    let header = r#"52-["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+    assert_eq!(reassembler.feed_text(header), Ok(None));
+    assert_eq!(reassembler.feed_binary(Bytes::from_static(&[1])), Ok(None));
+    assert!(reassembler.abandon());
+    assert!(!reassembler.is_pending());
+    assert!(!reassembler.abandon());
+    // The next packet decodes as if nothing had been pending.
+    let next = reassembler.feed_text(r#"2["y"]"#).unwrap().unwrap();
+    assert_eq!(next.event_name(), Some("y"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding details
 // ---------------------------------------------------------------------------------------------

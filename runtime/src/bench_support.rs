@@ -21,7 +21,6 @@ impl MixedMembers {
         let outbox = || {
             Outbox::new(
                 TransportKind::WebSocket,
-                config.max_buffered_packets,
                 config.max_buffered_bytes,
                 Default::default(),
             )

@@ -84,6 +84,7 @@ pub mod cluster;
 mod codec;
 mod compact;
 mod config;
+mod connection_caps;
 mod error;
 mod limits;
 mod matchmaker;

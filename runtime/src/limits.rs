@@ -44,18 +44,34 @@ impl TokenBucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Accept,
+    /// Drop this message (and, for a packet header, the attachments it announces).
     Drop,
+    /// Drop this attachment and the rest of its packet: the packet being reassembled is
+    /// abandoned.
+    DropPacket,
     Disconnect,
 }
 
-/// Messages-per-second and bytes-per-second limits with a strike count for abuse.
+/// Messages-per-second and bytes-per-second limits with strike counts for abuse.
+///
+/// Every message pays one message token and its bytes, whatever its codec or transport:
+/// Socket.IO JSON text, a compact packet (one binary frame), a polling packet. An attachment
+/// pays its bytes; one over the budget drops its whole packet. A connection that keeps
+/// sending after it was throttled (more dropped than its burst of messages or of bytes, net
+/// of what it was allowed since) is disconnected.
 #[derive(Debug, Clone)]
 pub(crate) struct InboundLimiter {
     messages: TokenBucket,
     bytes: TokenBucket,
+    /// Dropped messages, less one per accepted message.
     strikes: f64,
     max_strikes: f64,
-    /// Attachments of a dropped binary packet still to drop.
+    /// Dropped bytes, less the bytes accepted since.
+    byte_strikes: f64,
+    max_byte_strikes: f64,
+    /// Attachments of the accepted packet still to come.
+    attachments_due: usize,
+    /// Attachments of a dropped packet still to drop.
     skip_binary: usize,
 }
 
@@ -68,38 +84,69 @@ impl InboundLimiter {
             bytes: TokenBucket::new(byte_rate, byte_rate * 2.0, now),
             strikes: 0.0,
             max_strikes: rate * 2.0,
+            byte_strikes: 0.0,
+            max_byte_strikes: byte_rate * 2.0,
+            attachments_due: 0,
             skip_binary: 0,
         }
     }
 
-    /// Judge a text message of `len` bytes.
+    /// Judge a Socket.IO JSON text message (its header announces its attachments).
     pub(crate) fn text(&mut self, text: &str, now: Instant) -> Verdict {
-        let ok = self.messages.take(1.0, now) & self.bytes.take(text.len() as f64, now);
-        if ok {
-            self.strikes = (self.strikes - 1.0).max(0.0);
-            return Verdict::Accept;
+        let verdict = self.message(text.len(), now);
+        let announced = announced_attachments(text);
+        match verdict {
+            Verdict::Accept => self.attachments_due = announced,
+            _ => self.skip_binary = announced,
         }
-        self.strikes += 1.0;
-        if self.strikes > self.max_strikes {
-            return Verdict::Disconnect;
-        }
-        self.skip_binary = announced_attachments(text);
-        Verdict::Drop
+        verdict
     }
 
-    /// Judge a binary message (an attachment): dropped with its packet, never on its own.
-    pub(crate) fn binary(&mut self, len: usize, now: Instant) -> Verdict {
+    /// Judge a whole packet that arrived as one binary message (the compact codec).
+    pub(crate) fn packet(&mut self, len: usize, now: Instant) -> Verdict {
+        self.message(len, now)
+    }
+
+    /// Judge a binary attachment of a JSON packet.
+    pub(crate) fn attachment(&mut self, len: usize, now: Instant) -> Verdict {
         if self.skip_binary > 0 {
             self.skip_binary -= 1;
             return Verdict::Drop;
         }
-        if !self.bytes.take(len as f64, now) {
-            self.strikes += 1.0;
-            if self.strikes > self.max_strikes {
-                return Verdict::Disconnect;
-            }
+        if self.attachments_due == 0 {
+            // Not announced: the Socket.IO layer refuses it as a protocol error.
+            return Verdict::Accept;
         }
-        Verdict::Accept
+        self.attachments_due -= 1;
+        if self.bytes.take(len as f64, now) {
+            self.byte_strikes = (self.byte_strikes - len as f64).max(0.0);
+            return Verdict::Accept;
+        }
+        self.skip_binary = std::mem::take(&mut self.attachments_due);
+        match self.strike(len) {
+            Verdict::Disconnect => Verdict::Disconnect,
+            _ => Verdict::DropPacket,
+        }
+    }
+
+    fn message(&mut self, len: usize, now: Instant) -> Verdict {
+        let ok = self.messages.take(1.0, now) & self.bytes.take(len as f64, now);
+        if ok {
+            self.strikes = (self.strikes - 1.0).max(0.0);
+            self.byte_strikes = (self.byte_strikes - len as f64).max(0.0);
+            return Verdict::Accept;
+        }
+        self.strike(len)
+    }
+
+    fn strike(&mut self, len: usize) -> Verdict {
+        self.strikes += 1.0;
+        self.byte_strikes += len as f64;
+        if self.strikes > self.max_strikes || self.byte_strikes > self.max_byte_strikes {
+            Verdict::Disconnect
+        } else {
+            Verdict::Drop
+        }
     }
 }
 
@@ -174,9 +221,63 @@ mod tests {
         assert_eq!(l.text("42[\"a\"]", t0), Verdict::Accept);
         assert_eq!(l.text("42[\"b\"]", t0), Verdict::Accept);
         assert_eq!(l.text("52-[\"c\",{},{}]", t0), Verdict::Drop);
-        assert_eq!(l.binary(3, t0), Verdict::Drop);
-        assert_eq!(l.binary(3, t0), Verdict::Drop);
-        assert_eq!(l.binary(3, t0), Verdict::Accept);
+        assert_eq!(l.attachment(3, t0), Verdict::Drop);
+        assert_eq!(l.attachment(3, t0), Verdict::Drop);
+        // Nothing announced: left to the Socket.IO layer to refuse.
+        assert_eq!(l.attachment(3, t0), Verdict::Accept);
+    }
+
+    #[test]
+    fn compact_packets_pay_message_and_byte_tokens_like_text() {
+        let t0 = Instant::now();
+        let mut json = InboundLimiter::new(10, 1 << 20, t0);
+        let mut compact = InboundLimiter::new(10, 1 << 20, t0);
+        let json_ok = (0..1000)
+            .filter(|_| json.text("42[\"x\",1]", t0) == Verdict::Accept)
+            .count();
+        let compact_ok = (0..1000)
+            .filter(|_| compact.packet(9, t0) == Verdict::Accept)
+            .count();
+        assert_eq!(json_ok, 20);
+        assert_eq!(compact_ok, json_ok);
+        // Sustained: both end in a disconnect.
+        assert_eq!(compact.packet(9, t0), Verdict::Disconnect);
+        // Bytes too: a packet over the byte burst is dropped.
+        let mut bytes = InboundLimiter::new(1000, 100, t0);
+        assert_eq!(bytes.packet(150, t0), Verdict::Accept);
+        assert_eq!(bytes.packet(150, t0), Verdict::Drop);
+    }
+
+    #[test]
+    fn an_attachment_over_the_byte_budget_drops_its_whole_packet() {
+        let t0 = Instant::now();
+        let mut l = InboundLimiter::new(100, 1000, t0);
+        assert_eq!(l.text("53-[\"c\",{},{},{}]", t0), Verdict::Accept);
+        assert_eq!(l.attachment(1500, t0), Verdict::Accept);
+        assert_eq!(l.attachment(1500, t0), Verdict::DropPacket);
+        // The third attachment goes with its packet.
+        assert_eq!(l.attachment(10, t0), Verdict::Drop);
+        // The next packet is judged afresh.
+        assert_eq!(l.text("42[\"d\"]", t0), Verdict::Accept);
+    }
+
+    #[test]
+    fn a_few_huge_messages_over_the_byte_rate_disconnect_as_fast_as_many_small_ones() {
+        let t0 = Instant::now();
+        // 1 KiB/s: the burst is 2 KiB, and 2 KiB more dropped is abuse.
+        let mut l = InboundLimiter::new(1000, 1024, t0);
+        let verdicts: Vec<Verdict> = (0..6).map(|_| l.packet(1000, t0)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Accept,
+                Verdict::Accept,
+                Verdict::Drop,
+                Verdict::Drop,
+                Verdict::Disconnect,
+                Verdict::Disconnect
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use crate::actor::matchroom::{
     JoinError, Match, MatchConfig, MatchHandle, MatchRoom, PlayerInfo, SeatToken,
 };
+use crate::socket::Socket;
 
 /// How the matchmaker groups players.
 #[derive(Debug, Clone)]
@@ -45,6 +46,20 @@ pub struct Ticket {
     pub mode: String,
     /// Who is playing.
     pub player: PlayerInfo,
+    /// The player's socket, when the ticket is for one: the ticket is dropped, and never
+    /// grouped, once the socket has disconnected.
+    pub socket: Option<Socket>,
+}
+
+impl Ticket {
+    /// A ticket for `socket`'s player in `mode`.
+    pub fn for_socket(mode: impl Into<String>, player: PlayerInfo, socket: &Socket) -> Ticket {
+        Ticket {
+            mode: mode.into(),
+            player,
+            socket: Some(socket.clone()),
+        }
+    }
 }
 
 /// Where a grouped player plays.
@@ -77,8 +92,16 @@ type Reply<M> = oneshot::Sender<Result<Assignment<M>, MatchmakingError>>;
 
 struct Waiting<M: Match> {
     player: PlayerInfo,
+    socket: Option<Socket>,
     since: Instant,
     reply: Reply<M>,
+}
+
+impl<M: Match> Waiting<M> {
+    /// Someone still waits for this ticket: its caller, and its socket if it has one.
+    fn is_live(&self) -> bool {
+        !self.reply.is_closed() && self.socket.as_ref().is_none_or(Socket::connected)
+    }
 }
 
 /// The matchmaker actor.
@@ -142,13 +165,14 @@ impl<M: Match> Matchmaker<M> {
 impl<M: Match> MatchmakerActor<M> {
     fn enqueue(&mut self, msg: Enqueue<M>, ctx: &mut Context<Self>) {
         let queue = self.queues.entry(msg.ticket.mode.clone()).or_default();
-        queue.retain(|w| !w.reply.is_closed());
+        queue.retain(Waiting::is_live);
         if queue.len() >= self.config.max_queued {
             let _ = msg.reply.send(Err(MatchmakingError::QueueFull));
             return;
         }
         queue.push_back(Waiting {
             player: msg.ticket.player,
+            socket: msg.ticket.socket,
             since: Instant::now(),
             reply: msg.reply,
         });
@@ -161,7 +185,7 @@ impl<M: Match> MatchmakerActor<M> {
             let Some(queue) = self.queues.get_mut(mode) else {
                 return;
             };
-            queue.retain(|w| !w.reply.is_closed());
+            queue.retain(Waiting::is_live);
             let waited_out = queue
                 .front()
                 .is_some_and(|w| w.since.elapsed() >= self.config.max_wait);

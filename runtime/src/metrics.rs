@@ -40,6 +40,7 @@ pub(crate) struct Metrics {
     pub(crate) bytes_in: Counter,
     pub(crate) bytes_out: Counter,
     pub(crate) inbound_dropped: Family<Label, Counter>,
+    refused: Family<Label, Counter>,
     pub(crate) outbox: std::sync::Arc<OutboxCounters>,
     // Read at scrape time.
     connections: Gauge,
@@ -75,6 +76,7 @@ impl Metrics {
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             inbound_dropped: Family::default(),
+            refused: Family::default(),
             outbox: Default::default(),
             connections: Gauge::default(),
             sockets: Family::default(),
@@ -128,6 +130,11 @@ impl Metrics {
                 "inbound_dropped",
                 "Inbound messages dropped by limit",
                 m.inbound_dropped.clone(),
+            );
+            r.register(
+                "refused",
+                "Requests refused by reason: max_connections, max_connections_per_ip, origin",
+                m.refused.clone(),
             );
             r.register(
                 "sockets",
@@ -206,6 +213,11 @@ impl Metrics {
 
     pub(crate) fn disconnected(&self, reason: &str) {
         self.disconnects.get_or_create(&label(reason)).inc();
+    }
+
+    /// A session or request refused (caps, origin).
+    pub(crate) fn refused(&self, reason: &str) {
+        self.refused.get_or_create(&label(reason)).inc();
     }
 
     pub(crate) fn inbound_drop(&self, reason: &str) {

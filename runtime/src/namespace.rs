@@ -3,9 +3,9 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, System};
 use parking_lot::RwLock;
@@ -44,6 +44,12 @@ pub(crate) struct NamespaceInner {
     cluster: Arc<ClusterSlot>,
     /// Handlers of events other nodes send with `server_side_emit`.
     server_events: RwLock<HashMap<String, ServerEventHandler>>,
+    /// Created on demand by a dynamic matcher: removed once empty for a grace period.
+    dynamic: bool,
+    /// Since when a dynamic namespace has had no socket.
+    empty_since: parking_lot::Mutex<Option<Instant>>,
+    /// Removed from its server: no socket enters it any more.
+    reclaimed: AtomicBool,
 }
 
 /// A namespace: a handle to broadcast to its sockets and to manage its rooms.
@@ -65,6 +71,7 @@ impl Namespace {
         setup: Arc<Setup>,
         config: Arc<Config>,
         cluster: Arc<ClusterSlot>,
+        dynamic: bool,
     ) -> Namespace {
         let recovery = config
             .recovery
@@ -81,7 +88,28 @@ impl Namespace {
             actor: OnceLock::new(),
             cluster,
             server_events: RwLock::new(HashMap::new()),
+            dynamic,
+            empty_since: parking_lot::Mutex::new(dynamic.then(Instant::now)),
+            reclaimed: AtomicBool::new(false),
         }))
+    }
+
+    /// For a dynamic namespace empty for longer than its grace at `now`: mark it reclaimed
+    /// (no socket enters it any more) and return true. The server then forgets it.
+    pub(crate) fn reclaim_if_idle(&self, now: Instant) -> bool {
+        if !self.0.dynamic {
+            return false;
+        }
+        // Under the sockets lock, as `insert_socket` checks the flag.
+        let sockets = self.0.sockets.write();
+        let idle = sockets.is_empty()
+            && self.0.empty_since.lock().is_some_and(|since| {
+                now.saturating_duration_since(since) >= self.0.config.dynamic_namespace_grace
+            });
+        if idle {
+            self.0.reclaimed.store(true, Ordering::Release);
+        }
+        idle
     }
 
     /// The namespace's name, e.g. `/` or `/chat`.
@@ -193,12 +221,20 @@ impl Namespace {
         self.0.sockets.read().get(sid).cloned()
     }
 
-    pub(crate) fn insert_socket(&self, socket: &Socket) {
-        self.0
-            .sockets
-            .write()
-            .insert(socket.inner.id.clone(), socket.clone());
+    /// Add a socket; false when the namespace was reclaimed meanwhile.
+    pub(crate) fn insert_socket(&self, socket: &Socket) -> bool {
+        {
+            let mut sockets = self.0.sockets.write();
+            if self.0.reclaimed.load(Ordering::Acquire) {
+                return false;
+            }
+            sockets.insert(socket.inner.id.clone(), socket.clone());
+            if self.0.dynamic {
+                *self.0.empty_since.lock() = None;
+            }
+        }
         let _ = socket.join(socket.id().to_owned());
+        true
     }
 
     pub(crate) fn index_join(&self, sid: &Sid, room: String) {
@@ -221,7 +257,13 @@ impl Namespace {
     }
 
     pub(crate) fn remove_socket(&self, sid: &Sid, rooms: &[String]) {
-        self.0.sockets.write().remove(sid);
+        {
+            let mut sockets = self.0.sockets.write();
+            sockets.remove(sid);
+            if self.0.dynamic && sockets.is_empty() {
+                *self.0.empty_since.lock() = Some(Instant::now());
+            }
+        }
         let mut index = self.0.rooms.write();
         for room in rooms {
             if let Some(members) = index.get_mut(room.as_str()) {

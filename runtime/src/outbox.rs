@@ -1,13 +1,23 @@
 //! A connection's bounded outbound queue.
 //!
 //! Producers (the socket's emits, broadcasts from any thread, the connection actor's control
-//! packets) push encoded frames; the one consumer is the transport: the websocket's response
-//! body (polled by the HTTP dispatcher that owns the socket), or the polling GET that is parked. Bytes are shared (`Bytes` / `ByteString`), so a
-//! broadcast frame is never copied per member.
+//! packets) push encoded frames; the one consumer is the transport: the websocket's task, or
+//! the polling GET that is parked. Bytes are shared (`Bytes` / `ByteString`), so a broadcast
+//! frame is never copied per member.
 //!
-//! Overflow rules per class (DESIGN.md §2): control frames always enter; reliable frames
-//! beyond the packet or byte budget are refused ([`Overflow`]), and the caller disconnects the
-//! client as a slow consumer; volatile frames are dropped unless the transport can write now.
+//! One byte budget bounds the whole queue: every frame costs its length plus
+//! [`ENTRY_OVERHEAD`] (the queue entry itself), so even a flood of empty frames is bounded.
+//! Overflow rules per class:
+//! - protocol frames (the open packet, the one pending ping, a noop) are bounded by
+//!   construction and always enter;
+//! - control and reliable frames beyond the budget are refused ([`Overflow`]): the caller
+//!   disconnects the client as a slow consumer;
+//! - volatile frames are dropped unless the transport can write now;
+//! - latest frames replace the queued frame of the same key (at most one per key).
+//!
+//! How many packets are queued is not a test of anything: a burst that fits the budget is
+//! delivered whole, and a consumer that stops draining is caught by the budget or by its
+//! transport's write timeout.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,12 +51,24 @@ impl Frame {
     }
 }
 
+/// What one queued frame costs the budget beyond its bytes: the queue entry holding it.
+pub(crate) const ENTRY_OVERHEAD: usize = 64;
+
+/// What `frames` cost the byte budget.
+pub(crate) fn cost(frames: &[Frame]) -> usize {
+    frames.iter().map(|f| f.len() + ENTRY_OVERHEAD).sum()
+}
+
 /// How a frame behaves when the client cannot keep up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// Never dropped (handshake, heartbeats, CONNECT/DISCONNECT, acks).
+    /// Engine.IO's own frames, bounded by construction (the open packet, the one pending
+    /// ping, a noop): never refused.
+    Protocol,
+    /// Socket.IO control packets (CONNECT, CONNECT_ERROR, DISCONNECT, acks): counted;
+    /// overflow disconnects the client.
     Control,
-    /// Bounded; overflow disconnects the client.
+    /// Events and broadcasts: counted; overflow disconnects the client.
     Reliable,
     /// Dropped when the transport cannot write now.
     Volatile,
@@ -126,7 +148,6 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Wakes a parked poll when there is something to take (the websocket registers a waker).
     notify: Notify,
-    max_packets: usize,
     max_bytes: usize,
     /// A POST is being served (Engine.IO allows one at a time).
     pub(crate) post_in_flight: AtomicBool,
@@ -148,7 +169,6 @@ pub(crate) enum PollBatch {
 impl Outbox {
     pub(crate) fn new(
         transport: TransportKind,
-        max_packets: usize,
         max_bytes: usize,
         stats: Arc<OutboxCounters>,
     ) -> Outbox {
@@ -164,7 +184,6 @@ impl Outbox {
                 ws_waker: None,
             }),
             notify: Notify::new(),
-            max_packets,
             max_bytes,
             post_in_flight: AtomicBool::new(false),
             slow: AtomicBool::new(false),
@@ -174,18 +193,16 @@ impl Outbox {
 
     /// Queue `frames` as one unit (a packet and its attachments stay together and in order).
     pub(crate) fn push(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
-        let size: usize = frames.iter().map(Frame::len).sum();
+        let size = cost(frames);
         let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
                 return Ok(());
             }
             match class {
-                Class::Control => {}
-                Class::Reliable => {
-                    if st.queue.len() + frames.len() > self.max_packets
-                        || st.bytes + size > self.max_bytes
-                    {
+                Class::Protocol => {}
+                Class::Control | Class::Reliable => {
+                    if st.bytes + size > self.max_bytes {
                         return Err(Overflow);
                     }
                 }
@@ -230,11 +247,11 @@ impl Outbox {
             }
             if let Some(pos) = st.queue.iter().rposition(|e| e.latest == Some(key)) {
                 if let Some(old) = st.queue.remove(pos) {
-                    st.bytes -= old.frame.len();
+                    st.bytes -= old.frame.len() + ENTRY_OVERHEAD;
                     self.stats.coalesced_latest.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            st.bytes += frame.len();
+            st.bytes += frame.len() + ENTRY_OVERHEAD;
             st.queue.push_back(Entry {
                 frame,
                 latest: Some(key),
@@ -244,7 +261,7 @@ impl Outbox {
         self.wake(wake);
     }
 
-    /// Frames and bytes waiting.
+    /// Frames waiting, and what they cost the byte budget.
     pub(crate) fn depth(&self) -> (usize, usize) {
         let st = self.state.lock();
         (st.queue.len(), st.bytes)
@@ -383,7 +400,7 @@ fn take_frames(st: &mut State, max_bytes: usize, polling: bool) -> Vec<Frame> {
         }
         budget += cost;
         if let Some(entry) = st.queue.pop_front() {
-            st.bytes -= entry.frame.len();
+            st.bytes -= entry.frame.len() + ENTRY_OVERHEAD;
             out.push(entry.frame);
         }
     }
@@ -398,27 +415,55 @@ mod tests {
         Frame::Text(ByteString::from(s.to_owned()))
     }
 
+    /// A budget of exactly `frames` frames of `len` bytes each.
+    fn budget(frames: usize, len: usize) -> usize {
+        frames * (len + ENTRY_OVERHEAD)
+    }
+
     #[test]
-    fn reliable_overflow_is_refused_and_control_is_not() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 2, 1 << 20, Default::default());
+    fn control_and_reliable_frames_share_the_byte_budget_and_protocol_frames_are_exempt() {
+        let outbox = Outbox::new(TransportKind::WebSocket, budget(2, 2), Default::default());
         assert!(outbox
             .push(&[text("4a"), text("4b")], Class::Reliable)
             .is_ok());
         assert_eq!(outbox.push(&[text("4c")], Class::Reliable), Err(Overflow));
-        assert!(outbox.push(&[text("2")], Class::Control).is_ok());
+        // An ack is not exempt: it counts like any other frame.
+        assert_eq!(outbox.push(&[text("43")], Class::Control), Err(Overflow));
+        // The one pending ping is bounded by construction.
+        assert!(outbox.push(&[text("2")], Class::Protocol).is_ok());
         assert_eq!(outbox.depth().0, 3);
     }
 
     #[test]
     fn byte_budget_is_enforced() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 5, Default::default());
+        let outbox = Outbox::new(TransportKind::WebSocket, budget(1, 4), Default::default());
         assert!(outbox.push(&[text("4abc")], Class::Reliable).is_ok());
         assert_eq!(outbox.push(&[text("4abc")], Class::Reliable), Err(Overflow));
     }
 
     #[test]
+    fn empty_frames_still_cost_their_entry() {
+        let outbox = Outbox::new(TransportKind::WebSocket, budget(10, 0), Default::default());
+        let empty = Frame::Binary(Bytes::new());
+        let taken = (0..100)
+            .take_while(|_| outbox.push(&[empty.clone()], Class::Reliable).is_ok())
+            .count();
+        assert_eq!(taken, 10);
+    }
+
+    #[test]
+    fn a_burst_within_the_budget_is_never_refused_whatever_its_packet_count() {
+        let outbox = Outbox::new(TransportKind::WebSocket, 8 << 20, Default::default());
+        for i in 0..10_000 {
+            let frame = text(&format!("42[\"n\",{i}]"));
+            assert!(outbox.push(&[frame], Class::Reliable).is_ok(), "packet {i}");
+        }
+        assert_eq!(outbox.depth().0, 10_000);
+    }
+
+    #[test]
     fn volatile_is_dropped_when_not_writable() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20, Default::default());
+        let outbox = Outbox::new(TransportKind::WebSocket, 1 << 20, Default::default());
         assert!(outbox.push(&[text("4a")], Class::Volatile).is_ok());
         assert!(outbox.push(&[text("4b")], Class::Volatile).is_ok());
         assert_eq!(outbox.depth().0, 1);
@@ -427,7 +472,7 @@ mod tests {
 
     #[test]
     fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 100, 1 << 20, Default::default());
+        let outbox = Outbox::new(TransportKind::WebSocket, 1 << 20, Default::default());
         outbox.push_latest(7, text("4s1"));
         outbox.push(&[text("4e1")], Class::Reliable).ok();
         outbox.push_latest(9, text("4other"));
@@ -450,7 +495,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn poll_batches_respect_byte_budget_and_farewell() {
-        let outbox = Outbox::new(TransportKind::Polling, 100, 1 << 20, Default::default());
+        let outbox = Outbox::new(TransportKind::Polling, 1 << 20, Default::default());
         outbox
             .push(&[text("4aaaa"), text("4bbbb")], Class::Reliable)
             .ok();

@@ -9,6 +9,13 @@
 //! A client that reconnects within the window with `{"pid", "offset"}` in its CONNECT auth gets
 //! its socket id and rooms back, and every packet it missed after `offset`, in order and none
 //! twice. Only JSON broadcasts carry offsets (the compact format has no field for them).
+//!
+//! Never `recovered` with a gap: when the missed packets would not fit the connection's
+//! outbound budget, the recovery is refused and the client starts a fresh session
+//! (`recovered` false), as it does for an unknown session or an offset no longer logged.
+//!
+//! Expiry is amortized: packets and sessions are kept in the order they came, so expiring
+//! looks only at the oldest ones, never at every session.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -81,10 +88,23 @@ pub(crate) struct Restored {
     pub(crate) missed: Vec<Vec<Frame>>,
 }
 
+/// The answer to a recovery claim.
+pub(crate) enum Restore {
+    /// The session, and every packet it missed.
+    Restored(Restored),
+    /// Unknown or expired session, or an offset no longer logged.
+    Unknown,
+    /// The missed packets would not fit the connection's outbound budget.
+    TooMuchMissed,
+}
+
 /// One namespace's recovery state.
 pub(crate) struct RecoveryLog {
     config: RecoveryConfig,
     sessions: HashMap<String, Session>,
+    /// Session pids in the order they were persisted (entries of sessions restored or
+    /// replaced since are skipped when reached).
+    session_order: VecDeque<(Instant, String)>,
     log: VecDeque<Logged>,
     next_offset: u64,
 }
@@ -94,6 +114,7 @@ impl RecoveryLog {
         RecoveryLog {
             config,
             sessions: HashMap::new(),
+            session_order: VecDeque::new(),
             log: VecDeque::new(),
             next_offset: 1,
         }
@@ -135,14 +156,9 @@ impl RecoveryLog {
     /// A socket dropped for a recoverable reason: keep its session.
     pub(crate) fn persist(&mut self, pid: &str, sid: Sid, rooms: Vec<String>, now: Instant) {
         self.expire(now);
-        if self.sessions.len() >= self.config.max_sessions {
-            if let Some(oldest) = self
-                .sessions
-                .iter()
-                .min_by_key(|(_, s)| s.at)
-                .map(|(pid, _)| pid.clone())
-            {
-                self.sessions.remove(&oldest);
+        while self.sessions.len() >= self.config.max_sessions.max(1) {
+            if !self.drop_oldest_session() {
+                break;
             }
         }
         self.sessions.insert(
@@ -153,23 +169,68 @@ impl RecoveryLog {
                 at: now,
             },
         );
+        self.session_order.push_back((now, pid.to_owned()));
+        // Entries of restored sessions stay in the order until reached: compact it once it
+        // holds twice what is live, so it never outgrows the sessions it orders.
+        if self.session_order.len() > 2 * self.sessions.len() + 16 {
+            let sessions = &self.sessions;
+            self.session_order
+                .retain(|(at, pid)| sessions.get(pid).is_some_and(|s| s.at == *at));
+        }
     }
 
-    /// Take back the session `pid` and the packets it missed after `offset`; `None` when the
-    /// session is unknown or expired, or `offset` is no longer in the log.
-    pub(crate) fn restore(&mut self, pid: &str, offset: &str, now: Instant) -> Option<Restored> {
+    /// Drop the oldest live session; false when there is none.
+    fn drop_oldest_session(&mut self) -> bool {
+        while let Some((at, pid)) = self.session_order.pop_front() {
+            if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
+                self.sessions.remove(&pid);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Take back the session `pid` and the packets it missed after `offset`, if they cost
+    /// at most `budget` bytes of outbound queue. The session is consumed either way.
+    pub(crate) fn restore(
+        &mut self,
+        pid: &str,
+        offset: &str,
+        now: Instant,
+        budget: usize,
+    ) -> Restore {
         self.expire(now);
-        let offset: u64 = offset.parse().ok()?;
-        let index = self.log.iter().position(|p| p.offset == offset)?;
-        let session = self.sessions.remove(pid)?;
-        let missed = self
+        let Ok(offset) = offset.parse::<u64>() else {
+            return Restore::Unknown;
+        };
+        // Offsets are consecutive: the claimed one's index is its distance from the oldest.
+        let index = self
+            .log
+            .front()
+            .and_then(|front| offset.checked_sub(front.offset))
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| self.log.get(*i).is_some_and(|p| p.offset == offset));
+        let Some(index) = index else {
+            return Restore::Unknown;
+        };
+        let Some(session) = self.sessions.remove(pid) else {
+            return Restore::Unknown;
+        };
+        let missed: Vec<Vec<Frame>> = self
             .log
             .iter()
             .skip(index + 1)
             .filter(|p| p.reaches(&session.rooms))
             .map(|p| p.frames.clone())
             .collect();
-        Some(Restored {
+        let cost: usize = missed
+            .iter()
+            .map(|frames| crate::outbox::cost(frames))
+            .sum();
+        if cost > budget {
+            return Restore::TooMuchMissed;
+        }
+        Restore::Restored(Restored {
             sid: session.sid,
             rooms: session.rooms,
             missed,
@@ -178,21 +239,32 @@ impl RecoveryLog {
 
     fn expire(&mut self, now: Instant) {
         let window = self.config.max_disconnection;
-        while self
-            .log
-            .front()
-            .is_some_and(|p| now.saturating_duration_since(p.at) > window)
-        {
+        let expired = |at: Instant| now.saturating_duration_since(at) > window;
+        while self.log.front().is_some_and(|p| expired(p.at)) {
             self.log.pop_front();
         }
-        self.sessions
-            .retain(|_, s| now.saturating_duration_since(s.at) <= window);
+        while let Some((at, _)) = self.session_order.front() {
+            if !expired(*at) {
+                break;
+            }
+            if let Some((at, pid)) = self.session_order.pop_front() {
+                if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
+                    self.sessions.remove(&pid);
+                }
+            }
+        }
     }
 
     /// Sessions and packets held (for tests and metrics).
     #[cfg(test)]
     pub(crate) fn sizes(&self) -> (usize, usize) {
         (self.sessions.len(), self.log.len())
+    }
+
+    /// Entries of the session order (for tests: it stays proportional to the sessions).
+    #[cfg(test)]
+    fn order_len(&self) -> usize {
+        self.session_order.len()
     }
 }
 
@@ -203,6 +275,10 @@ mod tests {
 
     fn frame(text: &str) -> Vec<Frame> {
         vec![Frame::Text(ByteString::from(text.to_owned()))]
+    }
+
+    fn unknown(restore: Restore) -> bool {
+        matches!(restore, Restore::Unknown)
     }
 
     fn rooms(names: &[&str]) -> Vec<String> {
@@ -226,9 +302,10 @@ mod tests {
             let offset = log.next_offset();
             log.log(offset, rooms(&to), rooms(&except), frame(name), t0);
         }
-        let restored = log
-            .restore("pid1", &seen.to_string(), t0)
-            .expect("restored");
+        let Restore::Restored(restored) = log.restore("pid1", &seen.to_string(), t0, usize::MAX)
+        else {
+            panic!("not restored");
+        };
         assert_eq!(&*restored.sid, "sid1");
         assert_eq!(restored.rooms, rooms(&["sid1", "a"]));
         assert_eq!(
@@ -236,7 +313,12 @@ mod tests {
             vec![frame("m1"), frame("all"), frame("m2")]
         );
         // Once only.
-        assert!(log.restore("pid1", &seen.to_string(), t0).is_none());
+        assert!(unknown(log.restore(
+            "pid1",
+            &seen.to_string(),
+            t0,
+            usize::MAX
+        )));
     }
 
     #[test]
@@ -250,12 +332,11 @@ mod tests {
         let offset = log.next_offset();
         log.log(offset, vec![], vec![], frame("x"), t0);
         log.persist("p", "s".into(), vec![], t0);
-        assert!(log.restore("p", "999", t0).is_none());
-        assert!(log.restore("p", "not a number", t0).is_none());
+        assert!(unknown(log.restore("p", "999", t0, usize::MAX)));
+        assert!(unknown(log.restore("p", "not a number", t0, usize::MAX)));
         // Past the window, both the session and the packet are gone.
-        assert!(log
-            .restore("p", "1", t0 + Duration::from_secs(11))
-            .is_none());
+        let later = t0 + Duration::from_secs(11);
+        assert!(unknown(log.restore("p", "1", later, usize::MAX)));
         assert_eq!(log.sizes(), (0, 0));
     }
 
@@ -282,7 +363,72 @@ mod tests {
         }
         assert_eq!(log.sizes(), (2, 3));
         // The oldest offset fell out of the log: no recovery from it.
-        assert!(log.restore("p4", "1", t0).is_none());
+        assert!(unknown(log.restore("p4", "1", t0, usize::MAX)));
+    }
+
+    #[test]
+    fn more_missed_than_the_budget_is_refused_not_cut_short() {
+        let t0 = Instant::now();
+        let mut log = RecoveryLog::new(RecoveryConfig::default());
+        let seen = log.next_offset();
+        log.log(seen, vec![], vec![], frame("seen"), t0);
+        log.persist("p", "s".into(), vec![], t0);
+        for _ in 0..10 {
+            let offset = log.next_offset();
+            log.log(offset, vec![], vec![], frame("4x"), t0);
+        }
+        let each = crate::outbox::cost(&frame("4x"));
+        assert!(matches!(
+            log.restore("p", &seen.to_string(), t0, 10 * each - 1),
+            Restore::TooMuchMissed
+        ));
+        // The session was consumed: the client starts afresh.
+        assert!(unknown(log.restore("p", &seen.to_string(), t0, usize::MAX)));
+        log.persist("q", "s".into(), vec![], t0);
+        assert!(matches!(
+            log.restore("q", &seen.to_string(), t0, 10 * each),
+            Restore::Restored(r) if r.missed.len() == 10
+        ));
+    }
+
+    #[test]
+    fn sessions_expire_in_order_and_their_order_stays_bounded() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_disconnection: Duration::from_secs(10),
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        let offset = log.next_offset();
+        log.log(offset, vec![], vec![], frame("x"), t0);
+        // A client that drops and recovers over and over within the window.
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_micros(i);
+            log.persist("p", "s".into(), vec![], now);
+            assert!(matches!(
+                log.restore("p", "1", now, usize::MAX),
+                Restore::Restored(_)
+            ));
+        }
+        assert!(log.order_len() <= 32, "order holds {}", log.order_len());
+        for i in 0..100u64 {
+            log.persist(
+                &format!("p{i}"),
+                "s".into(),
+                vec![],
+                t0 + Duration::from_secs(i / 10),
+            );
+        }
+        // 11 s on: the sessions of the first second expired, the others remain.
+        let offset = log.next_offset();
+        log.log(
+            offset,
+            vec![],
+            vec![],
+            frame("y"),
+            t0 + Duration::from_secs(11),
+        );
+        assert_eq!(log.sizes().0, 90);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The server: configuration, namespaces, the session registry, and mounting into actix-web.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use crate::actor::connection::{ConnHandle, Kill};
 use crate::cluster::ClusterSlot;
 use crate::config::Config;
+use crate::connection_caps::{CapRefusal, ConnectionCaps};
 use crate::error::SendError;
 use crate::metrics::{Metrics, Snapshot};
 use crate::namespace::{BroadcastOperator, Namespace, Setup};
@@ -27,11 +29,18 @@ pub(crate) struct ServerInner {
     namespaces: RwLock<HashMap<String, Namespace>>,
     dynamic: RwLock<Vec<(Matcher, Arc<Setup>)>>,
     dynamic_created: AtomicUsize,
-    sessions: RwLock<HashMap<Arc<str>, ConnHandle>>,
+    sessions: RwLock<HashMap<Arc<str>, Registered>>,
+    caps: ConnectionCaps,
     ws_ids: AtomicU64,
     pub(crate) metrics: Arc<Metrics>,
     /// The scale-out bus, when a cluster adapter is attached.
     pub(crate) cluster: Arc<ClusterSlot>,
+}
+
+/// A session in the registry, with the peer address its place was taken for.
+struct Registered {
+    handle: ConnHandle,
+    ip: Option<IpAddr>,
 }
 
 impl ServerInner {
@@ -39,16 +48,50 @@ impl ServerInner {
         self.echo
     }
 
-    pub(crate) fn register(&self, sid: Arc<str>, handle: ConnHandle) {
-        self.sessions.write().insert(sid, handle);
+    /// Take a place for a new session from `ip` (before starting it), or refuse: logged and
+    /// counted.
+    pub(crate) fn admit(&self, ip: Option<IpAddr>) -> Result<(), CapRefusal> {
+        self.caps.admit(ip).inspect_err(|refusal| {
+            tracing::warn!(?ip, reason = refusal.as_str(), "new session refused");
+            self.metrics.refused(refusal.as_str());
+        })
     }
 
+    /// Whether a request with this `Origin` may open or use a session; a refusal is logged
+    /// and counted.
+    pub(crate) fn check_origin(&self, origin: Option<&[u8]>) -> bool {
+        let allowed = self.config.origin_allowed(origin);
+        if !allowed {
+            let origin = origin.map(String::from_utf8_lossy);
+            tracing::debug!(?origin, "request from a forbidden origin refused");
+            self.metrics.refused("origin");
+        }
+        allowed
+    }
+
+    /// Register a session admitted with [`ServerInner::admit`] for the same `ip`.
+    pub(crate) fn register(&self, sid: Arc<str>, handle: ConnHandle, ip: Option<IpAddr>) {
+        self.sessions.write().insert(sid, Registered { handle, ip });
+    }
+
+    /// Forget a session and give its place back (once, however often it is called).
     pub(crate) fn unregister(&self, sid: &str) {
-        self.sessions.write().remove(sid);
+        let removed = self.sessions.write().remove(sid);
+        if let Some(registered) = removed {
+            self.caps.release(registered.ip);
+        }
     }
 
     pub(crate) fn lookup(&self, sid: &str) -> Option<ConnHandle> {
-        self.sessions.read().get(sid).cloned()
+        self.sessions.read().get(sid).map(|r| r.handle.clone())
+    }
+
+    fn handles(&self) -> Vec<ConnHandle> {
+        self.sessions
+            .read()
+            .values()
+            .map(|r| r.handle.clone())
+            .collect()
     }
 
     /// The names of the namespaces declared or created so far.
@@ -82,6 +125,25 @@ impl ServerInner {
         if let Some(ns) = namespaces.get(name) {
             return Some(ns.clone());
         }
+        // Names are the clients' choice: namespaces nobody uses any more give their place
+        // back (amortized: only when a new one is created).
+        let now = std::time::Instant::now();
+        let mut reclaimed = Vec::new();
+        namespaces.retain(|name, ns| {
+            let idle = ns.reclaim_if_idle(now);
+            if idle {
+                reclaimed.push(name.clone());
+            }
+            !idle
+        });
+        if !reclaimed.is_empty() {
+            self.dynamic_created
+                .fetch_sub(reclaimed.len(), Ordering::Relaxed);
+            tracing::debug!(count = reclaimed.len(), "idle dynamic namespaces removed");
+            for name in &reclaimed {
+                self.cluster.namespace_removed(name);
+            }
+        }
         if self.dynamic_created.load(Ordering::Relaxed) >= self.config.max_dynamic_namespaces {
             tracing::warn!(
                 namespace = name,
@@ -95,6 +157,7 @@ impl ServerInner {
             setup,
             self.config.clone(),
             self.cluster.clone(),
+            true,
         );
         namespaces.insert(name.to_owned(), ns.clone());
         drop(namespaces);
@@ -180,10 +243,29 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Outbound queue bounds per connection (packets, bytes).
-    pub fn max_buffered(mut self, packets: usize, bytes: usize) -> Self {
-        self.config.max_buffered_packets = packets;
+    /// Most bytes waiting in one connection's outbound queue (every frame counts).
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.config.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// How long queued frames may wait without the transport writing any of them.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.config.write_timeout = d;
+        self
+    }
+
+    /// Most open Engine.IO sessions, in all and from one peer address.
+    pub fn max_connections(mut self, total: usize, per_ip: usize) -> Self {
+        self.config.max_connections = total;
+        self.config.max_connections_per_ip = per_ip;
+        self
+    }
+
+    /// Allow sessions from pages of `origin` only (call once per origin; `*` for any).
+    /// Requests without an `Origin` header (non-browser clients) are always allowed.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.allowed_origins.push(origin.into());
         self
     }
 
@@ -224,6 +306,10 @@ impl SocketIoBuilder {
     }
 
     fn build_inner(self, echo: bool) -> SocketIo {
+        let caps = ConnectionCaps::new(
+            self.config.max_connections,
+            self.config.max_connections_per_ip,
+        );
         SocketIo {
             inner: Arc::new(ServerInner {
                 config: Arc::new(self.config),
@@ -233,6 +319,7 @@ impl SocketIoBuilder {
                 dynamic: RwLock::new(Vec::new()),
                 dynamic_created: AtomicUsize::new(0),
                 sessions: RwLock::new(HashMap::new()),
+                caps,
                 ws_ids: AtomicU64::new(0),
                 metrics: Arc::new(Metrics::new()),
                 cluster: Arc::new(ClusterSlot::new()),
@@ -268,6 +355,7 @@ impl SocketIo {
             setup,
             self.inner.config.clone(),
             self.inner.cluster.clone(),
+            false,
         );
         self.inner
             .namespaces
@@ -339,7 +427,7 @@ impl SocketIo {
             stats.sockets += ns.socket_count();
             stats.room_memberships += ns.membership_count();
         }
-        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        let handles = self.inner.handles();
         for handle in &handles {
             let (frames, bytes) = handle.outbox.depth();
             stats.queued_frames += frames;
@@ -350,7 +438,7 @@ impl SocketIo {
     }
 
     fn queued(&self) -> (usize, usize) {
-        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        let handles = self.inner.handles();
         handles.iter().fold((0, 0), |(f, b), h| {
             let (hf, hb) = h.outbox.depth();
             (f + hf, b + hb)
@@ -407,7 +495,7 @@ impl SocketIo {
 
     /// Disconnect every client (reason `server shutting down`).
     pub fn close(&self) {
-        let handles: Vec<ConnHandle> = self.inner.sessions.read().values().cloned().collect();
+        let handles = self.inner.handles();
         for handle in handles {
             // One per connection, once.
             handle

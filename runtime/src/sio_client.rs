@@ -88,6 +88,11 @@ impl Client {
         }
     }
 
+    /// The inbound limiter dropped an attachment: the packet it belongs to is dropped whole.
+    pub(crate) fn abandon_partial(&mut self) {
+        self.reassembler.abandon();
+    }
+
     fn on_compact(&mut self, bytes: Bytes) -> Result<Option<LocalFuture>, ProtocolViolation> {
         let max = self.server.config.engine.max_payload;
         let packet = match crate::compact::decode(bytes, max).map_err(ProtocolViolation)? {
@@ -170,8 +175,12 @@ impl Client {
         if ns.0.setup.middlewares.read().is_empty() {
             // Nothing to wait for: admit here, on the connection's thread.
             let (socket, _) = namespace::new_socket(&ns, self.conn.clone(), handshake);
-            if namespace::enter(&ns, &socket) {
-                self.admitted(socket, false);
+            match namespace::enter(&ns, &socket) {
+                Ok(()) => self.admitted(socket, false),
+                Err(namespace::NotEntered::NamespaceGone) => {
+                    self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
+                }
+                Err(namespace::NotEntered::ConnectionGone) => {}
             }
             return;
         }
@@ -203,7 +212,8 @@ impl Client {
         self.pending.remove(nsp);
         let packet = Packet::connect_error(nsp, &error.message, error.data.clone());
         let frames = crate::codec::encode_control(self.conn.codec, &packet);
-        let _ = self.conn.outbox.push(&frames, Class::Control);
+        // Over the budget, the client is cut as a slow consumer.
+        let _ = self.conn.send(&frames, Class::Control);
     }
 
     /// The server removed the socket of `nsp` (it already tore itself down).

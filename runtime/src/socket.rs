@@ -113,6 +113,8 @@ enum Lifecycle {
 struct State {
     lifecycle: Lifecycle,
     buffered: Vec<(Vec<Frame>, Class)>,
+    /// What `buffered` costs the connection's byte budget.
+    buffered_bytes: usize,
 }
 
 pub(crate) struct SocketInner {
@@ -187,6 +189,7 @@ impl Socket {
                 state: Mutex::new(State {
                     lifecycle: Lifecycle::Pending,
                     buffered: Vec::new(),
+                    buffered_bytes: 0,
                 }),
                 handlers: RwLock::new(HashMap::new()),
                 any_handler: RwLock::new(None),
@@ -368,11 +371,18 @@ impl Socket {
         }
     }
 
-    /// Join `room` (idempotent). Returns `false` when the socket is already in
-    /// `max_rooms_per_socket` rooms (the join is refused and logged).
+    /// Join `room` (idempotent). Returns `false` when the socket has disconnected (a
+    /// handler that awaited something may outlive its socket: nothing is joined then), or is
+    /// already in `max_rooms_per_socket` rooms (the join is refused and logged).
     pub fn join(&self, room: impl Into<String>) -> bool {
         let room = room.into();
+        // Held until the room index has the entry: `close` marks the socket disconnected
+        // before it takes this lock to leave every room, so either it sees this room and
+        // removes its entry, or this join sees it disconnected.
         let mut rooms = self.inner.rooms.lock();
+        if !self.connected() {
+            return false;
+        }
         if rooms.contains(&room) {
             return true;
         }
@@ -381,7 +391,6 @@ impl Socket {
             return false;
         }
         rooms.insert(room.clone());
-        drop(rooms);
         self.inner.ns.index_join(&self.inner.id, room);
         true
     }
@@ -432,16 +441,21 @@ impl Socket {
         }
     }
 
-    /// Run `hook` once on disconnect, replacing any hook with the same `key`.
+    /// Run `hook` once on disconnect, replacing any hook with the same `key`. Returns
+    /// `false` (and drops the hook) when the socket has already disconnected.
     pub(crate) fn set_disconnect_hook(
         &self,
         key: u64,
         hook: impl FnOnce(Socket, DisconnectReason) + Send + 'static,
-    ) {
-        self.inner
-            .disconnect_hooks
-            .lock()
-            .insert(key, Box::new(hook));
+    ) -> bool {
+        // `close` marks the socket disconnected before it takes the hooks: either it runs
+        // this one, or this call sees it disconnected.
+        let mut hooks = self.inner.disconnect_hooks.lock();
+        if !self.connected() {
+            return false;
+        }
+        hooks.insert(key, Box::new(hook));
+        true
     }
 
     /// Remove the hook stored under `key`.
@@ -474,23 +488,31 @@ impl Socket {
 
     // ----- crate-internal plumbing -----
 
-    /// Queue frames for this client, buffering until the CONNECT reply is out. Reliable
-    /// overflow disconnects the client as a slow consumer.
+    /// Queue frames for this client, buffering until the CONNECT reply is out (within the
+    /// connection's byte budget). Overflow disconnects the client as a slow consumer.
     pub(crate) fn send_frames(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
         if !self.inner.connected.load(Ordering::Acquire) {
             let mut st = self.inner.state.lock();
             match st.lifecycle {
                 Lifecycle::Disconnected => return Err(SendError::Disconnected),
                 Lifecycle::Pending => {
-                    if class != Class::Volatile {
-                        st.buffered.push((frames.to_vec(), class));
+                    if class == Class::Volatile {
+                        return Ok(());
                     }
+                    let cost = crate::outbox::cost(frames);
+                    if st.buffered_bytes + cost > self.inner.ns.config().max_buffered_bytes {
+                        drop(st);
+                        self.inner.conn.slow_consumer();
+                        return Err(SendError::SlowConsumer);
+                    }
+                    st.buffered_bytes += cost;
+                    st.buffered.push((frames.to_vec(), class));
                     return Ok(());
                 }
                 Lifecycle::Connected => {}
             }
         }
-        self.push_now(frames, class)
+        self.inner.conn.send(frames, class)
     }
 
     /// Queue the newest state for `key` in the latest class (older queued state of the same
@@ -498,16 +520,6 @@ impl Socket {
     pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
         if self.inner.connected.load(Ordering::Acquire) {
             self.inner.conn.outbox.push_latest(key, frame);
-        }
-    }
-
-    fn push_now(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
-        match self.inner.conn.outbox.push(frames, class) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                self.inner.conn.slow_consumer();
-                Err(SendError::SlowConsumer)
-            }
         }
     }
 
@@ -525,10 +537,13 @@ impl Socket {
         }
         let reply = Packet::connect(self.inner.ns.name(), Some(Value::Object(data)));
         let frames = crate::codec::encode_control(self.codec(), &reply);
-        let _ = self.inner.conn.outbox.push(&frames, Class::Control);
-        let buffered = std::mem::take(&mut st.buffered);
-        for (frames, class) in buffered {
-            let _ = self.inner.conn.outbox.push(&frames, class);
+        // Over the budget the connection is cut (never a silent gap): the rest is moot.
+        let mut sent = self.inner.conn.send(&frames, Class::Control);
+        st.buffered_bytes = 0;
+        for (frames, class) in std::mem::take(&mut st.buffered) {
+            if sent.is_ok() {
+                sent = self.inner.conn.send(&frames, class);
+            }
         }
         st.lifecycle = Lifecycle::Connected;
         self.inner.connected.store(true, Ordering::Release);
@@ -578,11 +593,13 @@ impl Socket {
             let was_connected = st.lifecycle == Lifecycle::Connected;
             st.lifecycle = Lifecycle::Disconnected;
             st.buffered.clear();
+            st.buffered_bytes = 0;
             self.inner.connected.store(false, Ordering::Release);
             if notify && was_connected {
                 let packet = Packet::disconnect(self.inner.ns.name());
                 let frames = crate::codec::encode_control(self.codec(), &packet);
-                let _ = self.inner.conn.outbox.push(&frames, Class::Control);
+                // Over the budget the connection is cut, which tells the client as much.
+                let _ = self.inner.conn.send(&frames, Class::Control);
             }
         }
         let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();

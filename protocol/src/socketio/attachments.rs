@@ -63,6 +63,12 @@ impl Reassembler {
         self.pending.is_some()
     }
 
+    /// Drop the binary packet being reassembled, if any (its remaining attachments must be
+    /// dropped by the caller too). Returns whether one was pending.
+    pub fn abandon(&mut self) -> bool {
+        self.pending.take().is_some()
+    }
+
     /// Feed a text message.
     pub fn feed_text(&mut self, text: &str) -> Result<Option<Packet>, DecodeError> {
         if self.pending.is_some() {

@@ -20,6 +20,7 @@ use tickwire_protocol::engineio::{
 };
 
 use crate::codec::Codec;
+use crate::error::SendError;
 use crate::limits::{InboundLimiter, Verdict};
 use crate::outbox::{Class, Farewell, Frame, Outbox};
 use crate::server::ServerInner;
@@ -39,16 +40,30 @@ pub(crate) struct ConnHandle {
 }
 
 impl ConnHandle {
-    /// The reliable budget overflowed: stop writing at once, and have the actor tear down.
+    /// Queue `frames` in `class`; over the byte budget, the client is cut as a slow
+    /// consumer and the frames are refused.
+    pub(crate) fn send(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
+        self.outbox.push(frames, class).map_err(|_| {
+            self.slow_consumer();
+            SendError::SlowConsumer
+        })
+    }
+
+    /// The client does not drain its outbound queue: stop writing at once, and have the
+    /// actor tear down.
     pub(crate) fn slow_consumer(&self) {
-        if self.outbox.mark_slow() {
-            tracing::warn!(
-                "client cannot keep up with its outbound queue; disconnecting (slow consumer)"
-            );
-            self.outbox.close(Farewell::Close);
-            // Once per connection (guarded by the flag above).
-            self.addr.do_send(Kill(DisconnectReason::SlowConsumer));
-        }
+        cut_slow_consumer(&self.outbox, &self.addr);
+    }
+}
+
+/// Cut a client that does not drain `outbox` (over its byte budget, or no write progress
+/// within the write timeout): nothing more is written, and the actor tears down.
+pub(crate) fn cut_slow_consumer(outbox: &Outbox, addr: &Addr<Connection>) {
+    if outbox.mark_slow() {
+        tracing::warn!("client does not drain its outbound queue; disconnecting (slow consumer)");
+        outbox.close(Farewell::Close);
+        // Once per connection (guarded by the flag above).
+        addr.do_send(Kill(DisconnectReason::SlowConsumer));
     }
 }
 
@@ -79,6 +94,8 @@ pub(crate) struct Connection {
     closed: bool,
     /// The client abandoned a parked poll: it is gone, nothing waits for a farewell.
     poll_aborted: bool,
+    /// Polling GETs begun so far (the write timeout checks that one came).
+    polls: u64,
     codec: Codec,
     limiter: InboundLimiter,
 }
@@ -97,7 +114,6 @@ impl Connection {
         let config = &server.config;
         let outbox = Arc::new(Outbox::new(
             transport,
-            config.max_buffered_packets,
             config.max_buffered_bytes,
             server.metrics.outbox.clone(),
         ));
@@ -121,6 +137,7 @@ impl Connection {
             timer: None,
             closed: false,
             poll_aborted: false,
+            polls: 0,
             codec,
             limiter,
         };
@@ -144,9 +161,11 @@ impl Connection {
     fn drive(&mut self, ctx: &mut Context<Self>) {
         while let Some(packet) = self.session.poll_transmit() {
             if let Some(text) = packet.encode_text() {
+                // The session's own packets (one pending ping, a noop) are bounded by
+                // construction: never refused.
                 let _ = self
                     .outbox
-                    .push(&[Frame::Text(ByteString::from(text))], Class::Control);
+                    .push(&[Frame::Text(ByteString::from(text))], Class::Protocol);
             }
         }
         while let Some(packet) = self.session.poll_probe_transmit() {
@@ -204,13 +223,24 @@ impl Connection {
         let now = Instant::now();
         let (len, verdict) = match &frame {
             Frame::Text(text) => (text.len(), self.limiter.text(text, now)),
-            Frame::Binary(bytes) => (bytes.len(), self.limiter.binary(bytes.len(), now)),
+            // A compact packet is one binary message: it pays like a whole text packet.
+            Frame::Binary(bytes) if self.codec == Codec::Compact => {
+                (bytes.len(), self.limiter.packet(bytes.len(), now))
+            }
+            Frame::Binary(bytes) => (bytes.len(), self.limiter.attachment(bytes.len(), now)),
         };
         self.server.metrics.bytes_in.inc_by(len as u64);
         match verdict {
             Verdict::Accept => {}
             Verdict::Drop => {
                 self.server.metrics.inbound_drop("rate");
+                return;
+            }
+            Verdict::DropPacket => {
+                self.server.metrics.inbound_drop("rate");
+                if let Some(Upper::SocketIo(client)) = self.upper.as_mut() {
+                    client.abandon_partial();
+                }
                 return;
             }
             Verdict::Disconnect => {
@@ -221,14 +251,12 @@ impl Connection {
         }
         let result = match (self.upper.as_mut(), frame) {
             (Some(Upper::Echo), Frame::Text(text)) => {
-                let _ = self.outbox.push(
-                    &[Frame::Text(ByteString::from(Packet::message_frame(&text)))],
-                    Class::Reliable,
-                );
+                let echo = Frame::Text(ByteString::from(Packet::message_frame(&text)));
+                let _ = self.conn_handle(ctx).send(&[echo], Class::Reliable);
                 Ok(None)
             }
             (Some(Upper::Echo), binary @ Frame::Binary(_)) => {
-                let _ = self.outbox.push(&[binary], Class::Reliable);
+                let _ = self.conn_handle(ctx).send(&[binary], Class::Reliable);
                 Ok(None)
             }
             (Some(Upper::SocketIo(client)), Frame::Text(text)) => client.on_text(&text),
@@ -381,8 +409,44 @@ impl Connection {
             self.drive(ctx);
             return Err(RequestError::BadRequest);
         }
+        self.polls += 1;
         self.drive(ctx);
         Ok(())
+    }
+
+    fn on_poll_end(&mut self, aborted: bool, ctx: &mut Context<Self>) {
+        if aborted {
+            // An answered GET unparked itself before its answer went out.
+            self.outbox.set_poll_parked(false);
+        }
+        if self.closed || self.session.transport() != TransportKind::Polling {
+            return;
+        }
+        if aborted {
+            self.poll_aborted = true;
+            self.session
+                .handle_transport_closed(CloseReason::TransportClose);
+            self.drive(ctx);
+            return;
+        }
+        self.arm_write_timeout(ctx);
+    }
+
+    /// After a GET: if frames are waiting and no GET has come for them within the write
+    /// timeout, the client is not draining its queue.
+    fn arm_write_timeout(&mut self, ctx: &mut Context<Self>) {
+        let polls = self.polls;
+        ctx.run_later(self.server.config.write_timeout, move |act, ctx| {
+            let stalled = act.polls == polls
+                && !act.closed
+                && !act.outbox.poll_parked()
+                && act.session.transport() == TransportKind::Polling
+                && act.outbox.depth().0 > 0;
+            if stalled {
+                tracing::debug!(sid = %act.sid, "no poll within the write timeout");
+                cut_slow_consumer(&act.outbox, &ctx.address());
+            }
+        });
     }
 }
 
@@ -399,10 +463,21 @@ fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
 /// Run an event handler on this worker thread: inline when it finishes on its first poll
 /// (most handlers do), as a task when it awaits something. Polling again after a first
 /// `Pending` is allowed, and the task's own first poll registers its real waker.
+///
+/// A handler that panics takes down only its own event: on its first poll the panic is
+/// caught here (it would otherwise unwind through this connection's actor and its worker
+/// thread), and as a task the runtime catches it.
 fn spawn_handler(mut handler: LocalFuture) {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if handler.as_mut().poll(&mut cx).is_pending() {
-        actix_rt::spawn(handler);
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.as_mut().poll(&mut cx).is_pending()
+    }));
+    match first {
+        Ok(true) => {
+            actix_rt::spawn(handler);
+        }
+        Ok(false) => {}
+        Err(_) => tracing::error!("an event handler panicked; the connection goes on"),
     }
 }
 
@@ -512,10 +587,10 @@ impl Handler<PollBegin> for Connection {
     }
 }
 
-/// A parked GET ended; `aborted` when the client went away before the answer.
+/// A parked GET ended: answered, or `aborted` when the client went away before the answer.
 ///
-/// Sent with `do_send` by the GET handler's guard: at most one per GET, and Engine.IO allows
-/// one GET at a time.
+/// Sent with `do_send` by the GET handler's guard: one per GET, and Engine.IO allows one GET
+/// at a time.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct PollEnd {
@@ -525,13 +600,7 @@ pub(crate) struct PollEnd {
 impl Handler<PollEnd> for Connection {
     type Result = ();
     fn handle(&mut self, msg: PollEnd, ctx: &mut Self::Context) {
-        self.outbox.set_poll_parked(false);
-        if msg.aborted && !self.closed && self.session.transport() == TransportKind::Polling {
-            self.poll_aborted = true;
-            self.session
-                .handle_transport_closed(CloseReason::TransportClose);
-            self.drive(ctx);
-        }
+        self.on_poll_end(msg.aborted, ctx);
     }
 }
 

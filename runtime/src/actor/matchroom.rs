@@ -352,6 +352,10 @@ pub enum JoinError {
     /// The match has ended.
     #[error("match is over")]
     Disposed,
+    /// The socket disconnected before it took the seat; a fresh reservation is freed, a
+    /// dropped seat keeps its reconnect window.
+    #[error("socket is disconnected")]
+    Disconnected,
 }
 
 /// Per-match figures.
@@ -1022,23 +1026,41 @@ impl<M: Match> MatchActor<M> {
             }
             return Err(JoinError::InvalidToken);
         };
+        if !socket.connected() {
+            if matches!(seat.state, SeatState::Reserved { .. }) {
+                self.seats.remove(&token);
+            }
+            return Err(JoinError::Disconnected);
+        }
+        let addr = (self.id, ctx.address());
+        if !wire_socket::<M>(
+            &socket,
+            &self.config,
+            seat.inputs.clone(),
+            addr,
+            token.clone(),
+        ) {
+            // It went while being seated: as above.
+            if matches!(seat.state, SeatState::Reserved { .. }) {
+                self.seats.remove(&token);
+            }
+            return Err(JoinError::Disconnected);
+        }
         let rejoin = match &seat.state {
             SeatState::Reserved { .. } => false,
             SeatState::Away { .. } => true,
             SeatState::Connected { socket: old } => {
-                // A second connection with the same token takes the seat over.
-                old.off(&self.config.input_event);
-                old.clear_disconnect_hook(self.id);
+                if *old != socket {
+                    // A second connection with the same token takes the seat over.
+                    old.off(&self.config.input_event);
+                    old.clear_disconnect_hook(self.id);
+                }
                 true
             }
         };
-        seat.state = SeatState::Connected {
-            socket: socket.clone(),
-        };
+        seat.state = SeatState::Connected { socket };
         let player = seat.id;
         let info = seat.info.clone();
-        let addr = (self.id, ctx.address());
-        wire_socket::<M>(&socket, &self.config, seat.inputs.clone(), addr, token);
         let mut mctx = self.context();
         if rejoin {
             self.game.on_rejoin(&mut mctx, player);
@@ -1069,26 +1091,30 @@ impl<M: Match> MatchActor<M> {
     }
 }
 
-/// Route the socket's input events into the seat's queue and report its disconnect.
+/// Report the socket's disconnect and route its input events into the seat's queue.
+/// Returns `false`, wiring nothing, when the socket has already disconnected.
 fn wire_socket<M: Match>(
     socket: &Socket,
     config: &MatchConfig,
     inputs: Arc<Mutex<InputQueue<M::Input>>>,
     (key, addr): (u64, Addr<MatchActor<M>>),
     token: String,
-) {
-    socket.on(
-        &config.input_event,
-        move |_, Data((seq, input)): Data<(u32, M::Input)>, _| {
-            inputs.lock().push(seq, input);
-            async {}
-        },
-    );
+) -> bool {
     // Keyed by match: a socket that plays many matches holds one hook per live seat.
-    socket.set_disconnect_hook(key, move |socket, _reason| {
+    let hooked = socket.set_disconnect_hook(key, move |socket, _reason| {
         // Once per socket and seat: bounded.
         addr.do_send(Dropped { token, socket });
     });
+    if hooked {
+        socket.on(
+            &config.input_event,
+            move |_, Data((seq, input)): Data<(u32, M::Input)>, _| {
+                inputs.lock().push(seq, input);
+                async {}
+            },
+        );
+    }
+    hooked
 }
 
 impl<M: Match> Actor for MatchActor<M> {

@@ -16,6 +16,7 @@ use crate::actor::connection::{Admitted, ConnHandle, Refused};
 use crate::error::ConnectError;
 use crate::namespace::Namespace;
 use crate::outbox::Class;
+use crate::recovery::Restore;
 use crate::socket::{DisconnectReason, Handshake, Socket};
 
 /// Pending admissions one namespace queues before refusing.
@@ -41,9 +42,21 @@ pub(crate) fn new_socket(
         .get("pid")
         .and_then(serde_json::Value::as_str)
         .zip(auth.get("offset").and_then(serde_json::Value::as_str));
+    let budget = ns.config().max_buffered_bytes;
     let restored = claim.and_then(|(pid, offset)| {
-        let restored = log.lock().restore(pid, offset, std::time::Instant::now())?;
-        Some((Arc::<str>::from(pid), restored))
+        let now = std::time::Instant::now();
+        match log.lock().restore(pid, offset, now, budget) {
+            Restore::Restored(restored) => Some((Arc::<str>::from(pid), restored)),
+            Restore::Unknown => None,
+            Restore::TooMuchMissed => {
+                // Replaying part of it would be a gap: a fresh session instead.
+                tracing::warn!(
+                    namespace = ns.name(),
+                    "recovery refused: the missed packets exceed the outbound budget"
+                );
+                None
+            }
+        }
     });
     let Some((pid, restored)) = restored else {
         let socket = Socket::new(
@@ -61,24 +74,36 @@ pub(crate) fn new_socket(
     for room in restored.rooms {
         let _ = socket.join(room);
     }
+    // Within the budget (checked above), so none is refused.
     for frames in restored.missed {
         let _ = socket.send_frames(&frames, Class::Reliable);
     }
     (socket, skip)
 }
 
+/// Why a socket that passed the middlewares did not enter its namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotEntered {
+    /// The connection went away meanwhile.
+    ConnectionGone,
+    /// The namespace (a dynamic one, idle past its grace) was removed meanwhile.
+    NamespaceGone,
+}
+
 /// The socket passed the middlewares: it enters the namespace and the connect handler runs
-/// (registering its event handlers before the CONNECT reply goes out). Returns `false` when
-/// the connection went away meanwhile; what the socket held is released then, and a
-/// restored session is kept for another try.
-pub(crate) fn enter(ns: &Namespace, socket: &Socket) -> bool {
+/// (registering its event handlers before the CONNECT reply goes out). When it cannot
+/// enter, what the socket held is released and a restored session is kept for another try.
+pub(crate) fn enter(ns: &Namespace, socket: &Socket) -> Result<(), NotEntered> {
     if socket.inner.conn.outbox.is_closed() {
         socket.close(DisconnectReason::TransportClose, false);
-        return false;
+        return Err(NotEntered::ConnectionGone);
     }
-    ns.insert_socket(socket);
+    if !ns.insert_socket(socket) {
+        socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
+        return Err(NotEntered::NamespaceGone);
+    }
     (ns.0.setup.connect)(socket.clone());
-    true
+    Ok(())
 }
 
 pub(crate) struct NamespaceActor {
@@ -116,12 +141,15 @@ impl NamespaceActor {
     fn finish(&mut self, socket: Socket, result: Result<(), ConnectError>) {
         let conn = socket.inner.conn.clone();
         match result {
-            Ok(()) => {
-                if enter(&self.ns, &socket) {
-                    // One per CONNECT packet, which the client can send once per namespace.
-                    conn.addr.do_send(Admitted { socket });
-                }
-            }
+            Ok(()) => match enter(&self.ns, &socket) {
+                // One per CONNECT packet, which the client can send once per namespace.
+                Ok(()) => conn.addr.do_send(Admitted { socket }),
+                Err(NotEntered::NamespaceGone) => conn.addr.do_send(Refused {
+                    nsp: self.ns.name().to_owned(),
+                    error: ConnectError::new("Invalid namespace"),
+                }),
+                Err(NotEntered::ConnectionGone) => {}
+            },
             Err(error) => {
                 socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
                 conn.addr.do_send(Refused {

@@ -53,6 +53,10 @@ use crate::socket::Sid;
 /// How long past its timeout an ack request waits for the other nodes' replies (transit).
 const REPLY_GRACE: Duration = Duration::from_secs(2);
 
+/// Most answers awaited for one ack request from all the other nodes: the counts peers
+/// announce are capped to it before anything is allocated or awaited from them.
+pub(crate) const MAX_ANNOUNCED_ANSWERS: usize = 1 << 16;
+
 /// Where a node publishes: the sending half of a bus. Publishing never waits: a bus has a
 /// bounded queue and refuses when it is full.
 pub(crate) trait Bus: Send + Sync + 'static {
@@ -62,6 +66,8 @@ pub(crate) trait Bus: Send + Sync + 'static {
     fn node_count(&self, nsp: &str) -> BoxFuture<'static, Result<usize, String>>;
     /// A namespace was declared or created on this node after the bus was attached.
     fn namespace_added(&self, _nsp: &str) {}
+    /// A namespace created on demand was removed from this node.
+    fn namespace_removed(&self, _nsp: &str) {}
 }
 
 /// The results one node sends back for an ack request.
@@ -199,7 +205,8 @@ impl ClusterSlot {
         let request: u64 = rand::random();
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.requests.lock().insert(request, tx);
-        let mut replies = Vec::with_capacity(others);
+        // The count comes from Redis: no allocation is sized by it.
+        let mut replies = Vec::new();
         match self.publish(nsp, targets, op(request)) {
             Ok(()) => {
                 let deadline = tokio::time::Instant::now() + wait;
@@ -211,7 +218,7 @@ impl ClusterSlot {
                             match &reply.1 {
                                 Reply::ClientCount(n) => {
                                     answered += 1;
-                                    announced += n;
+                                    announced = (announced + n).min(MAX_ANNOUNCED_ANSWERS);
                                 }
                                 Reply::Ack(_) => announced = announced.saturating_sub(1),
                                 Reply::Acks(_) | Reply::Sockets(_) => answered += 1,
@@ -269,7 +276,7 @@ impl ClusterSlot {
                     acks.into_iter()
                         .map(|(sid, result)| (Sid::from(sid), answer(result))),
                 ),
-                Reply::ClientCount(n) => announced += n,
+                Reply::ClientCount(n) => announced = (announced + n).min(MAX_ANNOUNCED_ANSWERS),
                 Reply::Ack(result) => {
                     announced = announced.saturating_sub(1);
                     results.push((Sid::from(""), answer(result)));
@@ -305,6 +312,13 @@ impl ClusterSlot {
     pub(crate) fn namespace_added(&self, nsp: &str) {
         if let Some(bus) = self.bus.get() {
             bus.namespace_added(nsp);
+        }
+    }
+
+    /// A namespace created on demand was removed.
+    pub(crate) fn namespace_removed(&self, nsp: &str) {
+        if let Some(bus) = self.bus.get() {
+            bus.namespace_removed(nsp);
         }
     }
 
@@ -849,6 +863,49 @@ mod tests {
         let mut huge = vec![VERSION, 7, 5, b'/', b'c', b'h', b'a', b't'];
         huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
         assert!(Message::decode(&huge).is_err());
+    }
+
+    /// A bus with one other node that answers every ack request by announcing `announce`
+    /// answers and sending none.
+    struct Boastful {
+        slot: OnceLock<Arc<ClusterSlot>>,
+        announce: usize,
+    }
+
+    impl Bus for Boastful {
+        fn publish(&self, _to: Option<u64>, message: &Message) -> Result<(), SendError> {
+            if let (Op::EmitWithAck { request, .. }, Some(slot)) = (&message.op, self.slot.get()) {
+                slot.deliver_reply(1, *request, Reply::ClientCount(self.announce));
+            }
+            Ok(())
+        }
+
+        fn node_count(&self, _nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+            Box::pin(async { Ok(2) })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_announced_answer_count_is_capped_before_anything_is_allocated() {
+        let slot = Arc::new(ClusterSlot::new());
+        let bus = Arc::new(Boastful {
+            slot: OnceLock::new(),
+            announce: usize::MAX,
+        });
+        let _ = bus.slot.set(slot.clone());
+        assert!(slot.attach(bus));
+        let results = slot
+            .emit_with_ack(
+                "/",
+                Targets::default(),
+                "ev",
+                &Payload::new(),
+                Duration::ZERO,
+            )
+            .await;
+        // Every announced answer times out; there are at most the cap of them.
+        assert_eq!(results.len(), MAX_ANNOUNCED_ANSWERS);
+        assert!(results.iter().all(|(_, r)| *r == Err(AckError::Timeout)));
     }
 
     #[test]

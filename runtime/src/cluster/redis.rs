@@ -304,7 +304,15 @@ struct NodeBus {
     channels: Arc<Channels>,
     uid: String,
     conn: ConnectionManager,
-    new_namespaces: mpsc::UnboundedSender<String>,
+    new_namespaces: mpsc::UnboundedSender<NamespaceChange>,
+}
+
+/// A namespace declared, created or removed after the bus was attached: its request
+/// channel is subscribed or unsubscribed. (Unbounded channel: one message per namespace
+/// created or removed, which the dynamic-namespace cap bounds.)
+enum NamespaceChange {
+    Added(String),
+    Removed(String),
 }
 
 impl Bus for NodeBus {
@@ -320,7 +328,15 @@ impl Bus for NodeBus {
     }
 
     fn namespace_added(&self, nsp: &str) {
-        let _ = self.new_namespaces.send(nsp.to_owned());
+        let _ = self
+            .new_namespaces
+            .send(NamespaceChange::Added(nsp.to_owned()));
+    }
+
+    fn namespace_removed(&self, nsp: &str) {
+        let _ = self
+            .new_namespaces
+            .send(NamespaceChange::Removed(nsp.to_owned()));
     }
 }
 
@@ -371,7 +387,7 @@ impl NodeReader {
         self,
         mut sink: PubSubSink,
         mut messages: PubSubStream,
-        mut new_namespaces: mpsc::UnboundedReceiver<String>,
+        mut new_namespaces: mpsc::UnboundedReceiver<NamespaceChange>,
     ) {
         loop {
             loop {
@@ -388,9 +404,17 @@ impl NodeReader {
                             &self.publish,
                         );
                     }
-                    Some(nsp) = new_namespaces.recv() => {
-                        if let Err(e) = sink.subscribe(self.channels.request(&nsp)).await {
-                            tracing::warn!(error = %e, namespace = %nsp, "cluster: cannot subscribe");
+                    Some(change) = new_namespaces.recv() => {
+                        let result = match &change {
+                            NamespaceChange::Added(nsp) => {
+                                sink.subscribe(self.channels.request(nsp)).await
+                            }
+                            NamespaceChange::Removed(nsp) => {
+                                sink.unsubscribe(self.channels.request(nsp)).await
+                            }
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "cluster: cannot change a namespace's subscription");
                         }
                     }
                 }

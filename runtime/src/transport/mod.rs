@@ -15,6 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
 
 use crate::codec::Codec;
+use crate::connection_caps::CapRefusal;
 use crate::server::ServerInner;
 use crate::socket::Handshake;
 
@@ -120,6 +121,25 @@ fn transport_mechanics(name: &HeaderName) -> bool {
         || name == header::SEC_WEBSOCKET_EXTENSIONS
 }
 
+/// The `Origin` header of a request, if any.
+pub(crate) fn origin_of(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(actix_web::http::header::ORIGIN)
+        .map(HeaderValue::as_bytes)
+}
+
+/// The refusal of a new session over the connection caps: HTTP 503 with a JSON body.
+pub(crate) fn cap_refusal_body(refusal: CapRefusal) -> String {
+    serde_json::json!({"code": 3, "message": format!("Server full ({})", refusal.as_str())})
+        .to_string()
+}
+
+pub(crate) fn cap_refused(refusal: CapRefusal) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .content_type("application/json")
+        .body(cap_refusal_body(refusal))
+}
+
 pub(crate) fn new_sid() -> Arc<str> {
     tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random()).into()
 }
@@ -134,6 +154,9 @@ async fn get(
         Err(e) => return error_response(e),
     };
     let server = server.get_ref().clone();
+    if !server.check_origin(origin_of(req.headers())) {
+        return error_response(RequestError::Forbidden);
+    }
     let codec = match Codec::from_query(&pairs) {
         Ok(codec) => codec,
         Err(message) => {

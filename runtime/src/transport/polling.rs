@@ -22,6 +22,10 @@ pub(super) fn handshake(
     server: Arc<ServerInner>,
     codec: Codec,
 ) -> HttpResponse {
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Err(refusal) = server.admit(ip) {
+        return super::cap_refused(refusal);
+    }
     let sid = new_sid();
     let engine = server.config.engine;
     let open = OpenPacket {
@@ -40,21 +44,22 @@ pub(super) fn handshake(
         None,
         codec,
     );
-    server.register(sid, handle);
+    server.register(sid, handle, ip);
     HttpResponse::Ok().content_type(TEXT_PLAIN).body(open)
 }
 
-/// Tells the connection when a parked GET ends without an answer (the client went away).
+/// Tells the connection when a parked GET ends: answered, or dropped without an answer
+/// (the client went away).
 struct ParkGuard {
     addr: actix::Addr<Connection>,
-    armed: bool,
+    answered: bool,
 }
 
 impl Drop for ParkGuard {
     fn drop(&mut self) {
-        if self.armed {
-            self.addr.do_send(PollEnd { aborted: true });
-        }
+        self.addr.do_send(PollEnd {
+            aborted: !self.answered,
+        });
     }
 }
 
@@ -78,14 +83,14 @@ pub(super) async fn get(sid: &str, server: Arc<ServerInner>) -> HttpResponse {
     }
     let mut guard = ParkGuard {
         addr: handle.addr.clone(),
-        armed: true,
+        answered: false,
     };
     let batch = handle
         .outbox
         .next_poll(server.config.engine.max_payload)
         .await;
     handle.outbox.set_poll_parked(false);
-    guard.armed = false;
+    guard.answered = true;
     poll_response(batch, &server)
 }
 
@@ -124,6 +129,9 @@ pub(super) async fn post(
     let Some(sid) = query.sid else {
         return error_response(RequestError::BadHandshakeMethod);
     };
+    if !server.check_origin(super::origin_of(req.headers())) {
+        return error_response(RequestError::Forbidden);
+    }
     if query.transport != TransportKind::Polling {
         return error_response(RequestError::BadRequest);
     }

@@ -36,7 +36,9 @@ use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{base_handshake, error_response, new_sid, parse_query};
-use crate::actor::connection::{BeginUpgrade, ConnHandle, Connection, WsFrame, WsIn};
+use crate::actor::connection::{
+    cut_slow_consumer, BeginUpgrade, ConnHandle, Connection, WsFrame, WsIn,
+};
 use crate::codec::Codec;
 use crate::metrics::Metrics;
 use crate::outbox::{Class, Drained, Frame, Outbox};
@@ -62,8 +64,12 @@ pub(super) fn open(
     let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
         return error_response(RequestError::BadRequest);
     };
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Err(refusal) = server.admit(ip) {
+        return super::cap_refused(refusal);
+    }
     let handshake = base_handshake(req.headers(), req.peer_addr(), query);
-    let core = start(&server, handshake, codec);
+    let core = start(&server, handshake, codec, ip);
     respond(&mut response, WsBody::new(core, body))
 }
 
@@ -83,9 +89,14 @@ pub(super) async fn upgrade(
     respond(&mut response, WsBody::new(core, body))
 }
 
-/// Start a session on a new websocket: its actor, its open packet (the first frame), its
-/// registry entry.
-fn start(server: &Arc<ServerInner>, handshake: Handshake, codec: Codec) -> WsCore {
+/// Start a session on a new websocket, admitted for `ip`: its actor, its open packet (the
+/// first frame), its registry entry.
+fn start(
+    server: &Arc<ServerInner>,
+    handshake: Handshake,
+    codec: Codec,
+    ip: Option<std::net::IpAddr>,
+) -> WsCore {
     let sid = new_sid();
     let engine = server.config.engine;
     let open = OpenPacket {
@@ -107,9 +118,10 @@ fn start(server: &Arc<ServerInner>, handshake: Handshake, codec: Codec) -> WsCor
         Some((ws_id, link.clone())),
         codec,
     );
+    // The first frame of the session: bounded by construction.
     let _ = handle
         .outbox
-        .push(&[Frame::Text(ByteString::from(open))], Class::Control);
+        .push(&[Frame::Text(ByteString::from(open))], Class::Protocol);
     let core = WsCore::new(
         ws_id,
         link,
@@ -117,7 +129,7 @@ fn start(server: &Arc<ServerInner>, handshake: Handshake, codec: Codec) -> WsCor
         handle.addr.clone(),
         server,
     );
-    server.register(sid, handle);
+    server.register(sid, handle, ip);
     core
 }
 
@@ -621,12 +633,14 @@ pub(crate) async fn take_over(
         .iter()
         .find(|server| server.path().trim_end_matches('/') == path);
     let accepted = match server {
-        Some(server) => accept(server, &req).await,
+        Some(server) => accept(server, &req)
+            .await
+            .map(|accepted| (accepted, server.config.write_timeout)),
         None => Err(("404 Not Found".to_owned(), String::new())),
     };
     drop(req);
     match accepted {
-        Ok((mut core, accept_key)) => {
+        Ok(((mut core, accept_key), write_timeout)) => {
             core.out = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
             )
@@ -641,6 +655,8 @@ pub(crate) async fn take_over(
                 stream,
                 written: 0,
                 linger: None,
+                write_timeout,
+                stalled: None,
             });
         }
         Err((status, body)) => {
@@ -665,6 +681,9 @@ async fn accept(
             .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
         (status.to_string(), error.body())
     };
+    if !server.check_origin(super::origin_of(&req.head().headers)) {
+        return Err(refuse(RequestError::Forbidden));
+    }
     let (query, pairs) = parse_query(req.uri().query().unwrap_or("")).map_err(refuse)?;
     if query.transport != TransportKind::WebSocket {
         return Err(refuse(RequestError::BadRequest));
@@ -688,11 +707,19 @@ async fn accept(
         String::from_utf8_lossy(&actix_http::ws::hash_key(key.as_bytes())).into_owned();
     let core = match handle {
         Some(handle) => probe(server, handle).await,
-        None => start(
-            server,
-            base_handshake(&req.head().headers, req.peer_addr(), pairs),
-            codec,
-        ),
+        None => {
+            let ip = req.peer_addr().map(|a| a.ip());
+            server.admit(ip).map_err(|refusal| {
+                let status = actix_web::http::StatusCode::SERVICE_UNAVAILABLE.to_string();
+                (status, super::cap_refusal_body(refusal))
+            })?;
+            start(
+                server,
+                base_handshake(&req.head().headers, req.peer_addr(), pairs),
+                codec,
+                ip,
+            )
+        }
     };
     Ok((core, accept_key))
 }
@@ -708,6 +735,11 @@ struct RawWs {
     /// After the close frame: how long the client's remaining bytes are still read (and
     /// dropped), so closing does not reset the connection under the close frame.
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How long the socket may stay unwritable with bytes to write.
+    write_timeout: std::time::Duration,
+    /// Since when the socket has been unwritable with bytes to write (a timer to the write
+    /// timeout), if it is.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How long a closed websocket waits for its client to close too.
@@ -726,6 +758,8 @@ impl Future for RawWs {
             stream,
             written,
             linger,
+            write_timeout,
+            stalled,
         } = self.get_mut();
         if let Some(deadline) = linger.as_mut() {
             return drain_until_closed(stream, deadline, cx);
@@ -760,13 +794,27 @@ impl Future for RawWs {
                     }
                 }
                 match Pin::new(&mut *stream).poll_write(cx, &core.out[*written..]) {
-                    Poll::Ready(Ok(n)) if n > 0 => *written += n,
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        *written += n;
+                        *stalled = None;
+                    }
                     // The peer is gone.
                     Poll::Ready(_) => {
                         core.end(None);
                         return Poll::Ready(());
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        // Unwritable with bytes to write: a client that reads nothing for
+                        // the write timeout is not draining its queue.
+                        let timer = stalled
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(*write_timeout)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            tracing::debug!("websocket unwritable for the write timeout");
+                            cut_slow_consumer(&core.outbox, &core.addr);
+                            return Poll::Ready(());
+                        }
+                        break;
+                    }
                 }
             }
             let flushed = *written == core.out.len();

@@ -111,7 +111,6 @@ impl StalledClient {
 
 fn small_queues() -> Config {
     Config {
-        max_buffered_packets: 64,
         max_buffered_bytes: 256 << 10,
         ..Config::default()
     }
@@ -276,9 +275,11 @@ async fn a_flooding_client_is_throttled_then_cut_and_others_keep_their_acks() {
 async fn churn_leaves_no_actor_membership_or_registry_entry_behind() {
     const CYCLES: usize = 20_000;
     const CONCURRENCY: usize = 50;
+    // Abandoned polling sessions expire by ping timeout within 2 s (short enough for the
+    // test, long enough for clients on a loaded machine to answer every ping).
     let io = SocketIo::builder()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(Duration::from_millis(1000))
+        .ping_timeout(Duration::from_millis(1000))
         .build();
     io.ns("/", |socket| {
         socket.on("join", |socket, Data(room): Data<String>, ack| async move {
@@ -430,4 +431,197 @@ async fn a_stalled_transport_gets_only_the_newest_snapshot_and_reliable_order_is
         "{metrics}"
     );
     handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn acks_count_toward_the_budget_a_polling_client_that_never_fetches_is_cut() {
+    const BUDGET: usize = 64 << 10;
+    let config = Config {
+        max_buffered_bytes: BUDGET,
+        // The inbound limits are not what stops this client.
+        max_inbound_bytes_per_sec: 64 << 20,
+        max_inbound_messages_per_sec: 100_000,
+        ..Config::default()
+    };
+    let (io, mut reasons) =
+        crate::support::echo_reporting_disconnects(SocketIo::builder().config(config).build());
+    let port = serve(&io);
+    let (client, _) = PollingClient::connect(port).await;
+    // Large ack-requesting events, POSTed without ever fetching the answers.
+    let blob = "y".repeat(8 << 10);
+    let mut posted = 0usize;
+    let cut = loop {
+        let body = format!(r#"42{posted}["echo","{blob}"]"#);
+        let reply = client.post(&body).await;
+        if reply.status != 200 {
+            break reply;
+        }
+        posted += 1;
+        assert!(posted < 1000, "never cut after {posted} acks queued");
+    };
+    assert_eq!(cut.status, 400, "{cut:?}");
+    assert_eq!(reasons.next().await, DisconnectReason::SlowConsumer);
+    // Cut once its acks exceeded the budget, not later.
+    assert!(posted * blob.len() <= 2 * BUDGET, "{posted} acks queued");
+    settled("nothing queued", || io.stats().queued_bytes == 0).await;
+}
+
+#[actix_rt::test]
+async fn a_burst_of_broadcasts_reaches_every_reading_client_whole_and_in_order() {
+    const BURST: usize = 3000;
+    let (io, mut reasons) = crate::support::echo_reporting_disconnects(SocketIo::builder().build());
+    let port = serve(&io);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(WsClient::connect(port).await.0);
+    }
+    // One handler's loop, far more packets than any queue count would hold.
+    let emitter = io.clone();
+    actix_rt::spawn(async move {
+        for i in 0..BURST {
+            emitter.emit("n", &i).expect("broadcast");
+        }
+    });
+    for client in &mut clients {
+        for i in 0..BURST {
+            assert_eq!(
+                client.recv_text_skip_pings().await,
+                format!(r#"42["n",{i}]"#)
+            );
+        }
+    }
+    assert!(reasons.try_next().is_none(), "nobody is cut");
+    assert_eq!(io.stats().sockets, 3);
+}
+
+/// A compact-codec client on a raw websocket.
+async fn compact_client(port: u16) -> WsClient {
+    use tickwire::protocol::compact::{self, CompactPacket};
+    let url = crate::support::sio_url("ws", port, "EIO=4&transport=websocket&codec=compact");
+    let mut ws = WsClient::open_url(&url).await;
+    ws.send_binary(&compact::encode(&CompactPacket::connect("/", None)).unwrap())
+        .await;
+    // The CONNECT reply.
+    ws.recv_binary().await;
+    ws
+}
+
+#[actix_rt::test]
+async fn a_compact_flood_is_throttled_and_cut_like_a_json_one() {
+    use tickwire::protocol::compact::{self, CompactPacket};
+    const FLOOD: usize = 20_000;
+    let io = SocketIo::builder().build();
+    let handled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (reasons, mut reasons_rx) = events::<DisconnectReason>();
+    {
+        let handled = handled.clone();
+        io.ns("/", move |socket| {
+            let handled = handled.clone();
+            socket.on("tick", move |_, _: Payload, _| {
+                handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async {}
+            });
+            let reasons = reasons.clone();
+            socket.on_disconnect(move |_, reason| {
+                let _ = reasons.send(reason);
+            });
+        });
+    }
+    let port = serve(&io);
+    let count = |handled: &Arc<std::sync::atomic::AtomicUsize>| {
+        handled.swap(0, std::sync::atomic::Ordering::Relaxed)
+    };
+
+    let (mut json, _) = WsClient::connect(port).await;
+    let mut cut = None;
+    for _ in 0..FLOOD {
+        json.send_text(r#"42["tick",1]"#).await;
+        if let Some(reason) = reasons_rx.try_next() {
+            cut = Some(reason);
+            break;
+        }
+    }
+    let reason = match cut {
+        Some(reason) => reason,
+        None => reasons_rx.next().await,
+    };
+    assert_eq!(reason, DisconnectReason::RateLimited);
+    let json_handled = count(&handled);
+
+    let mut compact = compact_client(port).await;
+    let frame = compact::encode(&CompactPacket::event(
+        "/",
+        "tick",
+        compact::to_payload(&1u32).unwrap(),
+        None,
+    ))
+    .unwrap();
+    let mut cut = None;
+    for _ in 0..FLOOD {
+        compact.send_binary(&frame).await;
+        if let Some(reason) = reasons_rx.try_next() {
+            cut = Some(reason);
+            break;
+        }
+    }
+    let reason = match cut {
+        Some(reason) => reason,
+        None => reasons_rx.next().await,
+    };
+    assert_eq!(reason, DisconnectReason::RateLimited);
+    let compact_handled = count(&handled);
+    // 500 messages/s with bursts of 1,000: a few thousand at most in either codec.
+    for (codec, n) in [("json", json_handled), ("compact", compact_handled)] {
+        assert!(n > 0 && n < FLOOD / 4, "{codec}: {n} of {FLOOD} handled");
+    }
+    let metrics = io.metrics_text().await;
+    assert!(
+        metrics.contains(r#"tickwire_disconnects_total{name="rate limited"} 2"#),
+        "{metrics}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_websocket_that_stops_reading_is_cut_after_the_write_timeout() {
+    let config = Config {
+        write_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let (reasons, mut reasons_rx) = events::<DisconnectReason>();
+    let io = SocketIo::builder().config(config).build();
+    io.ns("/", move |socket| {
+        let reasons = reasons.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = reasons.send(reason);
+        });
+        // 6 MiB in all: within the 8 MiB budget, more than the socket buffers hold (at most
+        // 4 MiB on loopback here).
+        socket.on("fill", |socket, _: Payload, _| async move {
+            let blob = "z".repeat(512 << 10);
+            for _ in 0..12 {
+                socket.emit("blob", &blob).ok();
+            }
+        });
+    });
+    let port = serve(&io);
+    let mut stalled = StalledClient::connect(port).await;
+    stalled.sio_connect().await;
+    stalled.send_text(r#"42["fill"]"#).await;
+    assert_eq!(reasons_rx.next().await, DisconnectReason::SlowConsumer);
+    settled("nothing queued", || io.stats().queued_bytes == 0).await;
+}
+
+#[actix_rt::test]
+async fn a_polling_client_that_stops_fetching_is_cut_after_the_write_timeout() {
+    let config = Config {
+        write_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let (io, mut reasons) =
+        crate::support::echo_reporting_disconnects(SocketIo::builder().config(config).build());
+    let port = serve(&io);
+    let (client, _) = PollingClient::connect(port).await;
+    // An answer waits for a GET that never comes.
+    client.send(r#"421["echo","waiting"]"#).await;
+    assert_eq!(reasons.next().await, DisconnectReason::SlowConsumer);
 }

@@ -8,6 +8,7 @@
 mod support;
 
 mod acks;
+mod admission;
 mod backpressure;
 mod bad_input;
 mod binary;

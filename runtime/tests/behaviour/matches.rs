@@ -94,16 +94,14 @@ fn server(group_size: usize) -> (SocketIo, Matches) {
     let registry = matches.clone();
     io.ns("/", move |socket| {
         let (mm, queue_registry) = (mm.clone(), registry.clone());
-        socket.on("queue", move |_, Data(name): Data<String>, ack| {
+        socket.on("queue", move |socket, Data(name): Data<String>, ack| {
             let (mm, registry) = (mm.clone(), queue_registry.clone());
             async move {
-                let ticket = Ticket {
-                    mode: "walk".into(),
-                    player: PlayerInfo {
-                        name,
-                        ..PlayerInfo::default()
-                    },
+                let player = PlayerInfo {
+                    name,
+                    ..PlayerInfo::default()
                 };
+                let ticket = Ticket::for_socket("walk", player, &socket);
                 if let Ok(seat) = mm.enqueue(ticket).await {
                     registry
                         .lock()
@@ -392,4 +390,129 @@ async fn two_matches_tick_on_two_worker_threads() {
         .await;
         handle.stop().await;
     }
+}
+
+/// The `play` handler queues for a one-player match, then waits for the test before taking
+/// the seat; the test disconnects the client meanwhile.
+#[actix_rt::test]
+async fn a_player_who_leaves_before_taking_the_seat_leaves_no_match_ticking() {
+    let mm = Matchmaker::spawn(
+        MatchmakerConfig {
+            group_size: 1,
+            ..Default::default()
+        },
+        |_, _, _| {
+            let config = MatchConfig {
+                empty_timeout: Duration::from_millis(100),
+                ..match_config()
+            };
+            (config, Walk::default())
+        },
+    );
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let release = Arc::new(Mutex::new(Some(release_rx)));
+    let (queued_tx, mut queued) = crate::support::events::<MatchHandle<Walk>>();
+    let (seated_tx, mut seated) = crate::support::events::<Result<PlayerId, JoinError>>();
+    let (gone_tx, mut gone) = crate::support::events::<()>();
+    let io = SocketIo::builder().build();
+    io.ns("/", move |socket| {
+        let (mm, release) = (mm.clone(), release.clone());
+        let (queued_tx, seated_tx) = (queued_tx.clone(), seated_tx.clone());
+        socket.on("play", move |socket, _: tickwire::Payload, _| {
+            let (mm, release) = (mm.clone(), release.lock().take());
+            let (queued_tx, seated_tx) = (queued_tx.clone(), seated_tx.clone());
+            async move {
+                let ticket = Ticket::for_socket("walk", PlayerInfo::default(), &socket);
+                let seat = mm.enqueue(ticket).await.expect("a match");
+                let _ = queued_tx.send(seat.handle.clone());
+                if let Some(release) = release {
+                    let _ = release.await;
+                }
+                let _ = seated_tx.send(seat.handle.join(&seat.token, &socket).await);
+            }
+        });
+        let gone_tx = gone_tx.clone();
+        socket.on_disconnect(move |_, _| {
+            let _ = gone_tx.send(());
+        });
+    });
+    let port = serve(&io);
+    let (mut client, _) = WsClient::connect(port).await;
+    client.send_text(r#"42["play"]"#).await;
+    let handle = queued.next().await;
+    client.close().await;
+    gone.next().await;
+    release_tx.send(()).expect("the handler waits");
+    assert_eq!(seated.next().await, Err(JoinError::Disconnected));
+    // The reservation was freed: the match is empty and disposes itself.
+    settled("the empty match disposed", || !handle.is_alive()).await;
+}
+
+#[actix_rt::test]
+async fn the_matchmaker_never_groups_a_ticket_whose_socket_has_gone() {
+    let spawned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = spawned.clone();
+    let mm = Matchmaker::spawn(
+        MatchmakerConfig {
+            group_size: 2,
+            max_wait: Duration::from_secs(60),
+            ..Default::default()
+        },
+        move |_, _, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (match_config(), Walk::default())
+        },
+    );
+    let (gone_tx, mut gone) = crate::support::events::<()>();
+    let (waiting_tx, mut waiting) = crate::support::events::<()>();
+    let io = SocketIo::builder().build();
+    {
+        let mm = mm.clone();
+        io.ns("/", move |socket| {
+            let (mm, waiting_tx) = (mm.clone(), waiting_tx.clone());
+            socket.on("play", move |socket, _: tickwire::Payload, _| {
+                let (mm, waiting_tx) = (mm.clone(), waiting_tx.clone());
+                async move {
+                    let ticket = Ticket::for_socket("walk", PlayerInfo::default(), &socket);
+                    let enqueue = mm.enqueue(ticket);
+                    let _ = waiting_tx.send(());
+                    let _ = enqueue.await;
+                }
+            });
+            let gone_tx = gone_tx.clone();
+            socket.on_disconnect(move |_, _| {
+                let _ = gone_tx.send(());
+            });
+        });
+    }
+    let port = serve(&io);
+    // The first player queues, then goes away (its handler keeps awaiting the queue).
+    let (mut first, _) = WsClient::connect(port).await;
+    first.send_text(r#"42["play"]"#).await;
+    waiting.next().await;
+    settled_async(|| async { mm.queued().await.get("walk") == Some(&1) }).await;
+    first.close().await;
+    gone.next().await;
+    // Its ticket is dropped (its handler still awaits the queue: only the socket is gone).
+    settled_async(|| async { mm.queued().await.get("walk").is_none() }).await;
+    // The second player's ticket finds no live partner: no group, no match.
+    let (mut second, _) = WsClient::connect(port).await;
+    second.send_text(r#"42["play"]"#).await;
+    waiting.next().await;
+    settled_async(|| async { mm.queued().await.get("walk") == Some(&1) }).await;
+    assert_eq!(spawned.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// Re-check an async condition until it holds (within the test's wait).
+async fn settled_async<F, Fut>(cond: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within("an async condition", async {
+        while !cond().await {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
 }

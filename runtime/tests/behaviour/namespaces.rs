@@ -165,6 +165,52 @@ async fn dynamic_namespaces_beyond_the_limit_are_refused() {
 }
 
 #[actix_rt::test]
+async fn empty_dynamic_namespaces_give_their_place_back_after_the_grace() {
+    for (grace, reclaimed) in [(Duration::ZERO, true), (Duration::from_secs(3600), false)] {
+        let config = Config {
+            max_dynamic_namespaces: 2,
+            dynamic_namespace_grace: grace,
+            ..Config::default()
+        };
+        let io = SocketIo::builder().config(config).build();
+        let (left, mut left_rx) = events::<String>();
+        io.dynamic_ns(
+            |name| name.starts_with("/room-"),
+            move |socket| {
+                let left = left.clone();
+                socket.on_disconnect(move |socket, _| {
+                    let _ = left.send(socket.ns().name().to_owned());
+                });
+            },
+        );
+        let port = serve(&io);
+        let mut client = WsClient::open(port).await;
+        client.sio_connect("/room-1", None).await;
+        client.sio_connect("/room-2", None).await;
+        // Client-chosen names use up the cap...
+        client.send_text("40/room-3,").await;
+        assert_eq!(
+            client.recv_text_skip_pings().await,
+            r#"44/room-3,{"message":"Invalid namespace"}"#
+        );
+        // ...until their namespaces have been empty for the grace.
+        client.send_text("41/room-1,").await;
+        client.send_text("41/room-2,").await;
+        left_rx.next().await;
+        left_rx.next().await;
+        client.send_text("40/room-3,").await;
+        let reply = client.recv_text_skip_pings().await;
+        if reclaimed {
+            assert!(reply.starts_with(r#"40/room-3,{"sid":"#), "{reply}");
+            assert!(io.of("/room-1").is_none() && io.of("/room-2").is_none());
+        } else {
+            assert_eq!(reply, r#"44/room-3,{"message":"Invalid namespace"}"#);
+            assert!(io.of("/room-1").is_some());
+        }
+    }
+}
+
+#[actix_rt::test]
 async fn dynamic_namespace_middleware_applies_to_every_created_namespace() {
     let io = SocketIo::builder().build();
     io.dynamic_ns(|name| name.starts_with("/room-"), |_| {})

@@ -12,7 +12,14 @@ use tickwire::{Data, DisconnectReason, RecoveryConfig, SocketIo};
 /// Recovery on; `join` joins a room and acks; `shout` broadcasts to room `r` and acks. Each
 /// connect reports `(sid, recovered)`, each disconnect its reason.
 fn server() -> (SocketIo, Events<(String, bool)>, Events<DisconnectReason>) {
-    let io = SocketIo::builder()
+    server_on(SocketIo::builder())
+}
+
+/// [`server`] on a builder with other options.
+fn server_on(
+    builder: tickwire::SocketIoBuilder,
+) -> (SocketIo, Events<(String, bool)>, Events<DisconnectReason>) {
+    let io = builder
         .connection_state_recovery(RecoveryConfig::default())
         .build();
     let (connects, connect_rx) = events();
@@ -152,6 +159,48 @@ async fn a_client_that_left_on_purpose_or_claims_an_unknown_offset_starts_fresh(
     let (sid3, _) = connect(&mut client, r#"{"pid":"unknown","offset":"424242"}"#).await;
     assert!(!connects.next().await.1);
     assert_ne!(sid3, sid);
+}
+
+#[actix_rt::test]
+async fn more_missed_than_the_outbound_budget_holds_is_a_fresh_session_never_a_gap() {
+    const BUDGET: usize = 16 << 10;
+    let (io, mut connects, mut reasons) = server_on(SocketIo::builder().max_buffered_bytes(BUDGET));
+    let port = serve(&io);
+    let ns = io.of("/").unwrap();
+    let payload = "x".repeat(1000);
+
+    for (missed, recovered) in [(5, true), (40, false)] {
+        let mut client = WsClient::open(port).await;
+        let (sid, pid) = connect(&mut client, "").await;
+        assert_eq!(connects.next().await, (sid.clone(), false));
+        client.send_text(r#"421["join","r"]"#).await;
+        client.wait_for_text(r#"431["ok"]"#).await;
+        ns.to("r").emit("m", &"seen").unwrap();
+        let (_, offset) = next_m(&mut client).await;
+        drop(client);
+        assert_eq!(reasons.next().await, DisconnectReason::TransportClose);
+        // 5 KB missed fits the 16 KiB budget; 40 KB does not.
+        for i in 0..missed {
+            ns.to("r").emit("m", &format!("{i}{payload}")).unwrap();
+        }
+        let mut back = WsClient::open(port).await;
+        let auth = format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#);
+        let (sid_back, _) = connect(&mut back, &auth).await;
+        assert_eq!(connects.next().await, (sid_back.clone(), recovered));
+        if recovered {
+            assert_eq!(sid_back, sid);
+            for i in 0..missed {
+                assert_eq!(next_m(&mut back).await.0, format!("{i}{payload}"));
+            }
+        } else {
+            // Told it did not recover: a fresh socket, and none of the missed packets.
+            assert_ne!(sid_back, sid);
+            ns.to(sid_back.clone()).emit("m", &"live").unwrap();
+            assert_eq!(next_m(&mut back).await.0, "live");
+        }
+        back.close().await;
+        reasons.next().await;
+    }
 }
 
 #[actix_rt::test]

@@ -424,3 +424,40 @@ async fn rooms_belong_to_their_namespace() {
         ]
     );
 }
+
+#[actix_rt::test]
+async fn a_handler_that_joins_after_its_socket_has_gone_leaves_no_membership() {
+    let io = SocketIo::builder().build();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let release = std::sync::Arc::new(parking_lot::Mutex::new(Some(release_rx)));
+    let (joined, mut joined_rx) = events::<bool>();
+    let (gone, mut gone_rx) = events::<()>();
+    io.ns("/", move |socket| {
+        let (release, joined) = (release.clone(), joined.clone());
+        // Awaits something (here: the test), then joins: its socket may be gone by then.
+        socket.on("late-join", move |socket, _: tickwire::Payload, _| {
+            let (release, joined) = (release.lock().take(), joined.clone());
+            async move {
+                if let Some(release) = release {
+                    let _ = release.await;
+                }
+                let _ = joined.send(socket.join("late"));
+            }
+        });
+        let gone = gone.clone();
+        socket.on_disconnect(move |_, _| {
+            let _ = gone.send(());
+        });
+    });
+    let port = serve(&io);
+    let (mut client, _) = WsClient::connect(port).await;
+    client.send_text(r#"42["late-join"]"#).await;
+    client.close().await;
+    gone_rx.next().await;
+    release_tx.send(()).expect("the handler waits");
+    assert!(!joined_rx.next().await, "join refused after disconnect");
+    let ns = io.of("/").unwrap();
+    assert_eq!(ns.room_size("late"), 0);
+    assert_eq!(ns.membership_count(), 0);
+    assert_eq!(io.stats().room_memberships, 0);
+}
