@@ -625,3 +625,68 @@ async fn a_polling_client_that_stops_fetching_is_cut_after_the_write_timeout() {
     client.send(r#"421["echo","waiting"]"#).await;
     assert_eq!(reasons.next().await, DisconnectReason::SlowConsumer);
 }
+
+#[actix_rt::test]
+async fn polling_posts_pay_the_inbound_limits_like_websocket_frames() {
+    let config = Config {
+        max_inbound_messages_per_sec: 50,
+        ..Config::default()
+    };
+    let handled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (reasons, mut reasons_rx) = events::<DisconnectReason>();
+    let io = SocketIo::builder().config(config).build();
+    {
+        let handled = handled.clone();
+        io.ns("/", move |socket| {
+            let handled = handled.clone();
+            socket.on("tick", move |_, _: Payload, _| {
+                handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async {}
+            });
+            let reasons = reasons.clone();
+            socket.on_disconnect(move |_, reason| {
+                let _ = reasons.send(reason);
+            });
+        });
+    }
+    let port = serve(&io);
+    let (client, _) = PollingClient::connect(port).await;
+    // 200 packets per POST body, far over 50 per second.
+    let body = vec![r#"42["tick"]"#; 200].join("\u{1e}");
+    for _ in 0..10 {
+        if client.post(&body).await.status != 200 {
+            break;
+        }
+    }
+    assert_eq!(reasons_rx.next().await, DisconnectReason::RateLimited);
+    let handled = handled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(handled <= 150, "{handled} of 2,000 handled");
+}
+
+#[actix_rt::test]
+async fn what_a_connect_handler_emits_before_the_reply_pays_the_budget_too() {
+    let config = Config {
+        max_buffered_bytes: 64 << 10,
+        ..Config::default()
+    };
+    let (reasons, mut reasons_rx) = events::<DisconnectReason>();
+    let io = SocketIo::builder().config(config).build();
+    io.ns("/", move |socket| {
+        let reasons = reasons.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = reasons.send(reason);
+        });
+        // Held back until the CONNECT reply is written: 128 KiB against a 64 KiB budget.
+        let blob = "w".repeat(1 << 10);
+        for _ in 0..128 {
+            if socket.emit("early", &blob).is_err() {
+                break;
+            }
+        }
+    });
+    let port = serve(&io);
+    let mut client = WsClient::open(port).await;
+    client.send_text("40").await;
+    assert_eq!(reasons_rx.next().await, DisconnectReason::SlowConsumer);
+    settled("nothing queued", || io.stats().queued_bytes == 0).await;
+}
