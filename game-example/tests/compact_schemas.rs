@@ -3,7 +3,9 @@
 //! in Node, and must match byte for byte. A drift (a field added, reordered, or retyped on
 //! one side) fails here rather than as garbage in the browser.
 //!
-//! Skipped, with a note, when `node` or `protocol/js/tickwire-compact.js` is missing.
+//! Needs `node` (`.ci/setup` installs it): without it the build script marks the test ignored,
+//! unless `CI` is set, in which case it runs and fails saying what to install.
+//! `protocol/js/tickwire-compact.js` is part of the repository: without it the test fails.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -82,17 +84,18 @@ fn snapshot(roster: bool) -> SnapshotMsg {
 }
 
 #[test]
+#[cfg_attr(
+    game_example_missing_node,
+    ignore = "needs node on PATH: run .ci/setup"
+)]
 fn browser_payload_types_match_rust() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let module = root.join("../protocol/js/tickwire-compact.js");
-    if !module.exists() {
-        eprintln!("skipped: {} is missing", module.display());
-        return;
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("skipped: node is not on PATH");
-        return;
-    }
+    assert!(
+        module.is_file(),
+        "{} is missing (it is part of the repository)",
+        module.display()
+    );
     let joined = Joined {
         player: 2,
         match_id: 9_007_199_254,
@@ -173,21 +176,28 @@ fn browser_payload_types_match_rust() {
         case("state", "payload", &snapshot(false)),
         case("match-ended", "payload", &"finished"),
     ];
+    let count = cases.len();
     let mut child = Command::new("node")
         .arg(root.join("tests/compact/check_schemas.mjs"))
         .arg(module)
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
-        .expect("run node");
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): run .ci/setup (Node.js)"));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(Value::Array(cases).to_string().as_bytes())
         .expect("write cases");
-    let status = child.wait().expect("node exits");
+    let output = child.wait_with_output().expect("node exits");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
     assert!(
-        status.success(),
+        output.status.success(),
         "web/codecs.js disagrees with Rust (see above)"
     );
+    // Every case was checked, each one reported on a line of its own.
+    let checked = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(checked, count, "cases checked by check_schemas.mjs");
 }

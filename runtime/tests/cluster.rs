@@ -26,6 +26,9 @@ const FENCE: &str = r#"42["fence"]"#;
 
 /// A `redis-server` of this test's own, on a free port of 127.0.0.1; killed (by its PID) on
 /// drop.
+///
+/// A test that starts one carries `#[cfg_attr(tickwire_missing_redis, ignore = "...")]`:
+/// `runtime/build.rs` sets that cfg when `redis-server` is not on PATH (never with `CI` set).
 struct Redis {
     child: Child,
     port: u16,
@@ -50,19 +53,32 @@ impl Redis {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}): run .ci/setup (Debian's redis-server)")
             });
-        // Ready when it says so on stdout: read its log on a thread, up to a limit.
+        // Ready when it says so on stdout (its log): read it on a thread, up to a limit.
         let stdout = child.stdout.take().expect("piped stdout");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (line_tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Ready to accept connections") {
-                    let _ = ready_tx.send(());
-                }
+                // Nobody listens once the server is ready: keep reading anyway, so that
+                // redis-server never blocks on a full pipe.
+                line_tx.send(line).ok();
             }
         });
-        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-            let _ = child.kill();
-            panic!("redis-server on port {port} did not become ready");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut log = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains("Ready to accept connections") => break,
+                Ok(line) => log.push(line),
+                Err(e) => {
+                    let stopped = child.kill().and_then(|()| child.wait());
+                    panic!(
+                        "redis-server on port {port} did not become ready ({e}; stopped: \
+                         {stopped:?}); its log:\n{}",
+                        log.join("\n")
+                    );
+                }
+            }
         }
         Redis { child, port }
     }
@@ -71,9 +87,16 @@ impl Redis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Kills the server and reaps it. `Child::kill` is `Ok` for a child that has already
+    /// exited or been reaped (a second `stop`, or the drop after one), so both results count.
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Err(e) = self.child.kill().and_then(|()| self.child.wait()) {
+            if std::thread::panicking() {
+                eprintln!("stopping redis-server on port {} failed: {e}", self.port);
+            } else {
+                panic!("stopping redis-server on port {} failed: {e}", self.port);
+            }
+        }
     }
 }
 
@@ -196,6 +219,7 @@ fn only(to: &[usize], frame: &str) -> Vec<Vec<String>> {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn every_broadcast_form_reaches_the_sockets_of_both_nodes() {
     let mut f = fixture().await;
     let (a, b) = (f.a.io.clone(), f.b.io.clone());
@@ -247,6 +271,7 @@ async fn every_broadcast_form_reaches_the_sockets_of_both_nodes() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn room_operations_and_disconnects_apply_on_every_node() {
     let mut f = fixture().await;
     let a = f.a.io.clone();
@@ -314,6 +339,7 @@ async fn compact_client(port: u16) -> WsClient {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn compact_clients_and_binary_attachments_cross_nodes_with_the_origins_bytes() {
     let redis = Redis::start();
     let mut a = node(&redis, SocketIo::builder()).await;
@@ -364,6 +390,7 @@ async fn compact_clients_and_binary_attachments_cross_nodes_with_the_origins_byt
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn a_remote_broadcast_carries_the_receiving_nodes_recovery_offset() {
     let redis = Redis::start();
     let a = node(&redis, SocketIo::builder()).await;
@@ -390,6 +417,7 @@ async fn a_remote_broadcast_carries_the_receiving_nodes_recovery_offset() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn attach_refuses_a_bad_url_an_unreachable_redis_and_a_second_adapter() {
     let io = SocketIo::builder().build();
     io.ns("/", |_| {});
@@ -438,6 +466,7 @@ async fn attach_refuses_a_bad_url_an_unreachable_redis_and_a_second_adapter() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn nodes_resubscribe_after_redis_restarts() {
     let mut redis = Redis::start();
     let a = node(&redis, SocketIo::builder()).await;
@@ -480,6 +509,7 @@ async fn ack_request(client: &mut WsClient, args: &str) -> u64 {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn a_broadcast_ack_collects_one_result_per_target_on_every_node() {
     let mut f = fixture().await;
     // A third node without the namespace answers at once with no results, so the asker
@@ -550,6 +580,7 @@ async fn a_broadcast_ack_collects_one_result_per_target_on_every_node() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn fetch_remote_sockets_describes_the_targets_of_every_node_and_acts_on_them() {
     let mut f = fixture().await;
     f.sockets[1].join("red");
@@ -604,6 +635,11 @@ async fn fetch_remote_sockets_describes_the_targets_of_every_node_and_acts_on_th
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    any(tickwire_missing_redis, tickwire_missing_interop_js),
+    ignore = "needs redis-server, node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 async fn the_official_js_client_on_two_nodes() {
     let redis = Redis::start();
     let (_a, port_a, _adapter_a) = scripted_node(RedisAdapter::builder(redis.url())).await;
@@ -618,6 +654,7 @@ async fn the_official_js_client_on_two_nodes() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn server_side_events_reach_the_other_nodes_handlers_only() {
     let redis = Redis::start();
     let a = node(&redis, SocketIo::builder()).await;
@@ -654,6 +691,7 @@ async fn server_side_events_reach_the_other_nodes_handlers_only() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn a_silent_node_makes_requests_time_out_not_hang() {
     let mut f = fixture().await;
     // A subscriber that counts as a node but never replies (a node that hangs).
@@ -692,6 +730,7 @@ async fn a_silent_node_makes_requests_time_out_not_hang() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn a_full_publish_queue_fails_the_remote_part_only() {
     let redis = Redis::start();
     let io = SocketIo::builder().build();
@@ -730,6 +769,7 @@ async fn a_full_publish_queue_fails_the_remote_part_only() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
     let redis = Redis::start();
     let a = node(&redis, SocketIo::builder()).await;
@@ -870,6 +910,11 @@ async fn scripted_node(
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    any(tickwire_missing_redis, tickwire_missing_interop_js),
+    ignore = "needs redis-server, node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 async fn a_tickwire_node_joins_a_node_socket_io_cluster() {
     let redis = Redis::start();
     let node_dialect = RedisAdapter::builder(redis.url()).node_compatible("socket.io");

@@ -11,16 +11,18 @@
 //! `tickwire::Server`; the `*_plain_*` cases run the upgrade against the same app served by
 //! a plain actix-web `HttpServer` (`--plain`).
 //!
-//! Prerequisites (`.ci/setup` installs them): `npm ci` in `tests/interop/js` and a venv at
-//! `tests/interop/python/.venv` with `requirements.txt`. A missing prerequisite fails the test
-//! with a message saying what to run, unless `TICKWIRE_SKIP_INTEROP=1`, which skips them all.
+//! Prerequisites (`.ci/setup` installs them): `node` and `npm ci` in `tests/interop/js`, and a
+//! venv at `tests/interop/python/.venv` with `requirements.txt`. The build script
+//! (`runtime/build.rs`) checks them: when one is missing the tests that need it are reported
+//! as ignored, with the reason, unless `CI` is set, in which case they run and fail saying
+//! what to install. `TICKWIRE_SKIP_INTEROP=1` (without `CI`) ignores them all on purpose.
 //!
 //! `cargo test` builds the example before running tests; `cargo test --test interop` alone does
 //! not, so build it first (`cargo build -p tickwire --example conformance`).
 //! `TICKWIRE_CONFORMANCE_BIN=/path/to/server` runs the scripts against another server binary
 //! with the same command-line contract.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
@@ -50,13 +52,6 @@ enum Client {
     Python,
 }
 
-fn skip_requested() -> bool {
-    matches!(
-        std::env::var("TICKWIRE_SKIP_INTEROP").as_deref(),
-        Ok("1") | Ok("true") | Ok("yes")
-    )
-}
-
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
@@ -81,6 +76,8 @@ fn conformance_binary() -> PathBuf {
 /// Collects everything a child writes to one pipe, on a thread.
 struct Capture {
     text: Arc<Mutex<String>>,
+    /// Disconnected (its sender dropped) when the thread ends, at the end of the pipe.
+    closed: mpsc::Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -91,25 +88,42 @@ impl Capture {
     ) -> Self {
         let text = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&text);
+        let (closed_tx, closed) = mpsc::channel::<()>();
         let thread = thread::spawn(move || {
+            let _closed_tx = closed_tx;
             let mut reader = BufReader::new(pipe);
             let mut buf = Vec::new();
             loop {
                 buf.clear();
                 match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => break,
                     Ok(_) => {
                         let line = String::from_utf8_lossy(&buf);
                         on_line(line.trim_end());
                         lock(&sink).push_str(&line);
+                    }
+                    Err(e) => {
+                        lock(&sink).push_str(&format!("[reading the pipe failed: {e}]\n"));
+                        break;
                     }
                 }
             }
         });
         Capture {
             text,
+            closed,
             thread: Some(thread),
         }
+    }
+
+    /// Waits until the pipe closes (the child and whatever inherited it are gone) or
+    /// `deadline` passes; `true` if it closed.
+    fn wait_closed(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        matches!(
+            self.closed.recv_timeout(left),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        )
     }
 
     /// Everything captured so far.
@@ -120,13 +134,11 @@ impl Capture {
     /// Waits (at most `PIPE_DRAIN`) for the pipe to close, then returns everything captured.
     /// Bounded because a grandchild could keep the pipe open after the child is gone.
     fn finish(mut self) -> String {
-        let deadline = Instant::now() + PIPE_DRAIN;
-        if let Some(t) = self.thread.take() {
-            while !t.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(10));
-            }
-            if t.is_finished() {
-                let _ = t.join();
+        if self.wait_closed(Instant::now() + PIPE_DRAIN) {
+            if let Some(t) = self.thread.take() {
+                if t.join().is_err() {
+                    panic!("the thread reading a child's output panicked");
+                }
             }
         }
         self.snapshot()
@@ -211,7 +223,8 @@ impl Server {
         let stdout = Capture::spawn(stdout, move |line| {
             if let Some(addr) = line.trim().strip_prefix("listening on ") {
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(addr.trim().to_string());
+                    // Fails only once `try_start` gave up waiting (and reports that instead).
+                    tx.send(addr.trim().to_string()).ok();
                 }
             }
         });
@@ -222,65 +235,73 @@ impl Server {
             stdout: Some(stdout),
             stderr: Some(stderr),
         };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(addr) => {
-                    server.url = if addr.is_empty() {
-                        format!("http://127.0.0.1:{port}")
-                    } else {
-                        format!("http://{addr}")
-                    };
-                    return Ok(server);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // stdout closed without the line: the server is exiting.
-                    let status = match server.child.wait() {
-                        Ok(s) => s.to_string(),
-                        Err(e) => format!("unknown: {e}"),
-                    };
-                    let logs = server.kill_and_logs();
-                    return Err(format!(
-                        "the server closed stdout without printing `listening on` ({status})\n{logs}"
-                    ));
-                }
+        match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => {
+                server.url = if addr.is_empty() {
+                    format!("http://127.0.0.1:{port}")
+                } else {
+                    format!("http://{addr}")
+                };
+                Ok(server)
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let logs = server.kill_and_logs();
-                return Err(format!(
-                    "the server exited ({status}) before printing `listening on`\n{logs}"
-                ));
-            }
-            if Instant::now() >= deadline {
-                let logs = server.kill_and_logs();
-                return Err(format!(
-                    "no `listening on` line within {STARTUP_TIMEOUT:?}\n{logs}"
-                ));
-            }
+            // The stdout reader ended without the line: the server closed stdout, it is exiting.
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(format!(
+                "the server closed stdout without printing `listening on`\n{}",
+                server.kill_and_logs()
+            )),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "no `listening on` line within {STARTUP_TIMEOUT:?}\n{}",
+                server.kill_and_logs()
+            )),
         }
     }
 
-    /// Kills the server (if still running), waits for its pipes to close and returns all it
-    /// printed, for failure messages.
+    /// Kills the server (if still running), waits for its pipes to close and returns its exit
+    /// status and all it printed, for failure messages.
     fn kill_and_logs(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = match stop(&mut self.child) {
+            Ok(status) => format!("server exit status: {status}"),
+            Err(e) => format!("stopping the server failed: {e}"),
+        };
         let out = self.stdout.take().map(Capture::finish).unwrap_or_default();
         let err = self.stderr.take().map(Capture::finish).unwrap_or_default();
-        format_logs(&out, &err)
+        format!("{status}\n{}", format_logs(&out, &err))
     }
 
     /// `Some(status)` if the server is no longer running.
     fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("checking whether the server is running: {e}"))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Err(e) = stop(&mut self.child) {
+            if thread::panicking() {
+                eprintln!("interop: stopping the conformance server failed: {e}");
+            } else {
+                panic!("stopping the conformance server failed: {e}");
+            }
+        }
+    }
+}
+
+/// Kills `child` and reaps it. `Child::kill` returns `Ok` for a child that has already exited
+/// (or been reaped), so an error from either call is a real failure, never ignored.
+fn stop(child: &mut Child) -> io::Result<ExitStatus> {
+    child.kill()?;
+    child.wait()
+}
+
+/// A failed spawn, with what to install when the program itself is missing.
+fn spawn_error(cmd: &Command, e: &io::Error) -> String {
+    let program = cmd.get_program().to_string_lossy();
+    if e.kind() == io::ErrorKind::NotFound {
+        format!("`{program}` is not installed (not found): run .ci/setup ({e})")
+    } else {
+        format!("spawn {cmd:?}: {e}")
     }
 }
 
@@ -294,6 +315,8 @@ fn format_logs(out: &str, err: &str) -> String {
 
 /// Runs `cmd` to completion or until `timeout`, killing it (by its handle) on timeout.
 /// Returns the exit status (`None` on timeout) and the merged stdout + stderr.
+///
+/// It waits for the child's pipes to close (it exited) rather than polling its status.
 fn run_bounded(
     mut cmd: Command,
     timeout: Duration,
@@ -303,24 +326,28 @@ fn run_bounded(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+        .map_err(|e| spawn_error(&cmd, &e))?;
     let out = Capture::spawn(child.stdout.take().expect("piped stdout"), |_| {});
     let err = Capture::spawn(child.stderr.take().expect("piped stderr"), |_| {});
     let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("waiting for {cmd:?}: {e}"));
-            }
+    let closed = out.wait_closed(deadline) && err.wait_closed(deadline);
+    let status = match child.try_wait() {
+        Ok(Some(status)) => Some(status),
+        // Both pipes closed: the child is exiting, reap it.
+        Ok(None) if closed => Some(
+            child
+                .wait()
+                .map_err(|e| format!("waiting for {cmd:?}: {e}"))?,
+        ),
+        Ok(None) => {
+            stop(&mut child).map_err(|e| format!("killing {cmd:?} after {timeout:?}: {e}"))?;
+            None
+        }
+        Err(e) => {
+            let stopped = stop(&mut child);
+            return Err(format!(
+                "waiting for {cmd:?}: {e} (then stopping it: {stopped:?})"
+            ));
         }
     };
     let mut text = out.finish();
@@ -340,7 +367,7 @@ fn client_command(client: Client) -> Result<Command, String> {
             let js = dir.join("js");
             if !js.join("node_modules").join("socket.io-client").is_dir() {
                 return Err(format!(
-                    "{} is missing: run `npm ci` in {} (or `.ci/setup`)",
+                    "{} is missing: run .ci/setup (or `npm ci` in {})",
                     js.join("node_modules/socket.io-client").display(),
                     js.display()
                 ));
@@ -357,8 +384,8 @@ fn client_command(client: Client) -> Result<Command, String> {
             let python = py.join(".venv").join("bin").join("python");
             if !python.exists() {
                 return Err(format!(
-                    "{} is missing: create the venv with `python3 -m venv {}` and \
-                     `{} -m pip install -r {}` (or run `.ci/setup`)",
+                    "{} is missing: run .ci/setup (or create the venv with `python3 -m venv {}` \
+                     and `{} -m pip install -r {}`)",
                     python.display(),
                     py.join(".venv").display(),
                     python.display(),
@@ -384,15 +411,8 @@ fn run_case(client: Client, mode: &str) {
 }
 
 fn run_case_on(client: Client, mode: &str, front: Front) {
-    if skip_requested() {
-        println!("skipped: TICKWIRE_SKIP_INTEROP is set ({client:?} client, {mode})");
-        return;
-    }
-    let mut cmd = client_command(client).unwrap_or_else(|why| {
-        panic!(
-            "{client:?} interop client not installed: {why}; set TICKWIRE_SKIP_INTEROP=1 to skip"
-        )
-    });
+    let mut cmd = client_command(client)
+        .unwrap_or_else(|why| panic!("{client:?} interop client not installed: {why}"));
     let binary = conformance_binary();
     assert!(
         binary.is_file(),
@@ -438,41 +458,81 @@ fn run_case_on(client: Client, mode: &str, front: Front) {
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn js_websocket() {
     run_case(Client::Js, "websocket");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn js_polling() {
     run_case(Client::Js, "polling");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn js_upgrade() {
     run_case(Client::Js, "upgrade");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_python,
+    ignore = "needs the venv runtime/tests/interop/python/.venv (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn python_websocket() {
     run_case(Client::Python, "websocket");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_python,
+    ignore = "needs the venv runtime/tests/interop/python/.venv (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn python_polling() {
     run_case(Client::Python, "polling");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_python,
+    ignore = "needs the venv runtime/tests/interop/python/.venv (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn python_upgrade() {
     run_case(Client::Python, "upgrade");
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn js_upgrade_from_a_plain_actix_web_server() {
     run_case_on(Client::Js, "upgrade", Front::Plain);
 }
 
 #[test]
+#[cfg_attr(
+    tickwire_missing_interop_python,
+    ignore = "needs the venv runtime/tests/interop/python/.venv (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 fn python_upgrade_from_a_plain_actix_web_server() {
     run_case_on(Client::Python, "upgrade", Front::Plain);
 }
