@@ -446,7 +446,11 @@ mod tests {
         let outbox = Outbox::new(TransportKind::WebSocket, budget(10, 0), Default::default());
         let empty = Frame::Binary(Bytes::new());
         let taken = (0..100)
-            .take_while(|_| outbox.push(&[empty.clone()], Class::Reliable).is_ok())
+            .take_while(|_| {
+                outbox
+                    .push(std::slice::from_ref(&empty), Class::Reliable)
+                    .is_ok()
+            })
             .count();
         assert_eq!(taken, 10);
     }

@@ -494,7 +494,7 @@ async fn the_matchmaker_never_groups_a_ticket_whose_socket_has_gone() {
     first.close().await;
     gone.next().await;
     // Its ticket is dropped (its handler still awaits the queue: only the socket is gone).
-    settled_async(|| async { mm.queued().await.get("walk").is_none() }).await;
+    settled_async(|| async { !mm.queued().await.contains_key("walk") }).await;
     // The second player's ticket finds no live partner: no group, no match.
     let (mut second, _) = WsClient::connect(port).await;
     second.send_text(r#"42["play"]"#).await;
