@@ -164,13 +164,17 @@ async fn rust_compact_member(port: u16) {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 async fn json_and_compact_clients_share_a_room_with_acks_both_ways() {
     let io = server();
     let port = serve(&io);
     let rust = within("the Rust compact client", rust_compact_member(port));
     let node = run_node_script("mixed.mjs", port, Duration::from_secs(40));
-    let ((), ran) = futures_util::join!(rust, node);
-    assert!(ran || std::env::var_os("TICKWIRE_SKIP_INTEROP").is_some());
+    futures_util::join!(rust, node);
 }
 
 #[actix_rt::test]

@@ -216,6 +216,11 @@ async fn without_recovery_the_connect_reply_is_sid_only_and_broadcasts_carry_no_
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_interop_js,
+    ignore = "needs node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
 async fn the_official_js_client_recovers_by_itself() {
     let (io, _connects, _reasons) = server();
     let port = serve(&io);
