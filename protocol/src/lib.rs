@@ -21,9 +21,15 @@
 //! [`socketio`] (packets, JSON encoding, binary attachments) and [`compact`] (the binary
 //! codec a client can choose per connection instead of JSON: one frame per packet, postcard
 //! payloads, specified byte by byte). The layers meet only through Engine.IO messages.
+//! [`Codec`] names the choice between the two, and [`Payload`] is an event's arguments in
+//! either.
 
+mod codec;
 pub mod compact;
 pub mod engineio;
+mod payload;
 pub mod socketio;
 
 pub use bytes::Bytes;
+pub use codec::Codec;
+pub use payload::Payload;

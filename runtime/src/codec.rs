@@ -16,39 +16,7 @@ use crate::outbox::Frame;
 use crate::payload::Payload;
 use tickwire_protocol::socketio::Packet;
 
-/// The wire encoding of a connection's Socket.IO packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Codec {
-    /// Socket.IO JSON, the parser of every Socket.IO client.
-    #[default]
-    Json,
-    /// tickwire's compact binary codec (one binary frame per packet, postcard payload).
-    Compact,
-}
-
-impl Codec {
-    /// The codec a handshake query asks for: absent or `json` → JSON, `compact` → compact.
-    pub fn from_query(query: &[(String, String)]) -> Result<Codec, String> {
-        match query
-            .iter()
-            .find(|(k, _)| k == "codec")
-            .map(|(_, v)| v.as_str())
-        {
-            None | Some("json") => Ok(Codec::Json),
-            Some("compact") => Ok(Codec::Compact),
-            Some(other) => Err(format!(
-                "unknown codec {other:?}: use codec=json (default) or codec=compact"
-            )),
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Codec::Json => 0,
-            Codec::Compact => 1,
-        }
-    }
-}
+pub use tickwire_protocol::Codec;
 
 /// Encodes performed per codec, process-wide (observability and the encode-once tests).
 pub(crate) static ENCODES: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
@@ -82,7 +50,7 @@ pub(crate) fn encode_payload_event(
     id: Option<u64>,
 ) -> Result<Vec<Frame>, SendError> {
     ENCODES[codec.index()].fetch_add(1, Ordering::Relaxed);
-    match (codec, &payload.compact) {
+    match (codec, payload.compact_bytes()) {
         (Codec::Compact, Some(bytes)) => {
             crate::compact::encode_raw_event(nsp, event, bytes.clone(), id).map(|f| vec![f])
         }
@@ -127,7 +95,7 @@ pub(crate) fn encode_payload_ack(
     id: u64,
     payload: &Payload,
 ) -> Result<Vec<Frame>, SendError> {
-    match (codec, &payload.compact) {
+    match (codec, payload.compact_bytes()) {
         (Codec::Compact, Some(bytes)) => {
             crate::compact::encode_raw_ack(nsp, id, bytes.clone()).map(|f| vec![f])
         }
@@ -145,7 +113,7 @@ fn json_args_frames(
     payload: &Payload,
 ) -> Result<Vec<Frame>, SendError> {
     let err = |e: serde_json::Error| SendError::Serialize(e.to_string());
-    let binary = !payload.attachments.is_empty();
+    let binary = !payload.attachments().is_empty();
     let kind = match (event.is_some(), binary) {
         (true, false) => b'2',
         (true, true) => b'5',
@@ -156,7 +124,7 @@ fn json_args_frames(
     out.push(b'4');
     out.push(kind);
     if binary {
-        out.extend_from_slice(format!("{}-", payload.attachments.len()).as_bytes());
+        out.extend_from_slice(format!("{}-", payload.attachments().len()).as_bytes());
     }
     if nsp != "/" {
         out.extend_from_slice(nsp.as_bytes());
@@ -171,7 +139,7 @@ fn json_args_frames(
         serde_json::to_writer(&mut out, event).map_err(err)?;
         first = false;
     }
-    for arg in &payload.args {
+    for arg in payload.args() {
         if !first {
             out.push(b',');
         }
@@ -180,9 +148,9 @@ fn json_args_frames(
     }
     out.push(b']');
     let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
-    let mut frames = Vec::with_capacity(1 + payload.attachments.len());
+    let mut frames = Vec::with_capacity(1 + payload.attachments().len());
     frames.push(Frame::Text(ByteString::from(text)));
-    frames.extend(payload.attachments.iter().cloned().map(Frame::Binary));
+    frames.extend(payload.attachments().iter().cloned().map(Frame::Binary));
     Ok(frames)
 }
 
@@ -339,24 +307,20 @@ mod tests {
                 let packet = Packet::event(
                     nsp,
                     "ev",
-                    payload.args.clone(),
-                    payload.attachments.clone(),
+                    payload.args().to_vec(),
+                    payload.attachments().to_vec(),
                     id,
                 );
                 assert_eq!(frames, json_frames(&packet));
                 let frames = encode_payload_ack(Codec::Json, nsp, 4, &payload).unwrap();
-                let packet = Packet::ack(nsp, 4, payload.args.clone(), payload.attachments.clone());
+                let packet = Packet::ack(
+                    nsp,
+                    4,
+                    payload.args().to_vec(),
+                    payload.attachments().to_vec(),
+                );
                 assert_eq!(frames, json_frames(&packet));
             }
         }
-    }
-
-    #[test]
-    fn codec_query() {
-        let q = |v: &str| vec![("codec".to_owned(), v.to_owned())];
-        assert_eq!(Codec::from_query(&[]), Ok(Codec::Json));
-        assert_eq!(Codec::from_query(&q("json")), Ok(Codec::Json));
-        assert_eq!(Codec::from_query(&q("compact")), Ok(Codec::Compact));
-        assert!(Codec::from_query(&q("msgpack")).is_err());
     }
 }

@@ -37,6 +37,12 @@ pub enum SendError {
     Cluster(String),
 }
 
+impl From<serde_json::Error> for SendError {
+    fn from(e: serde_json::Error) -> SendError {
+        SendError::Serialize(e.to_string())
+    }
+}
+
 /// A refusal of a namespace connection, sent to the client as CONNECT_ERROR
 /// `{"message": message, "data": data}`.
 #[derive(Debug, Clone, PartialEq, Error)]

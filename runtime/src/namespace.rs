@@ -614,7 +614,7 @@ impl BroadcastOperator {
         };
         if let Some(offset) = offset {
             payload
-                .args
+                .args_mut()
                 .push(serde_json::Value::String(offset.to_string()));
         }
         let frames = encode_payload_event(codec, self.ns.name(), event, &payload, None)?;
@@ -730,9 +730,5 @@ impl BroadcastOperator {
 
 /// The codec a raw payload was made for.
 fn payload_codec(payload: &Payload) -> Codec {
-    if payload.compact.is_some() {
-        Codec::Compact
-    } else {
-        Codec::Json
-    }
+    payload.codec()
 }

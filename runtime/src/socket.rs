@@ -567,8 +567,8 @@ impl Socket {
             None => {
                 let any = self.inner.any_handler.read().clone();
                 let mut payload = payload;
-                if payload.compact.is_none() {
-                    payload.args.insert(0, Value::String(name.to_owned()));
+                if !payload.is_compact() {
+                    payload.args_mut().insert(0, Value::String(name.to_owned()));
                 }
                 any.and_then(|h| h(self.clone(), payload, ack))
             }

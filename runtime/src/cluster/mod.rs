@@ -509,17 +509,19 @@ pub(crate) struct WirePayload {
 impl WirePayload {
     pub(crate) fn from_payload(payload: &Payload) -> WirePayload {
         WirePayload {
-            args: serde_json::Value::Array(payload.args.clone()).to_string(),
-            attachments: payload.attachments.iter().map(|b| b.to_vec()).collect(),
-            compact: payload.compact.as_ref().map(|b| b.to_vec()),
+            args: serde_json::Value::Array(payload.args().to_vec()).to_string(),
+            attachments: payload.attachments().iter().map(|b| b.to_vec()).collect(),
+            compact: payload.compact_bytes().map(|b| b.to_vec()),
         }
     }
 
     pub(crate) fn into_payload(self) -> Payload {
-        Payload {
-            args: serde_json::from_str(&self.args).unwrap_or_default(),
-            attachments: self.attachments.into_iter().map(Bytes::from).collect(),
-            compact: self.compact.map(Bytes::from),
+        match self.compact {
+            Some(bytes) => Payload::from_compact(bytes),
+            None => Payload::from_parts(
+                serde_json::from_str(&self.args).unwrap_or_default(),
+                self.attachments.into_iter().map(Bytes::from).collect(),
+            ),
         }
     }
 }

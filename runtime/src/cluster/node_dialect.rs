@@ -271,9 +271,9 @@ fn split_event(data: Value) -> Option<(String, Vec<Value>)> {
 
 /// `[event, ...args]` of a payload.
 fn event_data(event: &str, payload: &Payload) -> Value {
-    let mut data = Vec::with_capacity(payload.args.len() + 1);
+    let mut data = Vec::with_capacity(payload.args().len() + 1);
     data.push(Value::String(event.to_owned()));
-    data.extend(payload.args.iter().cloned());
+    data.extend(payload.args().iter().cloned());
     Value::Array(data)
 }
 
@@ -363,7 +363,7 @@ pub(crate) fn translate(
                 ("type", Mp::from(BROADCAST)),
                 (
                     "packet",
-                    packet_mp(nsp, &event_data(event, &payload), &payload.attachments),
+                    packet_mp(nsp, &event_data(event, &payload), payload.attachments()),
                 ),
                 (
                     "opts",
@@ -558,11 +558,11 @@ fn apply_request(
                 for (_, answer) in answers {
                     // Node's adapter forwards an answer's first argument only.
                     let Ok(answer) = answer else { continue };
-                    let first = answer.args.first().cloned().unwrap_or(Value::Null);
+                    let first = answer.args().first().cloned().unwrap_or(Value::Null);
                     let body = mp_map(vec![
                         ("type", Mp::from(BROADCAST_ACK)),
                         ("requestId", Mp::from(request_id.as_str())),
-                        ("packet", to_mp(&first, &answer.attachments)),
+                        ("packet", to_mp(&first, answer.attachments())),
                     ]);
                     publish(response.clone(), mp_bytes(&body));
                 }
