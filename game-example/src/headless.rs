@@ -1,5 +1,5 @@
 //! Headless players over a real websocket: the load bots of `--bots N` and the players of
-//! the in-process tests. They use the runtime's Rust client (`tickwire::client`), in either
+//! the in-process tests. They use the runtime's Rust client (`tickwire-client`), in either
 //! codec, and the same AI as the server's bot seats.
 //!
 //! The client runs handlers on its driver task; [`HeadlessPlayer`] turns them into a bounded
@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tickwire::client::{Client, RawPayload, Reconnect};
 use tickwire::Codec;
+use tickwire_client::{Client, RawPayload, Reconnect};
 use tokio::sync::mpsc;
 
 use crate::game::bots::{BotBrain, BotView};

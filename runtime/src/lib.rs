@@ -117,8 +117,3 @@ pub use server::{DynamicNamespace, ServerStats, SocketIo, SocketIoBuilder};
 pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
 pub use tick::{Tick, TickClock};
 pub use tickwire_protocol as protocol;
-
-// The Rust client, in `client_api/` (feature `client`).
-#[cfg(feature = "client")]
-#[path = "client_api/mod.rs"]
-pub mod client;

@@ -1,4 +1,4 @@
-//! The Rust client (`tickwire::client`, feature `client`) against an in-process tickwire
+//! The Rust client (`tickwire-client`) against an in-process tickwire
 //! server, and against a scripted websocket server for what a real server does not do on
 //! purpose (stop pinging, send garbage, speak the compact codec by hand).
 //!
@@ -14,12 +14,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::{events, serve, within, Events};
-use tickwire::client::{
+use tickwire::protocol::compact::{self, CompactKind, CompactPacket};
+use tickwire::{Codec, ConnectError, Data, DisconnectReason, Payload, Socket, SocketIo};
+use tickwire_client::{
     Client, ClientBuilder, ConnectionEvent, DisconnectReason as ClientReason, Error, RawPayload,
     Reconnect,
 };
-use tickwire::protocol::compact::{self, CompactKind, CompactPacket};
-use tickwire::{Codec, ConnectError, Data, DisconnectReason, Payload, Socket, SocketIo};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 

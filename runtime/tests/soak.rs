@@ -26,11 +26,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use support::{serve, settled, PollingClient};
-use tickwire::client::{Client, Reconnect};
 use tickwire::{
     Codec, Config, Data, Match, MatchConfig, MatchContext, MatchHandle, Matchmaker,
     MatchmakerConfig, Payload, PlayerId, PlayerInfo, RecoveryConfig, SocketIo, Ticket,
 };
+use tickwire_client::{Client, Reconnect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tickwire::client::Reconnect;
+/// use tickwire_client::Reconnect;
 ///
 /// let policy = Reconnect::default()
 ///     .initial(Duration::from_millis(100))
@@ -154,7 +154,7 @@ impl Reconnect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::DisconnectReason;
+    use crate::DisconnectReason;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Error;
-use crate::codec::Codec;
+use tickwire_protocol::Codec;
 
 /// The websocket URL for a direct websocket session:
 /// `ws://<host>/<path>/?EIO=4&transport=websocket[&codec=compact][&<url query>][&<query>]`.

@@ -4,7 +4,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tickwire_protocol::{compact, engineio, socketio};
 
-use crate::codec::Codec;
+use tickwire_protocol::Codec;
 
 /// Why a client call failed. Each variant says what to do about it.
 #[derive(Debug, Clone, PartialEq, Error)]

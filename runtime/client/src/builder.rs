@@ -12,7 +12,11 @@ use super::driver::{Driver, Status};
 use super::handle::Inner;
 use super::handlers::{self, AckResponder, ConnectionEvent, Handlers};
 use super::{endpoint, Client, Error, RawPayload, Reconnect};
-use crate::codec::Codec;
+
+/// Most attachments the client accepts in one binary packet from the server (the same
+/// bound a tickwire server applies to its clients by default).
+const MAX_ATTACHMENTS: usize = 64;
+use tickwire_protocol::Codec;
 
 /// What the driver needs to open (and re-open) the connection.
 #[derive(Debug, Clone)]
@@ -201,7 +205,7 @@ impl ClientBuilder {
             reconnect: self.reconnect,
             connect_timeout: self.connect_timeout,
             max_message_size: self.max_message_size,
-            max_attachments: crate::Config::default().max_attachments,
+            max_attachments: MAX_ATTACHMENTS,
         };
         let (emits_tx, emits_rx) = mpsc::channel(self.queue_capacity);
         let (control_tx, control_rx) = mpsc::unbounded_channel();

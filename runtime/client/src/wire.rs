@@ -14,8 +14,8 @@ use tickwire_protocol::engineio::Packet as EioPacket;
 use tickwire_protocol::socketio::{self, DecodeConfig, Packet, PacketKind, Reassembler};
 
 use super::{Error, ProtocolError, RawPayload};
-use crate::codec::Codec;
-use crate::payload::Payload;
+use tickwire_protocol::Codec;
+use tickwire_protocol::Payload;
 
 /// A Socket.IO packet the client sends on its namespace.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::driver::{AckWaiter, Control, Emit, Status};
 use super::handlers::{self, AckResponder, ConnectionEvent};
 use super::{ClientBuilder, Error, RawPayload};
-use crate::codec::Codec;
+use tickwire_protocol::Codec;
 
 /// A connection to one namespace of a Socket.IO server. Cheap to clone; every clone is the
 /// same connection.

@@ -7,8 +7,8 @@ use serde_json::Value;
 use tickwire_protocol::compact;
 
 use super::Error;
-use crate::codec::Codec;
-use crate::payload::Payload;
+use tickwire_protocol::Codec;
+use tickwire_protocol::Payload;
 
 /// The arguments of an event or ack as they travel, in one of the two codecs.
 ///

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::driver::Control;
 use super::{Client, DisconnectReason, Error, RawPayload};
-use crate::codec::Codec;
+use tickwire_protocol::Codec;
 
 /// A change in the client's connection, given to `on_connection` handlers in order.
 ///

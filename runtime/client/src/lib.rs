@@ -1,21 +1,22 @@
-//! A Socket.IO client in Rust (feature `client`): for bots, load generators, game clients
-//! and tests.
+//! tickwire-client: a Socket.IO client in Rust, for bots, load generators, game clients and
+//! tests. It depends on the sans-IO `tickwire-protocol` crate and a websocket, not on the
+//! server: a game client or a bot never compiles actix-web.
 //!
 //! It speaks Engine.IO v4 over a websocket (no long-polling) and Socket.IO v5 on one
 //! namespace, in either of tickwire's codecs: Socket.IO JSON, which any Socket.IO server
 //! understands, or the compact binary codec (`codec=compact` at the handshake). Every byte
-//! on the wire is written and read by [`tickwire_protocol`]; this module only drives it.
+//! on the wire is written and read by [`tickwire_protocol`]; this crate only drives it.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use serde::{Deserialize, Serialize};
-//! use tickwire::client::{Client, ConnectionEvent, Reconnect};
-//! use tickwire::Codec;
+//! use tickwire_client::{Client, ConnectionEvent, Reconnect};
+//! use tickwire_client::Codec;
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Chat { text: String }
 //!
-//! # async fn run() -> Result<(), tickwire::client::Error> {
+//! # async fn run() -> Result<(), tickwire_client::Error> {
 //! let client = Client::builder("http://127.0.0.1:3000")
 //!     .namespace("/")
 //!     .auth(serde_json::json!({"token": "secret"}))
@@ -71,7 +72,7 @@
 //! # Codecs
 //!
 //! With JSON, an emit's data is the event's single argument; [`RawPayload::Json`] carries
-//! several arguments and binary attachments ([`crate::Payload`]). With the compact codec the
+//! several arguments and binary attachments ([`Payload`]). With the compact codec the
 //! data is the postcard encoding of the value (the server reads it with the same serde
 //! type); an event named `#N` is sent as numeric event id `N`, and a numeric event from the
 //! server reaches the handler registered as `#N`.
@@ -93,5 +94,4 @@ pub use handlers::{AckResponder, ConnectionEvent};
 pub use payload::RawPayload;
 pub use reconnect::Reconnect;
 
-pub use crate::codec::Codec;
-pub use crate::payload::Payload;
+pub use tickwire_protocol::{Codec, Payload};
