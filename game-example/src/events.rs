@@ -61,9 +61,13 @@ struct Session {
 }
 
 impl Lobby {
-    /// Start the matchmaker (on the current arbiter). `fill_after`: how long the first queued
+    /// Start the matchmaker of `io`'s matches (on the current arbiter). `fill_after`: how long the first queued
     /// player waits before bots fill the group (`None`: never, wait for a full group).
-    pub fn start(settings: MatchSettings, fill_after: Option<Duration>) -> Arc<Lobby> {
+    pub fn start(
+        io: &SocketIo,
+        settings: MatchSettings,
+        fill_after: Option<Duration>,
+    ) -> Arc<Lobby> {
         let config = MatchmakerConfig {
             group_size: settings.match_size.max(1),
             min_group: 1,
@@ -71,7 +75,7 @@ impl Lobby {
             max_queued: 10_000,
         };
         let factory_settings = settings.clone();
-        let matchmaker = Matchmaker::spawn(config, move |_mode, players, bots| {
+        let matchmaker = Matchmaker::spawn(io, config, move |_mode, players, bots| {
             let game = ArenaMatch::new(&factory_settings, players.len(), bots, rand::random());
             (factory_settings.match_config(), game)
         });

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use tickwire::{Codec, MatchMetrics, SocketIo};
+use tickwire::{Codec, MatchMetrics, MatchRoom, SocketIo};
 
 use crate::events::Lobby;
 use crate::wire::MatchSummary;
@@ -16,15 +16,19 @@ struct Figures {
     queued: usize,
     matches: Vec<(u64, MatchMetrics)>,
     summaries: Vec<MatchSummary>,
+    encodes: [u64; 2],
 }
 
 async fn gather(io: &SocketIo, lobby: &Lobby, with_summaries: bool) -> Figures {
-    let mut matches = tickwire::list_matches().await;
-    matches.sort_by_key(|(id, _)| *id);
+    let matches = MatchRoom::list(io);
     Figures {
         connections: io.connection_count(),
-        live_matches: tickwire::live_match_count(),
+        live_matches: matches.len(),
         queued: lobby.queued().await,
+        encodes: [
+            io.encode_count(Codec::Json),
+            io.encode_count(Codec::Compact),
+        ],
         matches,
         summaries: if with_summaries {
             lobby.summaries(100).await
@@ -66,7 +70,7 @@ fn render_metrics(f: &Figures) -> String {
         let _ = writeln!(
             encodes,
             "tickwire_packets_encoded_total{{codec=\"{name}\"}} {}",
-            tickwire::encode_count(codec)
+            f.encodes[codec.index()]
         );
     }
     let _ = write!(
@@ -234,8 +238,10 @@ mod tests {
                 },
             )],
             summaries: vec![],
+            encodes: [5, 4],
         };
         let text = render_metrics(&figures);
+        assert!(text.contains("tickwire_packets_encoded_total{codec=\"compact\"} 4\n"));
         assert!(text.contains("\ntickwire_connections 3\n"));
         assert!(text.contains("tickwire_match_ticks_total{match=\"7\"} 90\n"));
         assert!(text.contains("tickwire_match_tick_p99_seconds{match=\"7\"} 0.001500\n"));

@@ -74,8 +74,7 @@ impl RunningServer {
     /// Stop gracefully: matches end (players get `match-ended`), clients are disconnected
     /// with reason `server shutting down`, then the HTTP server stops.
     pub async fn shutdown(self) {
-        tickwire::shutdown_all().await;
-        self.io.close();
+        self.io.shutdown().await;
         // Let the connections write their goodbyes before the workers stop.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while self.io.connection_count() > 0 && tokio::time::Instant::now() < deadline {
@@ -101,7 +100,7 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 /// Start the server; call inside an actix `System` (e.g. under `#[actix_web::main]`).
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let io = SocketIo::builder().build();
-    let lobby = Lobby::start(options.settings.clone(), options.fill_after);
+    let lobby = Lobby::start(&io, options.settings.clone(), options.fill_after);
     events::register(&io, lobby.clone());
     let (app_io, app_lobby) = (io.clone(), lobby.clone());
     // tickwire's server: the app below, with the game's websockets on sockets of their own.

@@ -166,14 +166,14 @@ async fn two_players_are_matched_play_a_round_and_agree_on_the_score() {
 
     // Back to the queue: the match is gone; a new ticket waits for a partner.
     assert_eq!(
-        tickwire::list_matches()
-            .await
+        tickwire::MatchRoom::list(&server.io)
             .iter()
             .filter(|(id, _)| *id == a.match_id)
             .count(),
         0
     );
 
+    let io = server.io.clone();
     server.shutdown().await;
-    assert_eq!(tickwire::live_match_count(), 0);
+    assert_eq!(tickwire::MatchRoom::count(&io), 0);
 }

@@ -56,8 +56,11 @@ impl Match for Race {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    let io = SocketIo::builder().build();
+
     // Groups players two by two and spawns one Race per group, ticking at 20 Hz.
     let matchmaker = Matchmaker::spawn(
+        &io,
         MatchmakerConfig {
             group_size: 2,
             ..Default::default()
@@ -71,7 +74,6 @@ async fn main() -> std::io::Result<()> {
         },
     );
 
-    let io = SocketIo::builder().build();
     io.ns("/", move |socket| {
         let matchmaker = matchmaker.clone();
         socket.on("play", move |socket, Data(name): Data<String>, ack| {

@@ -4,14 +4,15 @@
 use serde::Serialize;
 use tickwire_protocol::engineio::TransportKind;
 
-use crate::codec::{Codec, EncodeOnce};
-use crate::outbox::Outbox;
+use crate::engine::{Codec, Outbox};
+use crate::socketio::{EncodeCounters, EncodeOnce};
 
 /// A set of members' outbound queues, `json` of them on the JSON codec, `compact` on the
 /// compact codec, as a match room holds them.
 #[derive(Debug)]
 pub struct MixedMembers {
     members: Vec<(Codec, Outbox)>,
+    encodes: EncodeCounters,
 }
 
 impl MixedMembers {
@@ -29,14 +30,17 @@ impl MixedMembers {
             .chain(std::iter::repeat_n(Codec::Compact, compact))
             .map(|codec| (codec, outbox()))
             .collect();
-        MixedMembers { members }
+        MixedMembers {
+            members,
+            encodes: EncodeCounters::default(),
+        }
     }
 
     /// What a match does each tick: encode `data` once per codec present and queue the
     /// frame for every member in the latest class (replacing the previous tick's if it is
     /// still queued). Returns the bytes queued.
     pub fn broadcast_latest<T: Serialize>(&self, event: &str, data: &T) -> usize {
-        let mut once = EncodeOnce::new("/", event, data, None);
+        let mut once = EncodeOnce::new(&self.encodes, "/", event, data, None);
         let mut bytes = 0;
         for (codec, outbox) in &self.members {
             if let Ok(frames) = once.frames(*codec) {

@@ -62,7 +62,7 @@ pub struct Config {
     /// every client shares the proxy's address).
     pub max_connections_per_ip: usize,
     /// Connection state recovery (off by default, as in the reference server).
-    pub recovery: Option<crate::recovery::RecoveryConfig>,
+    pub recovery: Option<crate::socketio::RecoveryConfig>,
 }
 
 impl Default for Config {

@@ -76,44 +76,29 @@
 //! The wire formats and protocol state machines live in the sans-IO [`tickwire_protocol`]
 //! crate.
 
-mod actor;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;
 pub mod cluster;
-mod codec;
-mod compact;
 mod config;
-mod connection_caps;
-mod error;
-mod limits;
-mod matchmaker;
-mod metrics;
-mod namespace;
-mod outbox;
-mod payload;
-mod recovery;
-mod serve;
-mod server;
-mod sio_client;
-mod socket;
-mod tick;
-mod transport;
+pub mod engine;
+pub mod game;
+pub mod socketio;
 
-pub use actor::matchroom::{
-    list_matches, live_match_count, match_arbiter_count, register_current_arbiter, shutdown_all,
-    DisposeReason, JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle,
-    MatchMetrics, MatchRoom, PlayerId, PlayerInfo, SeatToken, SnapshotEnvelope,
-};
-pub use codec::{encode_count, Codec};
+#[doc(no_inline)]
 pub use config::Config;
-pub use error::{AckError, ConnectError, SendError};
-pub use matchmaker::{Assignment, Matchmaker, MatchmakerConfig, MatchmakingError, Ticket};
-pub use namespace::{BroadcastOperator, Namespace};
-pub use payload::{Data, FromPayload, Payload};
-pub use recovery::RecoveryConfig;
-pub use serve::Server;
-pub use server::{DynamicNamespace, ServerStats, SocketIo, SocketIoBuilder};
-pub use socket::{AckSender, DisconnectReason, Handshake, Sid, Socket, VolatileEmitter};
-pub use tick::{Tick, TickClock};
+#[doc(no_inline)]
+pub use engine::Server;
+#[doc(no_inline)]
+pub use game::{
+    Assignment, DisposeReason, JoinError, LeaveReason, Match, MatchConfig, MatchContext,
+    MatchHandle, MatchMetrics, MatchRoom, Matchmaker, MatchmakerConfig, MatchmakingError, PlayerId,
+    PlayerInfo, SeatToken, SnapshotEnvelope, Tick, TickClock, Ticket,
+};
+#[doc(no_inline)]
+pub use socketio::{
+    AckError, AckSender, BroadcastOperator, Codec, ConnectError, Data, DisconnectReason,
+    DynamicNamespace, FromPayload, Handshake, Namespace, Payload, RecoveryConfig, SendError,
+    ServerStats, Socket, SocketId, SocketIo, SocketIoBuilder, VolatileEmitter,
+};
 pub use tickwire_protocol as protocol;

@@ -752,7 +752,7 @@ async fn a_full_publish_queue_fails_the_remote_part_only() {
     }
     assert_eq!(client.recv_text().await, r#"42["first",1]"#);
     assert_eq!(client.recv_text().await, r#"42["second",2]"#);
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     for line in [
         r#"tickwire_cluster_messages{name="published"} 1"#,
         r#"tickwire_cluster_messages{name="queue_full"} 1"#,
@@ -796,7 +796,7 @@ async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
         within("the broadcast after the garbage", client_b.recv_text()).await,
         r#"42["after",1]"#
     );
-    let metrics = b.io.metrics_text().await;
+    let metrics = b.io.metrics_text();
     for line in [
         r#"tickwire_cluster_messages{name="malformed"} 4"#,
         r#"tickwire_cluster_messages{name="received"} 1"#,

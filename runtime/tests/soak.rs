@@ -165,6 +165,7 @@ fn soak_server(matches: Arc<Mutex<Vec<MatchHandle<Tally>>>>) -> SocketIo {
         .ping_timeout(Duration::from_millis(500))
         .build();
     let mm = Matchmaker::spawn(
+        &io,
         MatchmakerConfig {
             group_size: 2,
             min_group: 1,

@@ -79,7 +79,7 @@ fn tick_hz() -> Option<u32> {
     (hz > 0.0).then(|| hz.round().clamp(1.0, 120.0) as u32)
 }
 
-fn room_match(rooms: &Rooms, room: &str, hz: u32) -> MatchHandle<RoomTicker> {
+fn room_match(io: &SocketIo, rooms: &Rooms, room: &str, hz: u32) -> MatchHandle<RoomTicker> {
     let mut rooms = rooms.lock();
     if let Some(handle) = rooms.get(room).filter(|h| h.is_alive()) {
         return handle.clone();
@@ -92,6 +92,7 @@ fn room_match(rooms: &Rooms, room: &str, hz: u32) -> MatchHandle<RoomTicker> {
         ..MatchConfig::default()
     };
     let handle = MatchRoom::spawn(
+        io,
         config,
         RoomTicker {
             room: room.into(),
@@ -121,17 +122,18 @@ async fn main() -> std::io::Result<()> {
             ..Config::default()
         })
         .build();
+    let server = io.clone();
     io.ns("/", move |socket| {
         socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
             ack.send(&value).ok();
         });
-        let rooms = rooms.clone();
+        let (server, rooms) = (server.clone(), rooms.clone());
         socket.on("join", move |socket, Data(room): Data<String>, ack| {
-            let rooms = rooms.clone();
+            let (server, rooms) = (server.clone(), rooms.clone());
             async move {
                 match hz {
                     Some(hz) => {
-                        let handle = room_match(&rooms, &room, hz);
+                        let handle = room_match(&server, &rooms, &room, hz);
                         let seated = match handle.reserve(PlayerInfo::default()).await {
                             Ok(token) => handle.join(&token, &socket).await.is_ok(),
                             Err(_) => false,

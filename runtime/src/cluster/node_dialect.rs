@@ -22,10 +22,10 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::{Message, Op, Reply, Targets, WireFrame, WirePayload, WireSocket};
-use crate::codec::Codec;
-use crate::payload::Payload;
-use crate::server::ServerInner;
+use super::bus::ClusterCounters;
+use super::message::{Message, Op, Reply, WireFrame, WirePayload};
+use super::node::ClusterNode;
+use crate::socketio::{Codec, Namespaces, Payload, Socket, SocketDescription, Targets};
 use tickwire_protocol::socketio::{decode_text, DecodeConfig, PacketKind};
 
 use rmpv::Value as Mp;
@@ -223,7 +223,7 @@ fn targets_of(opts: Option<&Value>) -> Targets {
 /// Targets as the Node adapter's options: a socket to leave out is its own room.
 fn opts_json(targets: &Targets) -> Value {
     let mut except = targets.except.clone();
-    except.extend(targets.except_sid.clone());
+    except.extend(targets.except_sid.as_deref().map(str::to_owned));
     json!({"rooms": targets.rooms, "except": except})
 }
 
@@ -313,8 +313,9 @@ pub(crate) fn translate(
                         targets
                             .except
                             .iter()
-                            .chain(targets.except_sid.iter())
-                            .map(|r| Mp::from(r.as_str()))
+                            .map(String::as_str)
+                            .chain(targets.except_sid.as_deref())
+                            .map(Mp::from)
                             .collect(),
                     ),
                 ),
@@ -389,7 +390,8 @@ pub(crate) type Publish = dyn Fn(String, Vec<u8>) + Send + Sync;
 /// Apply a message read on `channel`. Messages of this node (`uid`), for namespaces it does
 /// not have, or that do not decode are skipped; a bad message never stops the bus.
 pub(crate) fn apply(
-    server: &ServerInner,
+    namespaces: &Namespaces,
+    node: &ClusterNode,
     channels: &Channels,
     uid: &str,
     channel: &str,
@@ -397,18 +399,18 @@ pub(crate) fn apply(
     publish: &std::sync::Arc<Publish>,
 ) {
     let applied = if channels.is_broadcast(channel) {
-        apply_broadcast(server, uid, bytes)
+        apply_broadcast(namespaces, uid, bytes)
     } else if let Some(nsp) = channels.request_nsp(channel) {
-        apply_request(server, channels, nsp, uid, bytes, publish)
+        apply_request(namespaces, channels, nsp, uid, bytes, publish)
     } else {
-        apply_response(server, bytes)
+        apply_response(node, bytes)
     };
-    let counters = &server.cluster.counters;
+    let counters = &node.counters;
     match applied {
-        Some(true) => super::ClusterCounters::add(&counters.received, 1),
+        Some(true) => ClusterCounters::add(&counters.received, 1),
         Some(false) => {}
         None => {
-            super::ClusterCounters::add(&counters.malformed, 1);
+            ClusterCounters::add(&counters.malformed, 1);
             tracing::warn!(
                 channel,
                 "cluster: message in the Node adapter's dialect dropped"
@@ -419,7 +421,7 @@ pub(crate) fn apply(
 
 /// `Some(true)` applied, `Some(false)` skipped (this node's own, or not for it), `None`
 /// malformed.
-fn apply_broadcast(server: &ServerInner, uid: &str, bytes: &[u8]) -> Option<bool> {
+fn apply_broadcast(namespaces: &Namespaces, uid: &str, bytes: &[u8]) -> Option<bool> {
     let Mp::Array(mut parts) = decode_mp(bytes)? else {
         return None;
     };
@@ -437,7 +439,7 @@ fn apply_broadcast(server: &ServerInner, uid: &str, bytes: &[u8]) -> Option<bool
         .to_owned();
     let mut attachments = Vec::new();
     let (event, args) = split_event(from_mp(mp_get(&packet, "data")?.clone(), &mut attachments))?;
-    let Some(ns) = server.namespace(&nsp) else {
+    let Some(ns) = namespaces.get(&nsp) else {
         return Some(false);
     };
     let mut operator = ns.broadcast().remote(targets_of(Some(&opts)));
@@ -449,7 +451,7 @@ fn apply_broadcast(server: &ServerInner, uid: &str, bytes: &[u8]) -> Option<bool
 }
 
 fn apply_request(
-    server: &ServerInner,
+    namespaces: &Namespaces,
     channels: &Channels,
     nsp: &str,
     uid: &str,
@@ -468,7 +470,7 @@ fn apply_request(
     }
     let kind = request.get("type")?.as_u64()?;
     let request_id = request.get("requestId").cloned().unwrap_or(Value::Null);
-    let Some(ns) = server.namespace(nsp) else {
+    let Some(ns) = namespaces.get(nsp) else {
         return Some(false);
     };
     let reply = |body: Value| publish(channels.response(ns.name()), body.to_string().into_bytes());
@@ -574,7 +576,7 @@ fn apply_request(
 }
 
 /// A socket as Node's `fetchSockets` describes it: id, handshake, rooms, data.
-fn describe(socket: &crate::Socket) -> Value {
+fn describe(socket: &Socket) -> Value {
     let handshake = socket.handshake();
     let headers: Map<String, Value> = handshake
         .headers
@@ -609,7 +611,7 @@ fn describe(socket: &crate::Socket) -> Value {
     })
 }
 
-fn apply_response(server: &ServerInner, bytes: &[u8]) -> Option<bool> {
+fn apply_response(node: &ClusterNode, bytes: &[u8]) -> Option<bool> {
     let (response, raw) = if bytes.first() == Some(&b'{') {
         (serde_json::from_slice::<Value>(bytes).ok()?, None)
     } else {
@@ -642,12 +644,12 @@ fn apply_response(server: &ServerInner, bytes: &[u8]) -> Option<bool> {
             Reply::Sockets(sockets.iter().filter_map(wire_socket).collect())
         }
     };
-    server.cluster.deliver_reply(0, id, reply);
+    node.deliver_reply(0, id, reply);
     Some(true)
 }
 
 /// A socket described by a Node node (`fetchSockets` form).
-fn wire_socket(socket: &Value) -> Option<WireSocket> {
+fn wire_socket(socket: &Value) -> Option<SocketDescription> {
     let handshake = socket.get("handshake");
     let query = handshake
         .and_then(|h| h.get("query"))
@@ -663,7 +665,7 @@ fn wire_socket(socket: &Value) -> Option<WireSocket> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(WireSocket {
+    Some(SocketDescription {
         id: socket.get("id")?.as_str()?.to_owned(),
         rooms: rooms_of(socket.get("rooms")),
         query,
@@ -682,7 +684,24 @@ fn wire_socket(socket: &Value) -> Option<WireSocket> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::encode_payload_event;
+    use crate::cluster::bus::Bus;
+    use crate::socketio::{encode_payload_event, EncodeCounters, SendError};
+
+    /// A bus that carries nothing (the tests apply messages by hand).
+    struct Nowhere;
+
+    impl Bus for Nowhere {
+        fn publish(&self, _to: Option<u64>, _message: &Message) -> Result<(), SendError> {
+            Ok(())
+        }
+
+        fn node_count(
+            &self,
+            _nsp: &str,
+        ) -> futures_util::future::BoxFuture<'static, Result<usize, String>> {
+            Box::pin(async { Ok(1) })
+        }
+    }
 
     #[test]
     fn binary_placeholders_become_msgpack_binaries_and_back() {
@@ -710,7 +729,9 @@ mod tests {
             .arg(&json!({"x": 1}))
             .unwrap()
             .binary(vec![7u8]);
-        let frames = encode_payload_event(Codec::Json, "/chat", "ev", &payload, None).unwrap();
+        let encodes = EncodeCounters::default();
+        let frames =
+            encode_payload_event(&encodes, Codec::Json, "/chat", "ev", &payload, None).unwrap();
         let message = Message {
             node: 1,
             nsp: "/chat".into(),
@@ -757,6 +778,7 @@ mod tests {
     fn malformed_messages_are_counted_and_dropped_without_a_panic() {
         let io = crate::SocketIo::builder().build();
         io.ns("/", |_| {});
+        let node = ClusterNode::new(0, std::sync::Arc::new(Nowhere), Default::default());
         let channels = Channels::new("socket.io");
         let publish: std::sync::Arc<Publish> = std::sync::Arc::new(|_, _| {});
         let inputs: [&[u8]; 6] = [
@@ -773,12 +795,18 @@ mod tests {
             "socket.io-response#/#",
         ] {
             for bytes in inputs {
-                apply(&io.inner, &channels, "me", channel, bytes, &publish);
+                apply(
+                    &io.inner.namespaces,
+                    &node,
+                    &channels,
+                    "me",
+                    channel,
+                    bytes,
+                    &publish,
+                );
             }
         }
-        let malformed = io
-            .inner
-            .cluster
+        let malformed = node
             .counters
             .malformed
             .load(std::sync::atomic::Ordering::Relaxed);

@@ -48,7 +48,7 @@ async fn sessions_beyond_the_cap_are_refused_with_503_until_one_closes() {
         Err(e) => panic!("unexpected websocket failure: {e}"),
         Ok(_) => panic!("a websocket beyond the cap was accepted"),
     }
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_refused_total{name="max_connections"} 2"#),
         "{metrics}"
@@ -77,7 +77,7 @@ async fn sessions_beyond_the_per_address_cap_are_refused_with_503() {
         refused.body.contains("max_connections_per_ip"),
         "{refused:?}"
     );
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_refused_total{name="max_connections_per_ip"} 1"#),
         "{metrics}"
@@ -107,7 +107,7 @@ async fn requests_from_origins_not_allowed_are_refused_with_403() {
     assert_eq!(response.status().as_u16(), 403);
     let reply = http_post(port, &client.session_query(), "40", "text/plain").await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_refused_total{name="origin"} 3"#),
         "{metrics}"

@@ -203,7 +203,7 @@ async fn a_client_that_never_reads_is_cut_and_the_others_get_everything_in_order
     };
     assert_eq!(reason, DisconnectReason::SlowConsumer);
     assert!(max_queued <= 2 * bound);
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_disconnects_total{name="slow consumer"} 1"#),
         "{metrics}"
@@ -263,7 +263,7 @@ async fn a_flooding_client_is_throttled_then_cut_and_others_keep_their_acks() {
     // The polite client still gets acks after the flooder is gone.
     polite.send_text(r#"42999["ping","after"]"#).await;
     polite.wait_for_text(r#"43999["after"]"#).await;
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_inbound_dropped_total{name="rate"}"#),
         "{metrics}"
@@ -359,6 +359,7 @@ impl Match for Counter {
 async fn a_stalled_transport_gets_only_the_newest_snapshot_and_reliable_order_is_kept() {
     let io = SocketIo::builder().build();
     let handle = MatchRoom::spawn(
+        &io,
         MatchConfig {
             tick_rate: 100,
             envelope: false,
@@ -425,7 +426,7 @@ async fn a_stalled_transport_gets_only_the_newest_snapshot_and_reliable_order_is
         "{packets:?}"
     );
     assert!(packets.contains(&r#"432["sent"]"#));
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains("tickwire_outbound_dropped{name=\"volatile\"}"),
         "{metrics}"
@@ -574,7 +575,7 @@ async fn a_compact_flood_is_throttled_and_cut_like_a_json_one() {
     for (codec, n) in [("json", json_handled), ("compact", compact_handled)] {
         assert!(n > 0 && n < FLOOD / 4, "{codec}: {n} of {FLOOD} handled");
     }
-    let metrics = io.metrics_text().await;
+    let metrics = io.metrics_text();
     assert!(
         metrics.contains(r#"tickwire_disconnects_total{name="rate limited"} 2"#),
         "{metrics}"

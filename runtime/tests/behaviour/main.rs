@@ -1,8 +1,7 @@
 //! The runtime's behaviour tests, one module per capability, in one test binary: a binary
 //! per file linked the whole runtime twenty times over, which cost minutes of CI and
-//! gigabytes of disk. Tests that read process-wide state (`encode_once`: the global encode
-//! counters), need a feature (`client`) or drive external clients (`interop`) keep their own
-//! binaries.
+//! gigabytes of disk. Tests that measure the process (`soak`: resident memory), or drive
+//! external programs (`interop`, `cluster`) keep their own binaries.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -16,8 +15,10 @@ mod codecs;
 mod cors;
 mod disconnect;
 mod early_events;
+mod encode_once;
 mod handshake;
 mod heartbeat;
+mod independent_servers;
 mod matches;
 mod namespaces;
 mod recovery;

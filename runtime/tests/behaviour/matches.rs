@@ -82,7 +82,9 @@ type Matches = Arc<Mutex<HashMap<u64, MatchHandle<Walk>>>>;
 /// player id or the error.
 fn server(group_size: usize) -> (SocketIo, Matches) {
     let matches: Matches = Arc::default();
+    let io = SocketIo::builder().build();
     let mm = Matchmaker::spawn(
+        &io,
         MatchmakerConfig {
             group_size,
             max_wait: Duration::from_secs(60),
@@ -90,7 +92,6 @@ fn server(group_size: usize) -> (SocketIo, Matches) {
         },
         |_, _, _| (match_config(), Walk::default()),
     );
-    let io = SocketIo::builder().build();
     let registry = matches.clone();
     io.ns("/", move |socket| {
         let (mm, queue_registry) = (mm.clone(), registry.clone());
@@ -273,10 +274,7 @@ async fn four_players_are_matched_play_rejoin_and_the_match_disposes_when_empty(
         s.connections == 0 && s.sockets == 0 && s.room_memberships == 0 && s.connection_actors == 0
     })
     .await;
-    assert!(tickwire::list_matches()
-        .await
-        .iter()
-        .all(|(id, _)| *id != match_id));
+    assert!(MatchRoom::list(&io).iter().all(|(id, _)| *id != match_id));
 }
 
 #[actix_rt::test]
@@ -284,6 +282,7 @@ async fn an_expired_reservation_is_refused_with_a_clear_error() {
     let (io, _) = server(1);
     let port = serve(&io);
     let handle = MatchRoom::spawn(
+        &io,
         MatchConfig {
             reservation_timeout: Duration::ZERO,
             ..match_config()
@@ -317,7 +316,9 @@ async fn an_expired_reservation_is_refused_with_a_clear_error() {
 
 #[actix_rt::test]
 async fn a_full_or_locked_match_refuses_seats() {
+    let io = SocketIo::builder().build();
     let handle = MatchRoom::spawn(
+        &io,
         MatchConfig {
             max_players: 2,
             ..match_config()
@@ -348,10 +349,7 @@ async fn two_matches_tick_on_two_worker_threads() {
     let (io, _) = server(1);
     let _port = serve(&io);
     // Spawning before the workers started would place matches on this thread.
-    settled("both workers registered", || {
-        tickwire::match_arbiter_count() == 2
-    })
-    .await;
+    settled("both workers registered", || io.workers().len() == 2).await;
     let mut threads = std::collections::HashSet::new();
     let mut handles = Vec::new();
     let config = MatchConfig {
@@ -359,7 +357,7 @@ async fn two_matches_tick_on_two_worker_threads() {
         ..match_config()
     };
     for _ in 0..4 {
-        handles.push(MatchRoom::spawn(config.clone(), Walk::default()));
+        handles.push(MatchRoom::spawn(&io, config.clone(), Walk::default()));
     }
     for handle in &handles {
         let thread = within("a tick on the match's thread", async {
@@ -396,7 +394,9 @@ async fn two_matches_tick_on_two_worker_threads() {
 /// the seat; the test disconnects the client meanwhile.
 #[actix_rt::test]
 async fn a_player_who_leaves_before_taking_the_seat_leaves_no_match_ticking() {
+    let io = SocketIo::builder().build();
     let mm = Matchmaker::spawn(
+        &io,
         MatchmakerConfig {
             group_size: 1,
             ..Default::default()
@@ -414,7 +414,6 @@ async fn a_player_who_leaves_before_taking_the_seat_leaves_no_match_ticking() {
     let (queued_tx, mut queued) = crate::support::events::<MatchHandle<Walk>>();
     let (seated_tx, mut seated) = crate::support::events::<Result<PlayerId, JoinError>>();
     let (gone_tx, mut gone) = crate::support::events::<()>();
-    let io = SocketIo::builder().build();
     io.ns("/", move |socket| {
         let (mm, release) = (mm.clone(), release.clone());
         let (queued_tx, seated_tx) = (queued_tx.clone(), seated_tx.clone());
@@ -452,7 +451,9 @@ async fn a_player_who_leaves_before_taking_the_seat_leaves_no_match_ticking() {
 async fn the_matchmaker_never_groups_a_ticket_whose_socket_has_gone() {
     let spawned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = spawned.clone();
+    let io = SocketIo::builder().build();
     let mm = Matchmaker::spawn(
+        &io,
         MatchmakerConfig {
             group_size: 2,
             max_wait: Duration::from_secs(60),
@@ -465,7 +466,6 @@ async fn the_matchmaker_never_groups_a_ticket_whose_socket_has_gone() {
     );
     let (gone_tx, mut gone) = crate::support::events::<()>();
     let (waiting_tx, mut waiting) = crate::support::events::<()>();
-    let io = SocketIo::builder().build();
     {
         let mm = mm.clone();
         io.ns("/", move |socket| {

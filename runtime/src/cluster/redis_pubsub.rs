@@ -1,0 +1,538 @@
+//! The Redis bus: every node publishes on, and subscribes to, one pub/sub channel.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use redis::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::bus::{Bus, ClusterCounters};
+use super::message::Message;
+use super::node::ClusterNode;
+use super::node_dialect::{self, Channels};
+use crate::socketio::{Namespaces, SendError, SocketIo};
+
+/// Most messages one pipeline to Redis carries.
+const PUBLISH_BATCH: usize = 64;
+
+/// Scale-out over Redis pub/sub: attach one to the [`SocketIo`] of every node, with the same
+/// Redis and channel, and broadcasts, `sockets_join`, `sockets_leave` and
+/// `disconnect_sockets` reach the sockets of every node.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tickwire::cluster::RedisAdapterError> {
+/// let io = tickwire::SocketIo::builder().build();
+/// let _cluster = tickwire::cluster::RedisAdapter::builder("redis://127.0.0.1:6379/")
+///     .channel("my-game")
+///     .attach(&io)
+///     .await?;
+/// io.to("lobby").emit("news", &"reaches the lobby on every node").ok();
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Publishing never blocks a handler: a broadcast goes to a bounded queue that one task per
+/// node pipelines to Redis (a full queue fails the broadcast's remote part with
+/// [`SendError::Cluster`]; local delivery has already happened). One task reads the
+/// subscription and delivers to this node's sockets; when Redis goes away both reconnect by
+/// themselves, and what was published meanwhile is lost, as with any pub/sub.
+///
+/// The tasks run on the runtime `attach` is awaited on, until [`RedisAdapter::shutdown`] or
+/// until the server is dropped.
+#[derive(Clone)]
+pub struct RedisAdapter {
+    inner: Arc<AdapterInner>,
+}
+
+struct AdapterInner {
+    node: u64,
+    channel: String,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("node", &self.inner.node)
+            .field("channel", &self.inner.channel)
+            .finish()
+    }
+}
+
+/// Options of a [`RedisAdapter`].
+#[derive(Debug, Clone)]
+pub struct RedisAdapterBuilder {
+    url: String,
+    channel: String,
+    queue: usize,
+    /// The key of the Node adapter's dialect, when speaking it.
+    node_key: Option<String>,
+}
+
+/// Why a [`RedisAdapter`] was not attached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisAdapterError {
+    /// The URL is not a Redis URL (`redis://host:port/db`, `unix:///path`).
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+    /// Redis did not answer, or refused the connection or the subscription.
+    #[error("cannot reach Redis: {0}")]
+    Connect(String),
+    /// The server already has a cluster adapter.
+    #[error("this server already has a cluster adapter")]
+    AlreadyAttached,
+}
+
+impl RedisAdapter {
+    /// Options for an adapter on the Redis at `url`, e.g. `redis://127.0.0.1:6379/`.
+    pub fn builder(url: impl Into<String>) -> RedisAdapterBuilder {
+        RedisAdapterBuilder {
+            url: url.into(),
+            channel: "tickwire".to_owned(),
+            queue: 8192,
+            node_key: None,
+        }
+    }
+
+    /// This node's id on the bus.
+    pub fn node_id(&self) -> u64 {
+        self.inner.node
+    }
+
+    /// The pub/sub channel the nodes share.
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// Stop publishing and reading. Broadcasts go on reaching this node's own sockets; their
+    /// remote part fails with [`SendError::Cluster`].
+    pub fn shutdown(&self) {
+        for task in self.inner.tasks.lock().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl RedisAdapterBuilder {
+    /// The pub/sub channel (default `tickwire`). Nodes of one server share it; servers that
+    /// share a Redis use different ones.
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = channel.into();
+        self
+    }
+
+    /// Most broadcasts waiting to be published (default 8,192); beyond it a broadcast's
+    /// remote part is refused.
+    pub fn queue(mut self, messages: usize) -> Self {
+        self.queue = messages.max(1);
+        self
+    }
+
+    /// Speak the dialect of Node's `@socket.io/redis-adapter` with key `key` (its default is
+    /// `socket.io`), so this node joins a cluster of Node `socket.io` servers (and of
+    /// tickwire nodes speaking it too). Broadcasts, room operations, disconnects,
+    /// server-side events, broadcast acks and fetching sockets work both ways.
+    ///
+    /// What the dialect cannot carry: compact frames (broadcasts from other nodes reach
+    /// this node's JSON sockets only), socket ids in the answers of a broadcast with acks
+    /// (they come with an empty id), and answers to a Node server's `serverSideEmitWithAck`.
+    pub fn node_compatible(mut self, key: impl Into<String>) -> Self {
+        self.node_key = Some(key.into());
+        self
+    }
+
+    /// Connect to Redis, subscribe, and attach to `io`. When this returns, this node receives
+    /// every broadcast any node publishes afterwards.
+    pub async fn attach(self, io: &SocketIo) -> Result<RedisAdapter, RedisAdapterError> {
+        if io.has_adapter() {
+            return Err(RedisAdapterError::AlreadyAttached);
+        }
+        let client =
+            Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
+        let node_id: u64 = rand::random();
+        if let Some(key) = self.node_key.clone() {
+            return self.attach_node_dialect(io, client, key, node_id).await;
+        }
+        let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
+        let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
+        let counters = Arc::new(ClusterCounters::default());
+        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
+        let bus = RedisBus {
+            queue,
+            channel: self.channel.clone(),
+            conn: publisher.clone(),
+        };
+        let node = ClusterNode::new(node_id, Arc::new(bus), counters.clone());
+        if !io.attach_adapter(node.clone()) {
+            return Err(RedisAdapterError::AlreadyAttached);
+        }
+        let tasks = vec![
+            tokio::spawn(publish_loop(publisher, rx, counters)),
+            tokio::spawn(read_loop(
+                client,
+                channels,
+                messages,
+                Arc::downgrade(&io.inner.namespaces),
+                node,
+            )),
+        ];
+        tracing::info!(node = node_id, channel = %self.channel, "cluster: attached to Redis");
+        Ok(RedisAdapter {
+            inner: Arc::new(AdapterInner {
+                node: node_id,
+                channel: self.channel,
+                tasks: Mutex::new(tasks),
+            }),
+        })
+    }
+}
+
+impl RedisAdapterBuilder {
+    async fn attach_node_dialect(
+        self,
+        io: &SocketIo,
+        client: Client,
+        key: String,
+        node_id: u64,
+    ) -> Result<RedisAdapter, RedisAdapterError> {
+        let namespaces = &io.inner.namespaces;
+        let channels = Arc::new(Channels::new(&key));
+        let (sink, messages) = node_subscribe(&client, &channels, &namespaces.names())
+            .await
+            .map_err(unreachable)?;
+        let counters = Arc::new(ClusterCounters::default());
+        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
+        let (ns_tx, ns_rx) = mpsc::unbounded_channel();
+        let uid = format!("{node_id:016x}");
+        let bus = NodeBus {
+            queue,
+            channels: channels.clone(),
+            uid: uid.clone(),
+            conn: publisher.clone(),
+            new_namespaces: ns_tx,
+        };
+        let queue = bus.queue.clone();
+        let node = ClusterNode::new(node_id, Arc::new(bus), counters.clone());
+        if !io.attach_adapter(node.clone()) {
+            return Err(RedisAdapterError::AlreadyAttached);
+        }
+        let publish: Arc<node_dialect::Publish> = Arc::new(move |channel, bytes| {
+            if let Err(e) = queue.push(channel, bytes) {
+                tracing::warn!(error = %e, "cluster: reply not queued");
+            }
+        });
+        let reader = NodeReader {
+            client,
+            channels,
+            uid,
+            namespaces: Arc::downgrade(namespaces),
+            node,
+            publish,
+        };
+        let tasks = vec![
+            tokio::spawn(publish_loop(publisher, rx, counters)),
+            tokio::spawn(reader.run(sink, messages, ns_rx)),
+        ];
+        tracing::info!(
+            node = node_id,
+            key = %key,
+            "cluster: attached to Redis, in the Node adapter's dialect"
+        );
+        Ok(RedisAdapter {
+            inner: Arc::new(AdapterInner {
+                node: node_id,
+                channel: key,
+                tasks: Mutex::new(tasks),
+            }),
+        })
+    }
+}
+
+fn unreachable(e: redis::RedisError) -> RedisAdapterError {
+    RedisAdapterError::Connect(e.to_string())
+}
+
+/// The publishing side: a connection that reconnects by itself, and the bounded queue that
+/// the publishing task drains into it.
+async fn publishing(
+    client: &Client,
+    queue: usize,
+    counters: &Arc<ClusterCounters>,
+) -> Result<(ConnectionManager, Queue, mpsc::Receiver<(String, Vec<u8>)>), RedisAdapterError> {
+    let publisher = ConnectionManager::new(client.clone())
+        .await
+        .map_err(unreachable)?;
+    let (tx, rx) = mpsc::channel(queue);
+    let queue = Queue {
+        tx,
+        counters: counters.clone(),
+    };
+    Ok((publisher, queue, rx))
+}
+
+/// The bounded queue of the publishing task.
+#[derive(Clone)]
+struct Queue {
+    tx: mpsc::Sender<(String, Vec<u8>)>,
+    counters: Arc<ClusterCounters>,
+}
+
+impl Queue {
+    fn push(&self, channel: String, message: Vec<u8>) -> Result<(), SendError> {
+        self.tx.try_send((channel, message)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                ClusterCounters::add(&self.counters.queue_full, 1);
+                SendError::Cluster("the publish queue to Redis is full".to_owned())
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                SendError::Cluster("the Redis adapter is shut down".to_owned())
+            }
+        })
+    }
+}
+
+/// The bus in the Node adapter's dialect.
+struct NodeBus {
+    queue: Queue,
+    channels: Arc<Channels>,
+    uid: String,
+    conn: ConnectionManager,
+    new_namespaces: mpsc::UnboundedSender<NamespaceChange>,
+}
+
+/// A namespace declared, created or removed after the bus was attached: its request
+/// channel is subscribed or unsubscribed. (Unbounded channel: one message per namespace
+/// created or removed, which the dynamic-namespace cap bounds.)
+enum NamespaceChange {
+    Added(String),
+    Removed(String),
+}
+
+impl Bus for NodeBus {
+    fn publish(&self, _to: Option<u64>, message: &Message) -> Result<(), SendError> {
+        for (channel, bytes) in node_dialect::translate(&self.channels, &self.uid, message) {
+            self.queue.push(channel, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn node_count(&self, nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+        numsub(self.conn.clone(), self.channels.request(nsp))
+    }
+
+    fn namespace_added(&self, nsp: &str) {
+        let _ = self
+            .new_namespaces
+            .send(NamespaceChange::Added(nsp.to_owned()));
+    }
+
+    fn namespace_removed(&self, nsp: &str) {
+        let _ = self
+            .new_namespaces
+            .send(NamespaceChange::Removed(nsp.to_owned()));
+    }
+}
+
+fn numsub(
+    mut conn: ConnectionManager,
+    channel: String,
+) -> BoxFuture<'static, Result<usize, String>> {
+    Box::pin(async move {
+        let (_, count): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(count)
+    })
+}
+
+/// Subscriptions of the Node dialect: broadcasts and responses by pattern, each namespace's
+/// request channel by name (so the Node nodes' `PUBSUB NUMSUB` counts this node).
+async fn node_subscribe(
+    client: &Client,
+    channels: &Channels,
+    namespaces: &[String],
+) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub
+        .psubscribe(&[channels.broadcast_pattern(), channels.response_pattern()])
+        .await?;
+    for nsp in namespaces {
+        pubsub.subscribe(channels.request(nsp)).await?;
+    }
+    Ok(pubsub.split())
+}
+
+struct NodeReader {
+    client: Client,
+    channels: Arc<Channels>,
+    uid: String,
+    namespaces: Weak<Namespaces>,
+    node: Arc<ClusterNode>,
+    publish: Arc<node_dialect::Publish>,
+}
+
+impl NodeReader {
+    /// Apply what the other nodes publish, subscribe to new namespaces' request channels,
+    /// and resubscribe (with backoff) when Redis goes away.
+    async fn run(
+        self,
+        mut sink: PubSubSink,
+        mut messages: PubSubStream,
+        mut new_namespaces: mpsc::UnboundedReceiver<NamespaceChange>,
+    ) {
+        loop {
+            loop {
+                tokio::select! {
+                    message = messages.next() => {
+                        let Some(message) = message else { break };
+                        let Some(namespaces) = self.namespaces.upgrade() else { return };
+                        node_dialect::apply(
+                            &namespaces,
+                            &self.node,
+                            &self.channels,
+                            &self.uid,
+                            message.get_channel_name(),
+                            message.get_payload_bytes(),
+                            &self.publish,
+                        );
+                    }
+                    Some(change) = new_namespaces.recv() => {
+                        let result = match &change {
+                            NamespaceChange::Added(nsp) => {
+                                sink.subscribe(self.channels.request(nsp)).await
+                            }
+                            NamespaceChange::Removed(nsp) => {
+                                sink.unsubscribe(self.channels.request(nsp)).await
+                            }
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "cluster: cannot change a namespace's subscription");
+                        }
+                    }
+                }
+            }
+            let (client, channels) = (&self.client, &self.channels);
+            let resubscribed = resubscribe(&self.namespaces, |namespaces| {
+                let namespaces = namespaces.names();
+                async move { node_subscribe(client, channels, &namespaces).await }
+            })
+            .await;
+            let Some(subscribed) = resubscribed else {
+                return;
+            };
+            (sink, messages) = subscribed;
+        }
+    }
+}
+
+/// Subscribe again with `subscribe` after the subscription was lost, with backoff (100 ms
+/// doubling to 5 s) until it works; `None` once the server is gone.
+async fn resubscribe<T, F, Fut>(server: &Weak<Namespaces>, subscribe: F) -> Option<T>
+where
+    F: Fn(&Namespaces) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    tracing::warn!("cluster: Redis subscription lost; resubscribing");
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = subscribe(&*server.upgrade()?);
+        match attempt.await {
+            Ok(subscribed) => {
+                tracing::info!("cluster: resubscribed to Redis");
+                return Some(subscribed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// A node's own channel, where replies to its requests arrive.
+fn node_channel(channel: &str, node: u64) -> String {
+    format!("{channel}#{node:016x}")
+}
+
+struct RedisBus {
+    queue: Queue,
+    channel: String,
+    /// For queries (the publishing task has its own handle on the same connection).
+    conn: ConnectionManager,
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, to: Option<u64>, message: &Message) -> Result<(), SendError> {
+        let channel = match to {
+            None => self.channel.clone(),
+            Some(node) => node_channel(&self.channel, node),
+        };
+        self.queue.push(channel, message.encode()?)
+    }
+
+    fn node_count(&self, _nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+        numsub(self.conn.clone(), self.channel.clone())
+    }
+}
+
+async fn subscribe(client: &Client, channels: &[String]) -> redis::RedisResult<PubSubStream> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channels).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// Publish what the node queues, in order, a pipeline at a time.
+async fn publish_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
+    counters: Arc<ClusterCounters>,
+) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let count = batch.len();
+        let mut pipe = redis::pipe();
+        for (channel, message) in batch.drain(..) {
+            pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            ClusterCounters::add(&counters.publish_failed, count);
+            tracing::warn!(
+                error = %e,
+                "cluster: publishing to Redis failed; these broadcasts reach this node only"
+            );
+        }
+    }
+}
+
+/// Deliver what the other nodes publish; resubscribe (with backoff) when Redis goes away.
+async fn read_loop(
+    client: Client,
+    channels: [String; 2],
+    mut messages: PubSubStream,
+    namespaces: Weak<Namespaces>,
+    node: Arc<ClusterNode>,
+) {
+    loop {
+        while let Some(message) = messages.next().await {
+            let Some(namespaces) = namespaces.upgrade() else {
+                return;
+            };
+            super::apply::apply(&namespaces, &node, message.get_payload_bytes());
+        }
+        let resubscribed = resubscribe(&namespaces, |_| subscribe(&client, &channels)).await;
+        let Some(resubscribed) = resubscribed else {
+            return;
+        };
+        messages = resubscribed;
+    }
+}

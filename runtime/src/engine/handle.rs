@@ -1,0 +1,75 @@
+//! [`ConnHandle`]: what the protocol above holds of a session to write to it.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use actix::Addr;
+
+use super::connection::{Connection, Kill, Upcall};
+use super::outbox::{Class, Farewell, Frame, Outbox, Overflow};
+use super::upper::CloseCause;
+use super::Codec;
+
+/// A session's address and its outbound queue. Cheap to clone; every clone is the same
+/// session.
+#[derive(Clone)]
+pub(crate) struct ConnHandle {
+    pub(crate) addr: Addr<Connection>,
+    pub(crate) outbox: Arc<Outbox>,
+    /// The codec the session chose at its handshake.
+    pub(crate) codec: Codec,
+}
+
+impl ConnHandle {
+    /// Queue `frames` in `class`; over the byte budget, the client is cut as a slow
+    /// consumer and the frames are refused.
+    pub(crate) fn send(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
+        self.outbox
+            .push(frames, class)
+            .inspect_err(|_| self.slow_consumer())
+    }
+
+    /// Queue the newest state for `key` (latest class: an older frame of the same key still
+    /// queued is replaced).
+    pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
+        self.outbox.push_latest(key, frame);
+    }
+
+    /// The client does not drain its outbound queue: stop writing at once, and have the
+    /// session close.
+    pub(crate) fn slow_consumer(&self) {
+        cut_slow_consumer(&self.outbox, &self.addr);
+    }
+
+    /// Hand the session's handler `message` on the session's own thread
+    /// ([`SessionHandler::on_upcall`](super::SessionHandler::on_upcall)).
+    ///
+    /// `do_send`: callers send at most one per socket event of their own (an admission, a
+    /// server-side disconnect), so the volume is bounded by what server code does.
+    pub(crate) fn upcall(&self, message: impl Any + Send) {
+        self.addr.do_send(Upcall(Box::new(message)));
+    }
+
+    /// Close the session for `cause` (once: later calls do nothing).
+    ///
+    /// `do_send`: one per call by server code (a shutdown, an explicit close).
+    pub(crate) fn close(&self, cause: CloseCause) {
+        self.addr.do_send(Kill(cause));
+    }
+
+    /// Whether the session has closed (or is closing).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.outbox.is_closed()
+    }
+}
+
+/// Cut a client that does not drain `outbox` (over its byte budget, or no write progress
+/// within the write timeout): nothing more is written, and the session closes.
+pub(crate) fn cut_slow_consumer(outbox: &Outbox, addr: &Addr<Connection>) {
+    if outbox.mark_slow() {
+        tracing::warn!("client does not drain its outbound queue; disconnecting (slow consumer)");
+        outbox.close(Farewell::Close);
+        // Once per connection (guarded by the flag above).
+        addr.do_send(Kill(CloseCause::SlowConsumer));
+    }
+}

@@ -1,0 +1,186 @@
+//! HTTP long-polling: handshake, GET (parks until frames, a ping or close), POST.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKind};
+
+use super::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
+use super::http::{cap_refused, error_response, new_sid, origin_of, parse_query, request_info};
+use super::outbox::{Farewell, Frame, PollBatch};
+use super::sessions::Engine;
+use super::upper::CloseCause;
+use super::Codec;
+
+const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
+
+pub(super) fn handshake(
+    req: &HttpRequest,
+    query: Vec<(String, String)>,
+    server: Arc<Engine>,
+    codec: Codec,
+) -> HttpResponse {
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Err(refusal) = server.admit(ip) {
+        return cap_refused(refusal);
+    }
+    let sid = new_sid();
+    let engine = server.config.engine;
+    let open = OpenPacket {
+        sid: &sid,
+        upgrades: OpenPacket::upgrades_for(TransportKind::Polling),
+        ping_interval: engine.ping_interval.as_millis() as u64,
+        ping_timeout: engine.ping_timeout.as_millis() as u64,
+        max_payload: engine.max_payload as u64,
+    }
+    .encode();
+    let handle = Connection::start(
+        server.clone(),
+        sid.clone(),
+        TransportKind::Polling,
+        request_info(req.headers(), req.peer_addr(), query),
+        None,
+        codec,
+    );
+    server.register(sid, handle, ip);
+    HttpResponse::Ok().content_type(TEXT_PLAIN).body(open)
+}
+
+/// Tells the connection when a parked GET ends: answered, or dropped without an answer
+/// (the client went away).
+struct ParkGuard {
+    addr: actix::Addr<Connection>,
+    answered: bool,
+}
+
+impl Drop for ParkGuard {
+    fn drop(&mut self) {
+        self.addr.do_send(PollEnd {
+            aborted: !self.answered,
+        });
+    }
+}
+
+pub(super) async fn get(sid: &str, server: Arc<Engine>) -> HttpResponse {
+    let Some(handle) = server.lookup(sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    if handle.outbox.is_closed() {
+        // Closed while no poll was parked: this poll collects the farewell, once.
+        let batch = handle
+            .outbox
+            .next_poll(server.config.engine.max_payload)
+            .await;
+        server.unregister(sid);
+        return poll_response(batch, &server);
+    }
+    match handle.addr.send(PollBegin).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return error_response(e),
+        Err(_) => return error_response(RequestError::SessionIdUnknown),
+    }
+    let mut guard = ParkGuard {
+        addr: handle.addr.clone(),
+        answered: false,
+    };
+    let batch = handle
+        .outbox
+        .next_poll(server.config.engine.max_payload)
+        .await;
+    handle.outbox.set_poll_parked(false);
+    guard.answered = true;
+    poll_response(batch, &server)
+}
+
+fn poll_response(batch: PollBatch, server: &Engine) -> HttpResponse {
+    let mut body = String::new();
+    match batch {
+        PollBatch::Gone => return error_response(RequestError::SessionIdUnknown),
+        PollBatch::Noop => body.push('6'),
+        PollBatch::Frames(frames, farewell) => {
+            for frame in &frames {
+                match frame {
+                    Frame::Text(text) => payload::push_text_frame(&mut body, text),
+                    Frame::Binary(bytes) => payload::push_binary(&mut body, bytes),
+                }
+            }
+            match farewell {
+                Some(Farewell::Close) => payload::push_text_frame(&mut body, "1"),
+                Some(Farewell::Noop) => payload::push_text_frame(&mut body, "6"),
+                None => {}
+            }
+        }
+    }
+    server.metrics.bytes_out.inc_by(body.len() as u64);
+    HttpResponse::Ok().content_type(TEXT_PLAIN).body(body)
+}
+
+pub(super) async fn post(
+    req: HttpRequest,
+    mut body: web::Payload,
+    server: web::Data<Arc<Engine>>,
+) -> HttpResponse {
+    let (query, _) = match parse_query(req.query_string()) {
+        Ok(parsed) => parsed,
+        Err(e) => return error_response(e),
+    };
+    let Some(sid) = query.sid else {
+        return error_response(RequestError::BadHandshakeMethod);
+    };
+    if !server.check_origin(origin_of(req.headers())) {
+        return error_response(RequestError::Forbidden);
+    }
+    if query.transport != TransportKind::Polling {
+        return error_response(RequestError::BadRequest);
+    }
+    let Some(handle) = server.lookup(&sid) else {
+        return error_response(RequestError::SessionIdUnknown);
+    };
+    if handle.outbox.transport() != TransportKind::Polling {
+        return error_response(RequestError::BadRequest);
+    }
+    let kill = |reason| handle.addr.do_send(Kill(reason));
+    if handle.outbox.post_in_flight.swap(true, Ordering::AcqRel) {
+        // Two POSTs at once break the protocol: close (once, guarded by the session state).
+        kill(CloseCause::TransportError);
+        return error_response(RequestError::BadRequest);
+    }
+    let is_binary = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    let max = server.config.engine.max_payload;
+    let mut buf = web::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            handle.outbox.post_in_flight.store(false, Ordering::Release);
+            kill(CloseCause::TransportError);
+            return error_response(RequestError::BadRequest);
+        };
+        if buf.len() + chunk.len() > max {
+            too_large = true;
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let response = if too_large {
+        kill(CloseCause::TransportError);
+        HttpResponse::PayloadTooLarge()
+            .content_type(TEXT_PLAIN)
+            .body("payload too large")
+    } else if is_binary {
+        kill(CloseCause::TransportError);
+        error_response(RequestError::BadRequest)
+    } else {
+        match handle.addr.send(PollPost { body: buf.freeze() }).await {
+            Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
+            Ok(Err(e)) => error_response(e),
+            Err(_) => error_response(RequestError::SessionIdUnknown),
+        }
+    };
+    handle.outbox.post_in_flight.store(false, Ordering::Release);
+    response
+}

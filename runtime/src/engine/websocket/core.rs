@@ -1,0 +1,325 @@
+//! [`WsCore`]: one websocket's work, whatever carries its bytes: the client's frames parsed
+//! and handed to the connection actor (reading stops while its mailbox is full), pings
+//! answered, and the outbox framed into one buffer for one write.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix::prelude::SendError;
+use actix::{Addr, MailboxError};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
+use bytes::BytesMut;
+use bytestring::ByteString;
+
+use super::super::connection::{Connection, WsFrame, WsIn};
+use super::super::metrics::EngineMetrics;
+use super::super::outbox::{Drained, Outbox};
+use super::super::sessions::Engine;
+use super::frame::{write_outbox_frame, write_ws_frame};
+use super::link::WsLink;
+
+/// Frames one poll handles before it yields to the other connections of its thread.
+pub(super) const FRAMES_PER_POLL: usize = 128;
+
+/// The longest websocket frame header: 2 bytes, a 64-bit length, a 4-byte mask.
+const MAX_FRAME_HEADER: usize = 14;
+
+/// Outbound bytes one poll frames before it lets the dispatcher write them.
+pub(super) const CHUNK_BYTES: usize = 64 * 1024;
+
+type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>>>>;
+
+/// One websocket's work, whatever carries its bytes: frames in to the actor, the outbox out
+/// as frames. Driven by [`WsBody`] (inside actix-web's dispatcher) or [`RawWs`] (on a socket
+/// taken over at the upgrade).
+pub(crate) struct WsCore {
+    pub(super) id: u64,
+    pub(super) link: Arc<WsLink>,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) addr: Addr<Connection>,
+    pub(super) metrics: Arc<EngineMetrics>,
+    pub(super) max_payload: usize,
+    /// The client's bytes are still read (not after a close, an error or the end).
+    pub(super) reading: bool,
+    /// Received bytes not yet parsed into a whole frame.
+    pub(super) inbuf: BytesMut,
+    /// A fragmented message being reassembled: its opcode and the bytes so far.
+    pub(super) fragments: Option<(OpCode, BytesMut)>,
+    /// A frame waiting for room in the actor's mailbox: nothing else is read meanwhile.
+    pub(super) delivery: Option<Delivery>,
+    /// The actor was told this websocket ended.
+    pub(super) told_end: bool,
+    /// The session writes through this websocket (seen on the link once; it never reverts).
+    pub(super) active: bool,
+    /// Framed bytes for the dispatcher to write: handed over whole (no copy, no shared
+    /// buffer to keep), so an idle websocket holds no write buffer either.
+    pub(super) out: Vec<u8>,
+    pub(super) drained: Drained,
+    /// A close frame is written: end once it is out.
+    pub(super) finished: bool,
+}
+
+impl WsCore {
+    pub(super) fn new(
+        id: u64,
+        link: Arc<WsLink>,
+        outbox: Arc<Outbox>,
+        addr: Addr<Connection>,
+        engine: &Engine,
+    ) -> WsCore {
+        WsCore {
+            id,
+            link,
+            outbox,
+            addr,
+            metrics: engine.metrics.clone(),
+            max_payload: engine.config.engine.max_payload,
+            reading: true,
+            inbuf: BytesMut::new(),
+            fragments: None,
+            delivery: None,
+            told_end: false,
+            active: false,
+            out: Vec::new(),
+            drained: Drained::default(),
+            finished: false,
+        }
+    }
+
+    /// Read and hand over the client's frames until `fill` has no more bytes, the mailbox is
+    /// full, the output is large enough to be written first, or this poll's budget is spent.
+    /// `fill` appends what arrived: `Ready(true)`, or `Ready(false)` once the peer is gone.
+    pub(super) fn read(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut fill: impl FnMut(&mut Context<'_>, &mut BytesMut) -> Poll<bool>,
+    ) -> bool {
+        let mut budget = FRAMES_PER_POLL;
+        loop {
+            if let Some(delivery) = self.delivery.as_mut() {
+                match delivery.as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => self.delivery = None,
+                    Poll::Ready(Err(_)) => {
+                        self.delivery = None;
+                        self.end(None);
+                        return false;
+                    }
+                    Poll::Pending => return false,
+                }
+            }
+            if !self.reading {
+                return false;
+            }
+            if self.out.len() >= CHUNK_BYTES {
+                // The caller writes first, then reads on.
+                return true;
+            }
+            if budget == 0 {
+                // More may be buffered: come back after the others had their turn.
+                cx.waker().wake_by_ref();
+                return false;
+            }
+            match Parser::parse(&mut self.inbuf, true, self.max_payload) {
+                Ok(Some((fin, opcode, data))) => {
+                    budget -= 1;
+                    self.on_frame(fin, opcode, data.unwrap_or_default());
+                    continue;
+                }
+                // An unfinished frame already longer than any allowed one: refuse it now,
+                // rather than buffer what its header announces.
+                Ok(None) if self.inbuf.len() > self.max_payload + MAX_FRAME_HEADER => {
+                    self.protocol_error(&ProtocolError::Overflow);
+                    return false;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.protocol_error(&error);
+                    return false;
+                }
+            }
+            if self.inbuf.is_empty() {
+                // Nothing partial is held: an idle websocket keeps no read buffer.
+                self.inbuf = BytesMut::new();
+            }
+            match fill(cx, &mut self.inbuf) {
+                Poll::Ready(true) => {}
+                // The peer went away: a transport close, like a close frame.
+                Poll::Ready(false) => {
+                    self.end(None);
+                    return false;
+                }
+                Poll::Pending => return false,
+            }
+        }
+    }
+
+    fn on_frame(&mut self, fin: bool, opcode: OpCode, data: BytesMut) {
+        match opcode {
+            OpCode::Ping => write_ws_frame(&mut self.out, OpCode::Pong, &data),
+            OpCode::Pong => {}
+            OpCode::Close => {
+                // Answer with the client's own code, then end.
+                let code = Parser::try_parse_close_payload(&data)
+                    .ok()
+                    .flatten()
+                    .map(|reason| reason.code);
+                self.end(code.map(CloseReason::from));
+            }
+            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
+                self.protocol_error(&ProtocolError::ContinuationNotStarted);
+            }
+            OpCode::Text | OpCode::Binary if !fin => self.fragments = Some((opcode, data)),
+            OpCode::Text | OpCode::Binary => self.message(opcode, data),
+            OpCode::Continue => match self.fragments.take() {
+                None => self.protocol_error(&ProtocolError::ContinuationNotStarted),
+                Some((_, so_far)) if so_far.len() + data.len() > self.max_payload => {
+                    self.protocol_error(&ProtocolError::Overflow);
+                }
+                Some((first, mut so_far)) => {
+                    so_far.extend_from_slice(&data);
+                    if fin {
+                        self.message(first, so_far);
+                    } else {
+                        self.fragments = Some((first, so_far));
+                    }
+                }
+            },
+            OpCode::Bad => self.protocol_error(&ProtocolError::BadOpCode),
+        }
+    }
+
+    /// A whole message: to the actor, or wait for its mailbox to have room.
+    fn message(&mut self, opcode: OpCode, data: BytesMut) {
+        let frame = if opcode == OpCode::Text {
+            match ByteString::try_from(data.freeze()) {
+                Ok(text) => WsFrame::Text(text),
+                Err(_) => {
+                    self.fail(CloseCode::Invalid, "invalid utf-8 in a text frame");
+                    return;
+                }
+            }
+        } else {
+            WsFrame::Binary(data.freeze())
+        };
+        let msg = WsIn { ws: self.id, frame };
+        match self.addr.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full(msg)) => self.delivery = Some(Box::pin(self.addr.send(msg))),
+            Err(SendError::Closed(_)) => self.end(None),
+        }
+    }
+
+    fn protocol_error(&mut self, error: &ProtocolError) {
+        tracing::debug!(%error, "websocket protocol error");
+        match error {
+            ProtocolError::Overflow => self.fail(CloseCode::Size, "message too big"),
+            _ => self.fail(CloseCode::Protocol, "websocket protocol error"),
+        }
+    }
+
+    /// Close with `code` and tell the actor this websocket failed.
+    fn fail(&mut self, code: CloseCode, description: &str) {
+        if !self.told_end {
+            self.told_end = true;
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Error,
+            });
+        }
+        let reason = CloseReason {
+            code,
+            description: Some(description.to_owned()),
+        };
+        self.stop(Some(reason));
+    }
+
+    /// The websocket ended (a close frame, the peer gone, the actor gone): tell the actor,
+    /// answer with a close frame and stop.
+    pub(super) fn end(&mut self, reason: Option<CloseReason>) {
+        if !self.told_end {
+            self.told_end = true;
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Closed,
+            });
+        }
+        self.stop(reason);
+    }
+
+    /// Write the close frame (once) and read no more.
+    pub(super) fn stop(&mut self, reason: Option<CloseReason>) {
+        self.reading = false;
+        self.delivery = None;
+        self.fragments = None;
+        self.inbuf = BytesMut::new();
+        if !self.finished {
+            self.finished = true;
+            let mut body = Vec::new();
+            if let Some(reason) = reason {
+                body.extend_from_slice(&u16::from(reason.code).to_be_bytes());
+                body.extend_from_slice(reason.description.unwrap_or_default().as_bytes());
+            }
+            write_ws_frame(&mut self.out, OpCode::Close, &body);
+        }
+    }
+
+    /// Frame what is to be sent: probe answers, then (once active) the outbox.
+    pub(super) fn write(&mut self, cx: &mut Context<'_>) {
+        if self.finished {
+            return;
+        }
+        let mut close = false;
+        if !self.active {
+            // Until the session moves here, the link says what to write (once active, the
+            // outbox says everything, closing included).
+            let direct = {
+                let mut st = self.link.state.lock();
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
+                }
+                self.active = st.active;
+                close = st.close;
+                std::mem::take(&mut st.direct)
+            };
+            for frame in &direct {
+                write_outbox_frame(&mut self.out, frame);
+            }
+        }
+        if self.active {
+            match self.outbox.poll_ws(cx, &mut self.drained) {
+                Poll::Ready(true) => {
+                    let before = self.out.len();
+                    let out = &mut self.out;
+                    self.drained
+                        .for_each(|frame| write_outbox_frame(out, frame));
+                    self.metrics
+                        .bytes_out
+                        .inc_by((self.out.len() - before) as u64);
+                }
+                Poll::Ready(false) => close = true,
+                Poll::Pending => {}
+            }
+        }
+        if close {
+            // Closed by the server: the client learns it with a close frame, the actor
+            // already knows.
+            self.told_end = true;
+            self.stop(None);
+        }
+    }
+}
+
+impl Drop for WsCore {
+    fn drop(&mut self) {
+        // The socket was dropped (an I/O error, a server shutdown): once per
+        // websocket, the actor learns it ended.
+        if !self.told_end {
+            self.addr.do_send(WsIn {
+                ws: self.id,
+                frame: WsFrame::Closed,
+            });
+        }
+    }
+}

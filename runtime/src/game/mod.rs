@@ -1,0 +1,39 @@
+//! The game layer: matches that own their state and run on a fixed tick, and a matchmaker.
+//!
+//! Matchmaking code spawns one actor per match on a server ([`MatchRoom::spawn`], or a
+//! [`Matchmaker`]); the match ticks at N Hz on absolute deadlines ([`TickClock`]), applies
+//! player inputs in sequence order, and sends every player a snapshot each tick, encoded
+//! once per codec and coalesced for lagging clients, with the last input it applied per
+//! player for client-side reconciliation ([`SnapshotEnvelope`]).
+//!
+//! The game's rules are the [`Match`] trait's callbacks; what they may do is on the
+//! [`MatchContext`]. Players hold seats ([`SeatToken`]) with a reservation timeout and a
+//! reconnect window; a match disposes itself when empty, finished or stopped, and ends with
+//! its server ([`SocketIo::shutdown`](crate::SocketIo::shutdown)).
+//!
+//! Matches belong to their server: they are listed per server ([`MatchRoom::list`]), spread
+//! over its worker threads, and counted in its metrics. This layer uses only the Socket.IO
+//! layer ([`crate::socketio`]): sockets, their events, their frames.
+
+mod config;
+mod context;
+mod handle;
+mod inputs;
+mod match_actor;
+mod match_trait;
+mod matchmaker;
+mod metrics;
+mod registry;
+mod seats;
+mod snapshot;
+mod tick;
+
+pub use config::MatchConfig;
+pub use context::MatchContext;
+pub use handle::{MatchHandle, MatchRoom};
+pub use match_trait::{DisposeReason, LeaveReason, Match, PlayerId, PlayerInfo};
+pub use matchmaker::{Assignment, Matchmaker, MatchmakerConfig, MatchmakingError, Ticket};
+pub use metrics::MatchMetrics;
+pub use seats::{JoinError, SeatToken};
+pub use snapshot::SnapshotEnvelope;
+pub use tick::{Tick, TickClock};

@@ -1,0 +1,443 @@
+//! Connection state recovery (Socket.IO's `pid` + offset).
+//!
+//! When enabled, each namespace keeps, for `max_disconnection`:
+//! - the broadcast packets it sent (with an offset as their last argument, and the rooms they
+//!   targeted), at most `max_packets` of them;
+//! - the sessions of sockets that dropped for a recoverable reason (their id and rooms), at
+//!   most `max_sessions` of them.
+//!
+//! A client that reconnects within the window with `{"pid", "offset"}` in its CONNECT auth gets
+//! its socket id and rooms back, and every packet it missed after `offset`, in order and none
+//! twice. Only JSON broadcasts carry offsets (the compact format has no field for them).
+//!
+//! Never `recovered` with a gap: when the missed packets would not fit the connection's
+//! outbound budget, the recovery is refused and the client starts a fresh session
+//! (`recovered` false), as it does for an unknown session or an offset no longer logged.
+//!
+//! Expiry is amortized: packets and sessions are kept in the order they came, so expiring
+//! looks only at the oldest ones, never at every session.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::disconnect::DisconnectReason;
+use super::socket::SocketId;
+use crate::engine::Frame;
+
+/// Settings of connection state recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long a dropped session (and the packets it may miss) is kept (default 2 min).
+    pub max_disconnection: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (default true).
+    pub skip_middlewares: bool,
+    /// Most broadcast packets kept per namespace (default 10,000); older ones are dropped and
+    /// a client whose offset fell out of the log is not recovered.
+    pub max_packets: usize,
+    /// Most dropped sessions kept per namespace (default 100,000).
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+/// Whether a socket that closed for `reason` may be recovered (as the reference server).
+pub(crate) fn recoverable(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::PingTimeout
+            | DisconnectReason::ForcedClose
+            | DisconnectReason::ServerShuttingDown
+    )
+}
+
+struct Session {
+    sid: SocketId,
+    rooms: Vec<String>,
+    at: Instant,
+}
+
+struct Logged {
+    offset: u64,
+    at: Instant,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    frames: Vec<Frame>,
+}
+
+impl Logged {
+    fn reaches(&self, rooms: &[String]) -> bool {
+        let targeted = self.rooms.is_empty() || self.rooms.iter().any(|r| rooms.contains(r));
+        targeted && !self.except.iter().any(|r| rooms.contains(r))
+    }
+}
+
+/// What a restored socket gets back.
+pub(crate) struct Restored {
+    pub(crate) sid: SocketId,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) missed: Vec<Vec<Frame>>,
+}
+
+/// The answer to a recovery claim.
+pub(crate) enum Restore {
+    /// The session, and every packet it missed.
+    Restored(Restored),
+    /// Unknown or expired session, or an offset no longer logged.
+    Unknown,
+    /// The missed packets would not fit the connection's outbound budget.
+    TooMuchMissed,
+}
+
+/// One namespace's recovery state.
+pub(crate) struct RecoveryLog {
+    config: RecoveryConfig,
+    sessions: HashMap<String, Session>,
+    /// Session pids in the order they were persisted (entries of sessions restored or
+    /// replaced since are skipped when reached).
+    session_order: VecDeque<(Instant, String)>,
+    log: VecDeque<Logged>,
+    next_offset: u64,
+}
+
+impl RecoveryLog {
+    pub(crate) fn new(config: RecoveryConfig) -> RecoveryLog {
+        RecoveryLog {
+            config,
+            sessions: HashMap::new(),
+            session_order: VecDeque::new(),
+            log: VecDeque::new(),
+            next_offset: 1,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+
+    /// The offset for the next broadcast (to put in its packet before logging it).
+    pub(crate) fn next_offset(&mut self) -> u64 {
+        let offset = self.next_offset;
+        self.next_offset += 1;
+        offset
+    }
+
+    /// Keep a broadcast packet for clients that may miss it.
+    pub(crate) fn log(
+        &mut self,
+        offset: u64,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        frames: Vec<Frame>,
+        now: Instant,
+    ) {
+        self.expire(now);
+        if self.log.len() >= self.config.max_packets {
+            self.log.pop_front();
+        }
+        self.log.push_back(Logged {
+            offset,
+            at: now,
+            rooms,
+            except,
+            frames,
+        });
+    }
+
+    /// A socket dropped for a recoverable reason: keep its session.
+    pub(crate) fn persist(&mut self, pid: &str, sid: SocketId, rooms: Vec<String>, now: Instant) {
+        self.expire(now);
+        while self.sessions.len() >= self.config.max_sessions.max(1) {
+            if !self.drop_oldest_session() {
+                break;
+            }
+        }
+        self.sessions.insert(
+            pid.to_owned(),
+            Session {
+                sid,
+                rooms,
+                at: now,
+            },
+        );
+        self.session_order.push_back((now, pid.to_owned()));
+        // Entries of restored sessions stay in the order until reached: compact it once it
+        // holds twice what is live, so it never outgrows the sessions it orders.
+        if self.session_order.len() > 2 * self.sessions.len() + 16 {
+            let sessions = &self.sessions;
+            self.session_order
+                .retain(|(at, pid)| sessions.get(pid).is_some_and(|s| s.at == *at));
+        }
+    }
+
+    /// Drop the oldest live session; false when there is none.
+    fn drop_oldest_session(&mut self) -> bool {
+        while let Some((at, pid)) = self.session_order.pop_front() {
+            if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
+                self.sessions.remove(&pid);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Take back the session `pid` and the packets it missed after `offset`, if they cost
+    /// at most `budget` bytes of outbound queue. The session is consumed either way.
+    pub(crate) fn restore(
+        &mut self,
+        pid: &str,
+        offset: &str,
+        now: Instant,
+        budget: usize,
+    ) -> Restore {
+        self.expire(now);
+        let Ok(offset) = offset.parse::<u64>() else {
+            return Restore::Unknown;
+        };
+        // Offsets are consecutive: the claimed one's index is its distance from the oldest.
+        let index = self
+            .log
+            .front()
+            .and_then(|front| offset.checked_sub(front.offset))
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| self.log.get(*i).is_some_and(|p| p.offset == offset));
+        let Some(index) = index else {
+            return Restore::Unknown;
+        };
+        let Some(session) = self.sessions.remove(pid) else {
+            return Restore::Unknown;
+        };
+        let missed: Vec<Vec<Frame>> = self
+            .log
+            .iter()
+            .skip(index + 1)
+            .filter(|p| p.reaches(&session.rooms))
+            .map(|p| p.frames.clone())
+            .collect();
+        let cost: usize = missed
+            .iter()
+            .map(|frames| crate::engine::cost(frames))
+            .sum();
+        if cost > budget {
+            return Restore::TooMuchMissed;
+        }
+        Restore::Restored(Restored {
+            sid: session.sid,
+            rooms: session.rooms,
+            missed,
+        })
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let window = self.config.max_disconnection;
+        let expired = |at: Instant| now.saturating_duration_since(at) > window;
+        while self.log.front().is_some_and(|p| expired(p.at)) {
+            self.log.pop_front();
+        }
+        while let Some((at, _)) = self.session_order.front() {
+            if !expired(*at) {
+                break;
+            }
+            if let Some((at, pid)) = self.session_order.pop_front() {
+                if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
+                    self.sessions.remove(&pid);
+                }
+            }
+        }
+    }
+
+    /// Sessions and packets held (for tests and metrics).
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.sessions.len(), self.log.len())
+    }
+
+    /// Entries of the session order (for tests: it stays proportional to the sessions).
+    #[cfg(test)]
+    fn order_len(&self) -> usize {
+        self.session_order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytestring::ByteString;
+
+    fn frame(text: &str) -> Vec<Frame> {
+        vec![Frame::Text(ByteString::from(text.to_owned()))]
+    }
+
+    fn unknown(restore: Restore) -> bool {
+        matches!(restore, Restore::Unknown)
+    }
+
+    fn rooms(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn restores_rooms_and_exactly_the_missed_packets_in_order() {
+        let t0 = Instant::now();
+        let mut log = RecoveryLog::new(RecoveryConfig::default());
+        let seen = log.next_offset();
+        log.log(seen, rooms(&["a"]), vec![], frame("seen"), t0);
+        log.persist("pid1", "sid1".into(), rooms(&["sid1", "a"]), t0);
+        for (name, to, except) in [
+            ("m1", vec!["a"], vec![]),
+            ("other-room", vec!["b"], vec![]),
+            ("all", vec![], vec![]),
+            ("excluded", vec![], vec!["sid1"]),
+            ("m2", vec!["a", "b"], vec![]),
+        ] {
+            let offset = log.next_offset();
+            log.log(offset, rooms(&to), rooms(&except), frame(name), t0);
+        }
+        let Restore::Restored(restored) = log.restore("pid1", &seen.to_string(), t0, usize::MAX)
+        else {
+            panic!("not restored");
+        };
+        assert_eq!(&*restored.sid, "sid1");
+        assert_eq!(restored.rooms, rooms(&["sid1", "a"]));
+        assert_eq!(
+            restored.missed,
+            vec![frame("m1"), frame("all"), frame("m2")]
+        );
+        // Once only.
+        assert!(unknown(log.restore(
+            "pid1",
+            &seen.to_string(),
+            t0,
+            usize::MAX
+        )));
+    }
+
+    #[test]
+    fn unknown_offset_or_expired_session_is_not_restored() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_disconnection: Duration::from_secs(10),
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        let offset = log.next_offset();
+        log.log(offset, vec![], vec![], frame("x"), t0);
+        log.persist("p", "s".into(), vec![], t0);
+        assert!(unknown(log.restore("p", "999", t0, usize::MAX)));
+        assert!(unknown(log.restore("p", "not a number", t0, usize::MAX)));
+        // Past the window, both the session and the packet are gone.
+        let later = t0 + Duration::from_secs(11);
+        assert!(unknown(log.restore("p", "1", later, usize::MAX)));
+        assert_eq!(log.sizes(), (0, 0));
+    }
+
+    #[test]
+    fn the_log_and_the_sessions_are_bounded() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_packets: 3,
+            max_sessions: 2,
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        for _ in 0..10 {
+            let offset = log.next_offset();
+            log.log(offset, vec![], vec![], frame("x"), t0);
+        }
+        for i in 0..5u64 {
+            log.persist(
+                &format!("p{i}"),
+                "s".into(),
+                vec![],
+                t0 + Duration::from_millis(i),
+            );
+        }
+        assert_eq!(log.sizes(), (2, 3));
+        // The oldest offset fell out of the log: no recovery from it.
+        assert!(unknown(log.restore("p4", "1", t0, usize::MAX)));
+    }
+
+    #[test]
+    fn more_missed_than_the_budget_is_refused_not_cut_short() {
+        let t0 = Instant::now();
+        let mut log = RecoveryLog::new(RecoveryConfig::default());
+        let seen = log.next_offset();
+        log.log(seen, vec![], vec![], frame("seen"), t0);
+        log.persist("p", "s".into(), vec![], t0);
+        for _ in 0..10 {
+            let offset = log.next_offset();
+            log.log(offset, vec![], vec![], frame("4x"), t0);
+        }
+        let each = crate::engine::cost(&frame("4x"));
+        assert!(matches!(
+            log.restore("p", &seen.to_string(), t0, 10 * each - 1),
+            Restore::TooMuchMissed
+        ));
+        // The session was consumed: the client starts afresh.
+        assert!(unknown(log.restore("p", &seen.to_string(), t0, usize::MAX)));
+        log.persist("q", "s".into(), vec![], t0);
+        assert!(matches!(
+            log.restore("q", &seen.to_string(), t0, 10 * each),
+            Restore::Restored(r) if r.missed.len() == 10
+        ));
+    }
+
+    #[test]
+    fn sessions_expire_in_order_and_their_order_stays_bounded() {
+        let t0 = Instant::now();
+        let config = RecoveryConfig {
+            max_disconnection: Duration::from_secs(10),
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        let offset = log.next_offset();
+        log.log(offset, vec![], vec![], frame("x"), t0);
+        // A client that drops and recovers over and over within the window.
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_micros(i);
+            log.persist("p", "s".into(), vec![], now);
+            assert!(matches!(
+                log.restore("p", "1", now, usize::MAX),
+                Restore::Restored(_)
+            ));
+        }
+        assert!(log.order_len() <= 32, "order holds {}", log.order_len());
+        for i in 0..100u64 {
+            log.persist(
+                &format!("p{i}"),
+                "s".into(),
+                vec![],
+                t0 + Duration::from_secs(i / 10),
+            );
+        }
+        // 11 s on: the sessions of the first second expired, the others remain.
+        let offset = log.next_offset();
+        log.log(
+            offset,
+            vec![],
+            vec![],
+            frame("y"),
+            t0 + Duration::from_secs(11),
+        );
+        assert_eq!(log.sizes().0, 90);
+    }
+
+    #[test]
+    fn only_abnormal_closes_are_recoverable() {
+        assert!(recoverable(DisconnectReason::TransportClose));
+        assert!(recoverable(DisconnectReason::PingTimeout));
+        assert!(!recoverable(DisconnectReason::ClientNamespaceDisconnect));
+        assert!(!recoverable(DisconnectReason::ServerNamespaceDisconnect));
+        assert!(!recoverable(DisconnectReason::SlowConsumer));
+    }
+}

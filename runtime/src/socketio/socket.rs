@@ -1,0 +1,609 @@
+//! [`Socket`]: a client's connection to one namespace, the handle user code holds.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tickwire_protocol::socketio::Packet;
+use tokio::sync::oneshot;
+
+use super::ack::{AckSender, PendingAcks};
+use super::broadcast::BroadcastOperator;
+use super::codec::{encode_control, encode_event, encode_payload_event};
+use super::disconnect::DisconnectReason;
+use super::error::{AckError, SendError};
+use super::extensions::Extensions;
+use super::handshake::Handshake;
+use super::namespace::Namespace;
+use super::payload::{FromPayload, Payload};
+use super::session::ToSession;
+use crate::engine::{Class, Codec, ConnHandle, Frame, LocalFuture};
+
+/// A Socket.IO socket id: one client's membership of one namespace (distinct from the
+/// Engine.IO session id, which names the connection under all its sockets).
+pub type SocketId = Arc<str>;
+pub(crate) type ErasedHandler =
+    Arc<dyn Fn(Socket, Payload, AckSender) -> Option<LocalFuture> + Send + Sync>;
+type DisconnectHandler = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Connect handler running; emits are buffered until the CONNECT reply is written.
+    Pending,
+    Connected,
+    Disconnected,
+}
+
+struct State {
+    lifecycle: Lifecycle,
+    buffered: Vec<(Vec<Frame>, Class)>,
+    /// What `buffered` costs the connection's byte budget.
+    buffered_bytes: usize,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) id: SocketId,
+    /// The private session id of connection state recovery, when it is on.
+    pid: Option<Arc<str>>,
+    recovered: bool,
+    pub(crate) ns: Namespace,
+    pub(crate) conn: ConnHandle,
+    handshake: Arc<Handshake>,
+    connected: AtomicBool,
+    state: Mutex<State>,
+    handlers: RwLock<HashMap<String, ErasedHandler>>,
+    any_handler: RwLock<Option<ErasedHandler>>,
+    disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
+    /// Runtime hooks (e.g. a match seat), replaced and removed by key.
+    disconnect_hooks: Mutex<HashMap<u64, DisconnectHandler>>,
+    pub(crate) rooms: Mutex<HashSet<String>>,
+    acks: PendingAcks,
+    extensions: Extensions,
+}
+
+/// One client's membership of one namespace. Cheap to clone; all clones are the same socket.
+///
+/// ```no_run
+/// use tickwire::{Data, SocketIo};
+/// let io = SocketIo::builder().build();
+/// io.ns("/", |socket| {
+///     socket.on("chat", |socket, Data(text): Data<String>, _ack| async move {
+///         socket.broadcast().emit("chat", &text).ok();
+///     });
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.inner.id)
+            .field("ns", &self.inner.ns.name())
+            .finish()
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: SocketId,
+        ns: Namespace,
+        conn: ConnHandle,
+        handshake: Arc<Handshake>,
+        pid: Option<Arc<str>>,
+        recovered: bool,
+    ) -> Socket {
+        Socket {
+            inner: Arc::new(SocketInner {
+                id,
+                pid,
+                recovered,
+                ns,
+                conn,
+                handshake,
+                connected: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    lifecycle: Lifecycle::Pending,
+                    buffered: Vec::new(),
+                    buffered_bytes: 0,
+                }),
+                handlers: RwLock::new(HashMap::new()),
+                any_handler: RwLock::new(None),
+                disconnect_handlers: Mutex::new(Vec::new()),
+                disconnect_hooks: Mutex::new(HashMap::new()),
+                rooms: Mutex::new(HashSet::new()),
+                acks: PendingAcks::default(),
+                extensions: Extensions::default(),
+            }),
+        }
+    }
+
+    /// This socket's id (its private room has the same name).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The socket id as a shared [`SocketId`] (cheap to clone and keep).
+    pub fn socket_id(&self) -> SocketId {
+        self.inner.id.clone()
+    }
+
+    /// Whether this socket was restored by connection state recovery (same id, same rooms,
+    /// the missed broadcasts replayed).
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn ns(&self) -> &Namespace {
+        &self.inner.ns
+    }
+
+    /// What the client presented at connection.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    pub(crate) fn encodes(&self) -> &super::codec::EncodeCounters {
+        self.inner.ns.encodes()
+    }
+
+    /// The codec this socket's connection speaks.
+    pub fn codec(&self) -> Codec {
+        self.inner.conn.codec
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.inner.state.lock().lifecycle != Lifecycle::Disconnected
+    }
+
+    /// Register the handler of `event`, replacing any previous one.
+    ///
+    /// The handler receives the socket, the payload as `A` ([`crate::Data`] for a typed
+    /// payload, [`Payload`] for raw arguments and binary) and an [`AckSender`] to answer the
+    /// client when it asked for an ack. Handlers run on the connection's worker thread, in
+    /// the order their events arrived; the future need not be `Send`.
+    pub fn on<A, F, Fut>(&self, event: &str, handler: F)
+    where
+        A: FromPayload + 'static,
+        F: Fn(Socket, A, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let event_name = event.to_owned();
+        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+            match A::from_payload(payload) {
+                Ok(arg) => Some(Box::pin(handler(socket, arg, ack)) as LocalFuture),
+                Err(error) => {
+                    tracing::debug!(event = %event_name, %error, "event payload did not match the handler's type; skipped");
+                    None
+                }
+            }
+        });
+        self.inner.handlers.write().insert(event.to_owned(), erased);
+    }
+
+    /// Register a handler for events that have no handler of their own; it receives the
+    /// event name as the first argument of the payload.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, Payload, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+            Some(Box::pin(handler(socket, payload, ack)) as LocalFuture)
+        });
+        *self.inner.any_handler.write() = Some(erased);
+    }
+
+    /// Remove the handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.inner.handlers.write().remove(event);
+    }
+
+    /// Run `handler` once when the socket disconnects, with the reason.
+    pub fn on_disconnect(&self, handler: impl FnOnce(Socket, DisconnectReason) + Send + 'static) {
+        let mut handlers = self.inner.disconnect_handlers.lock();
+        handlers.push(Box::new(handler));
+    }
+
+    /// Emit `event` with one argument to this client.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        let frames = encode_event(
+            self.encodes(),
+            self.codec(),
+            self.inner.ns.name(),
+            event,
+            data,
+            None,
+        )?;
+        self.send_frames(&frames, Class::Reliable)
+    }
+
+    /// Emit `event` with any arguments and binary attachments to this client.
+    ///
+    /// A payload travels only on its own codec: JSON arguments to a JSON client, compact
+    /// bytes ([`Payload::from_compact`]) to a compact client. Typed emits reach both.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
+        let nsp = self.inner.ns.name();
+        let frames =
+            encode_payload_event(self.encodes(), self.codec(), nsp, event, &payload, None)?;
+        self.send_frames(&frames, Class::Reliable)
+    }
+
+    /// Emit and wait for the client's ack (at most `timeout`), deserialized as `T` (the
+    /// single ack argument, or all of them as a tuple).
+    pub async fn emit_with_ack<T: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<T, AckError> {
+        let id = self.inner.ns.next_ack_id();
+        let nsp = self.inner.ns.name();
+        let frames = encode_event(self.encodes(), self.codec(), nsp, event, data, Some(id))
+            .map_err(|e| AckError::Decode(e.to_string()))?;
+        let rx = self.register_ack(id)?;
+        if self.send_frames(&frames, Class::Reliable).is_err() {
+            self.inner.acks.forget(id);
+            return Err(AckError::Disconnected);
+        }
+        let reply = self.await_ack(id, rx, timeout).await?;
+        reply.deserialize().map_err(AckError::Decode)
+    }
+
+    /// Emit a raw payload and wait for the client's ack payload (at most `timeout`).
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let id = self.inner.ns.next_ack_id();
+        let nsp = self.inner.ns.name();
+        let frames =
+            encode_payload_event(self.encodes(), self.codec(), nsp, event, &payload, Some(id))
+                .map_err(|e| AckError::Decode(e.to_string()))?;
+        let rx = self.register_ack(id)?;
+        if self.send_frames(&frames, Class::Reliable).is_err() {
+            self.inner.acks.forget(id);
+            return Err(AckError::Disconnected);
+        }
+        self.await_ack(id, rx, timeout).await
+    }
+
+    pub(crate) fn register_ack(&self, id: u64) -> Result<oneshot::Receiver<Payload>, AckError> {
+        self.inner
+            .acks
+            .register(id, self.inner.ns.config().max_pending_acks)
+    }
+
+    pub(crate) async fn await_ack(
+        &self,
+        id: u64,
+        rx: oneshot::Receiver<Payload>,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        self.inner.acks.wait(id, rx, timeout).await
+    }
+
+    /// Join `room` (idempotent). Returns `false` when the socket has disconnected (a
+    /// handler that awaited something may outlive its socket: nothing is joined then), or is
+    /// already in `max_rooms_per_socket` rooms (the join is refused and logged).
+    pub fn join(&self, room: impl Into<String>) -> bool {
+        let room = room.into();
+        // Held until the room index has the entry: `close` marks the socket disconnected
+        // before it takes this lock to leave every room, so either it sees this room and
+        // removes its entry, or this join sees it disconnected.
+        let mut rooms = self.inner.rooms.lock();
+        if !self.connected() {
+            return false;
+        }
+        if rooms.contains(&room) {
+            return true;
+        }
+        if rooms.len() >= self.inner.ns.config().max_rooms_per_socket {
+            tracing::warn!(socket = %self.inner.id, %room, "room limit reached; join refused");
+            return false;
+        }
+        rooms.insert(room.clone());
+        self.inner.ns.index_join(&self.inner.id, room);
+        true
+    }
+
+    /// Leave `room`.
+    pub fn leave(&self, room: &str) {
+        if self.inner.rooms.lock().remove(room) {
+            self.inner.ns.index_leave(&self.inner.id, room);
+        }
+    }
+
+    /// The rooms this socket is in (its own id included).
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.rooms.lock().iter().cloned().collect()
+    }
+
+    /// Broadcast to `room`, excluding this socket.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Broadcast to every socket of the namespace except those in `room` and this one.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Broadcast to every other socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.inner.ns.clone()).except_socket(self.inner.id.clone())
+    }
+
+    /// Emit to this client unless its transport is busy right now.
+    pub fn volatile(&self) -> VolatileEmitter<'_> {
+        VolatileEmitter { socket: self }
+    }
+
+    /// Disconnect from this namespace, telling the client; with `close`, also close the
+    /// whole connection (every namespace of this client).
+    pub fn disconnect(&self, close: bool) {
+        self.close(DisconnectReason::ServerNamespaceDisconnect, true);
+        if close {
+            // One message per call by server code: bounded volume.
+            self.inner.conn.upcall(ToSession::CloseAll);
+        } else {
+            self.inner
+                .conn
+                .upcall(ToSession::SocketGone(self.inner.ns.name().to_owned()));
+        }
+    }
+
+    /// Run `hook` once on disconnect, replacing any hook with the same `key`. Returns
+    /// `false` (and drops the hook) when the socket has already disconnected.
+    pub(crate) fn set_disconnect_hook(
+        &self,
+        key: u64,
+        hook: impl FnOnce(Socket, DisconnectReason) + Send + 'static,
+    ) -> bool {
+        // `close` marks the socket disconnected before it takes the hooks: either it runs
+        // this one, or this call sees it disconnected.
+        let mut hooks = self.inner.disconnect_hooks.lock();
+        if !self.connected() {
+            return false;
+        }
+        hooks.insert(key, Box::new(hook));
+        true
+    }
+
+    /// Remove the hook stored under `key`.
+    pub(crate) fn clear_disconnect_hook(&self, key: u64) {
+        self.inner.disconnect_hooks.lock().remove(&key);
+    }
+
+    /// Store a typed value on the socket, replacing any value of the same type.
+    pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) {
+        self.inner.extensions.insert(value);
+    }
+
+    /// A value stored with [`Socket::insert_extension`].
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.inner.extensions.get()
+    }
+
+    /// Remove a stored value.
+    pub fn remove_extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.inner.extensions.remove()
+    }
+
+    // ----- crate-internal plumbing -----
+
+    /// An event with one typed argument, encoded for this socket's codec and namespace.
+    pub(crate) fn encode_event<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<Frame>, SendError> {
+        encode_event(
+            self.encodes(),
+            self.codec(),
+            self.inner.ns.name(),
+            event,
+            data,
+            None,
+        )
+    }
+
+    /// An event from a raw payload, encoded for this socket's codec and namespace.
+    pub(crate) fn encode_payload_event(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<Vec<Frame>, SendError> {
+        encode_payload_event(
+            self.encodes(),
+            self.codec(),
+            self.inner.ns.name(),
+            event,
+            payload,
+            None,
+        )
+    }
+
+    /// Queue encoded frames in the reliable class.
+    pub(crate) fn send_reliable(&self, frames: &[Frame]) -> Result<(), SendError> {
+        self.send_frames(frames, Class::Reliable)
+    }
+
+    /// Queue frames for this client, buffering until the CONNECT reply is out (within the
+    /// connection's byte budget). Overflow disconnects the client as a slow consumer.
+    pub(crate) fn send_frames(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
+        if !self.inner.connected.load(Ordering::Acquire) {
+            let mut st = self.inner.state.lock();
+            match st.lifecycle {
+                Lifecycle::Disconnected => return Err(SendError::Disconnected),
+                Lifecycle::Pending => {
+                    if class == Class::Volatile {
+                        return Ok(());
+                    }
+                    let cost = crate::engine::cost(frames);
+                    if st.buffered_bytes + cost > self.inner.ns.config().max_buffered_bytes {
+                        drop(st);
+                        self.inner.conn.slow_consumer();
+                        return Err(SendError::SlowConsumer);
+                    }
+                    st.buffered_bytes += cost;
+                    st.buffered.push((frames.to_vec(), class));
+                    return Ok(());
+                }
+                Lifecycle::Connected => {}
+            }
+        }
+        self.inner
+            .conn
+            .send(frames, class)
+            .map_err(|_| SendError::SlowConsumer)
+    }
+
+    /// Queue the newest state for `key` in the latest class (older queued state of the same
+    /// key is dropped). Dropped while the socket is not live.
+    pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
+        if self.inner.connected.load(Ordering::Acquire) {
+            self.inner.conn.send_latest(key, frame);
+        }
+    }
+
+    /// The connection wrote nothing yet for this socket: write the CONNECT reply, then what
+    /// the connect handler emitted, and go live.
+    pub(crate) fn go_live(&self) {
+        let mut st = self.inner.state.lock();
+        if st.lifecycle != Lifecycle::Pending {
+            return;
+        }
+        let mut data = serde_json::Map::new();
+        data.insert("sid".into(), Value::String(self.inner.id.to_string()));
+        if let Some(pid) = &self.inner.pid {
+            data.insert("pid".into(), Value::String(pid.to_string()));
+        }
+        let reply = Packet::connect(self.inner.ns.name(), Some(Value::Object(data)));
+        let frames = encode_control(self.codec(), &reply);
+        // Over the budget the connection is cut (never a silent gap): the rest is moot.
+        let mut sent = self.inner.conn.send(&frames, Class::Control);
+        st.buffered_bytes = 0;
+        for (frames, class) in std::mem::take(&mut st.buffered) {
+            if sent.is_ok() {
+                sent = self.inner.conn.send(&frames, class);
+            }
+        }
+        st.lifecycle = Lifecycle::Connected;
+        self.inner.connected.store(true, Ordering::Release);
+    }
+
+    /// Dispatch an event from the client. Returns the handler's future to run, if any.
+    /// `payload` holds the arguments after the event name.
+    pub(crate) fn dispatch_event(
+        &self,
+        name: &str,
+        payload: Payload,
+        ack_id: Option<u64>,
+    ) -> Option<LocalFuture> {
+        let ack = AckSender {
+            socket: self.clone(),
+            id: ack_id,
+        };
+        let handler = self.inner.handlers.read().get(name).cloned();
+        match handler {
+            Some(handler) => handler(self.clone(), payload, ack),
+            None => {
+                let any = self.inner.any_handler.read().clone();
+                let mut payload = payload;
+                if !payload.is_compact() {
+                    payload.args_mut().insert(0, Value::String(name.to_owned()));
+                }
+                any.and_then(|h| h(self.clone(), payload, ack))
+            }
+        }
+    }
+
+    /// An ack from the client.
+    pub(crate) fn resolve_ack(&self, id: u64, payload: Payload) {
+        self.inner.acks.resolve(id, payload);
+    }
+
+    /// Tear the socket down once: leave every room, fail pending acks, run disconnect
+    /// handlers. With `notify`, tell the client with a DISCONNECT packet first.
+    pub(crate) fn close(&self, reason: DisconnectReason, notify: bool) {
+        {
+            let mut st = self.inner.state.lock();
+            if st.lifecycle == Lifecycle::Disconnected {
+                return;
+            }
+            let was_connected = st.lifecycle == Lifecycle::Connected;
+            st.lifecycle = Lifecycle::Disconnected;
+            st.buffered.clear();
+            st.buffered_bytes = 0;
+            self.inner.connected.store(false, Ordering::Release);
+            if notify && was_connected {
+                let packet = Packet::disconnect(self.inner.ns.name());
+                let frames = encode_control(self.codec(), &packet);
+                // Over the budget the connection is cut, which tells the client as much.
+                let _ = self.inner.conn.send(&frames, Class::Control);
+            }
+        }
+        let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
+        self.inner.ns.remove_socket(&self.inner.id, &rooms);
+        if let (Some(pid), Some(log)) = (&self.inner.pid, &self.inner.ns.0.recovery) {
+            if super::recovery::recoverable(reason) {
+                let now = std::time::Instant::now();
+                log.lock().persist(pid, self.inner.id.clone(), rooms, now);
+            }
+        }
+        self.inner.acks.clear();
+        let handlers: Vec<DisconnectHandler> =
+            std::mem::take(&mut *self.inner.disconnect_handlers.lock());
+        for handler in handlers {
+            handler(self.clone(), reason);
+        }
+        let hooks: Vec<DisconnectHandler> = self
+            .inner
+            .disconnect_hooks
+            .lock()
+            .drain()
+            .map(|(_, hook)| hook)
+            .collect();
+        for hook in hooks {
+            hook(self.clone(), reason);
+        }
+        self.inner.handlers.write().clear();
+        *self.inner.any_handler.write() = None;
+        self.inner.extensions.clear();
+    }
+}
+
+/// Emits to one socket that are dropped when its transport is busy.
+#[derive(Debug)]
+pub struct VolatileEmitter<'a> {
+    socket: &'a Socket,
+}
+
+impl VolatileEmitter<'_> {
+    /// Emit `event` with one argument, or drop it if the transport cannot write now.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        let s = self.socket;
+        let frames = encode_event(s.encodes(), s.codec(), s.inner.ns.name(), event, data, None)?;
+        s.send_frames(&frames, Class::Volatile)
+    }
+}
