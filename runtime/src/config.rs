@@ -62,7 +62,7 @@ pub struct Config {
     /// every client shares the proxy's address).
     pub max_connections_per_ip: usize,
     /// Connection state recovery (off by default, as in the reference server).
-    pub recovery: Option<crate::socketio::RecoveryConfig>,
+    pub recovery: Option<RecoveryConfig>,
 }
 
 impl Default for Config {
@@ -98,6 +98,31 @@ impl Config {
                 .allowed_origins
                 .iter()
                 .any(|allowed| allowed == "*" || allowed.as_bytes() == origin),
+        }
+    }
+}
+
+/// Settings of connection state recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long a dropped session (and the packets it may miss) is kept (default 2 min).
+    pub max_disconnection: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (default true).
+    pub skip_middlewares: bool,
+    /// Most broadcast packets kept per namespace (default 10,000); older ones are dropped and
+    /// a client whose offset fell out of the log is not recovered.
+    pub max_packets: usize,
+    /// Most dropped sessions kept per namespace (default 100,000).
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_sessions: 100_000,
         }
     }
 }

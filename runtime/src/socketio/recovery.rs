@@ -18,36 +18,13 @@
 //! looks only at the oldest ones, never at every session.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::disconnect::DisconnectReason;
 use super::socket::SocketId;
 use crate::engine::Frame;
 
-/// Settings of connection state recovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecoveryConfig {
-    /// How long a dropped session (and the packets it may miss) is kept (default 2 min).
-    pub max_disconnection: Duration,
-    /// Whether a recovered socket skips the namespace's middlewares (default true).
-    pub skip_middlewares: bool,
-    /// Most broadcast packets kept per namespace (default 10,000); older ones are dropped and
-    /// a client whose offset fell out of the log is not recovered.
-    pub max_packets: usize,
-    /// Most dropped sessions kept per namespace (default 100,000).
-    pub max_sessions: usize,
-}
-
-impl Default for RecoveryConfig {
-    fn default() -> Self {
-        RecoveryConfig {
-            max_disconnection: Duration::from_secs(120),
-            skip_middlewares: true,
-            max_packets: 10_000,
-            max_sessions: 100_000,
-        }
-    }
-}
+pub use crate::config::RecoveryConfig;
 
 /// Whether a socket that closed for `reason` may be recovered (as the reference server).
 pub(crate) fn recoverable(reason: DisconnectReason) -> bool {
@@ -273,6 +250,7 @@ impl RecoveryLog {
 mod tests {
     use super::*;
     use bytestring::ByteString;
+    use std::time::Duration;
 
     fn frame(text: &str) -> Vec<Frame> {
         vec![Frame::Text(ByteString::from(text.to_owned()))]
