@@ -49,9 +49,28 @@
 //!
 //! ## Scale-out
 //!
-//! With the `redis` feature, [`cluster::RedisAdapter`](crate::cluster) attaches a server to
-//! Redis pub/sub, so broadcasts, room operations, broadcast acks, remote sockets and
-//! server-side events span every node (see the [`cluster`] module).
+//! A [`cluster`] adapter makes broadcasts, room operations, broadcast acks, remote sockets
+//! and server-side events span every node: [`cluster::LocalCluster`] between servers in one
+//! process, and with the `redis` feature `cluster::RedisAdapter` on Redis pub/sub.
+//!
+//! ## The layers
+//!
+//! One module per layer, each with a page of its own; dependencies point one way (a test
+//! checks it):
+//!
+//! - [`engine`]: Engine.IO sessions (one connection actor each), the polling and websocket
+//!   transports, the bounded outbox, and [`Server`]. It knows no namespace: it reaches the
+//!   layer above through one narrow interface.
+//! - [`socketio`]: namespaces, sockets, the room index, broadcasts, acks, recovery, payloads
+//!   and the two codecs, on top of the engine.
+//! - [`game`]: the [`Match`] trait, matches on a fixed tick, seats, inputs, snapshots and the
+//!   matchmaker, on top of the Socket.IO layer's API.
+//! - [`cluster`]: the adapters and their buses, behind the Socket.IO layer's adapter trait.
+//!
+//! [`Config`] holds every limit of every layer; the wire formats and protocol state machines
+//! live in the sans-IO [`tickwire_protocol`] crate, and the Rust client in `tickwire-client`.
+//! No state is process-wide: matches, worker threads, counters and shutdown belong to a
+//! [`SocketIo`], so two servers in one process are independent.
 //!
 //! ## What is an actor
 //!
@@ -73,9 +92,6 @@
 //! pass over the index; and a broadcast's fan-out puts the encoded frames straight into each
 //! member's outbound queue, with no mailbox hop.
 //!
-//! The wire formats and protocol state machines live in the sans-IO [`tickwire_protocol`]
-//! crate.
-
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;
