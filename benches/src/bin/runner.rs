@@ -54,6 +54,10 @@ struct Args {
     /// say where its time goes.
     #[arg(long)]
     perf: bool,
+    /// Another build of tickwire's bench-server, run as server `tickwire-baseline` beside
+    /// the current one (to compare two versions in one interleaved run).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 /// One scenario configuration: a loadgen subcommand, its flags and the server's TICK_HZ.
@@ -188,10 +192,19 @@ struct ServerCmd {
     env: Vec<(String, String)>,
 }
 
-fn server_cmd(name: &str, bins: &Path, benches: &Path) -> Result<ServerCmd> {
+fn server_cmd(
+    name: &str,
+    bins: &Path,
+    benches: &Path,
+    baseline: Option<&Path>,
+) -> Result<ServerCmd> {
     let mut env = Vec::new();
     let (program, args) = match name {
         "tickwire" => (bins.join("bench-server"), vec![]),
+        "tickwire-baseline" => match baseline {
+            Some(path) => (path.to_path_buf(), vec![]),
+            None => bail!("tickwire-baseline needs --baseline <path to a bench-server>"),
+        },
         // The same server mounted in a plain `actix_web::HttpServer`.
         "tickwire-plain" => (bins.join("bench-server"), vec!["--plain".to_owned()]),
         "floor" => (bins.join("floor-server"), vec![]),
@@ -214,7 +227,7 @@ fn server_cmd(name: &str, bins: &Path, benches: &Path) -> Result<ServerCmd> {
         other => {
             bail!(
                 "unknown server {other:?} \
-                 (tickwire, tickwire-plain, node, socketioxide, floor, floor-rooms)"
+                 (tickwire, tickwire-baseline, tickwire-plain, node, socketioxide, floor, floor-rooms)"
             )
         }
     };
@@ -937,7 +950,7 @@ fn plots(out: &Path, results: &Results, servers: &[String]) -> Result<Vec<PathBu
 /// Where tickwire's time goes during tick fan-out: `perf record` with DWARF call graphs on
 /// the server, then the share of samples under each stage of the path a tick takes.
 fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
-    let cmd = server_cmd("tickwire", &ctx.bins, benches)?;
+    let cmd = server_cmd("tickwire", &ctx.bins, benches, None)?;
     let spec = spec(
         "fanout-10x100@60",
         "tick-fanout",
@@ -1153,7 +1166,7 @@ fn main() -> Result<()> {
     let servers: Vec<ServerCmd> = args
         .servers
         .iter()
-        .map(|s| server_cmd(s, &bins, &args.benches_dir))
+        .map(|s| server_cmd(s, &bins, &args.benches_dir, args.baseline.as_deref()))
         .collect::<Result<_>>()?;
     let total = (reps * specs.len() * servers.len()) as u64;
     let pb = ProgressBar::new(total);

@@ -23,6 +23,7 @@ pub(crate) struct ConnHandle {
 impl ConnHandle {
     /// Queue `frames` in `class`; over the byte budget, the client is cut as a slow
     /// consumer and the frames are refused.
+    #[inline]
     pub(crate) fn send(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
         self.outbox
             .push(frames, class)
@@ -31,6 +32,7 @@ impl ConnHandle {
 
     /// Queue the newest state for `key` (latest class: an older frame of the same key still
     /// queued is replaced).
+    #[inline]
     pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
         self.outbox.push_latest(key, frame);
     }

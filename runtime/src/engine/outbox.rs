@@ -43,6 +43,7 @@ pub(crate) enum Frame {
 
 impl Frame {
     /// Bytes this frame holds.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         match self {
             Frame::Text(s) => s.len(),
@@ -55,6 +56,7 @@ impl Frame {
 pub(crate) const ENTRY_OVERHEAD: usize = 64;
 
 /// What `frames` cost the byte budget.
+#[inline]
 pub(crate) fn cost(frames: &[Frame]) -> usize {
     frames.iter().map(|f| f.len() + ENTRY_OVERHEAD).sum()
 }

@@ -22,6 +22,7 @@ use crate::engine::{Codec, Frame};
 pub(crate) struct EncodeCounters([AtomicU64; 2]);
 
 impl EncodeCounters {
+    #[inline]
     fn count(&self, codec: Codec) {
         self.0[codec.index()].fetch_add(1, Ordering::Relaxed);
     }

@@ -4,6 +4,7 @@ use actix_http::ws::OpCode;
 
 use super::super::outbox::Frame;
 
+#[inline]
 pub(super) fn write_outbox_frame(out: &mut Vec<u8>, frame: &Frame) {
     match frame {
         Frame::Text(text) => write_ws_frame(out, OpCode::Text, text.as_bytes()),
@@ -13,6 +14,7 @@ pub(super) fn write_outbox_frame(out: &mut Vec<u8>, frame: &Frame) {
 
 /// One whole, unmasked server frame (RFC 6455 §5.2): FIN + opcode, the length in 7, 16 or
 /// 64 bits, the payload.
+#[inline]
 pub(super) fn write_ws_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     let len = payload.len();
     out.reserve(len + 10);
