@@ -72,6 +72,7 @@ impl MatchSettings {
             snapshot_event: SNAPSHOT_EVENT.into(),
             input_event: INPUT_EVENT.into(),
             envelope: true,
+            label: "arena".into(),
         }
     }
 }

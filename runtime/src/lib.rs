@@ -99,6 +99,7 @@ pub mod cluster;
 mod config;
 pub mod engine;
 pub mod game;
+mod link;
 pub mod socketio;
 
 #[doc(no_inline)]

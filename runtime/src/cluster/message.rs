@@ -2,11 +2,10 @@
 //! targets and an [`Op`]), versioned and encoded with postcard, with frames and payloads as
 //! bytes (a broadcast is encoded once at its origin; no node encodes it again).
 
-use bytes::Bytes;
-use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
-use crate::socketio::{AckError, Frame, Payload, SendError, SocketDescription, Targets};
+pub(crate) use crate::link::wire::{versioned, DecodeError, WireFrame, WirePayload};
+use crate::socketio::{AckError, SendError, SocketDescription, Targets};
 
 /// The results one node sends back for an ack request.
 type AckReplies = Vec<(String, Result<WirePayload, WireAckError>)>;
@@ -74,35 +73,6 @@ pub(crate) enum Op {
     },
 }
 
-/// A [`Payload`] on the bus: JSON arguments as JSON text (the bus format cannot carry a
-/// self-describing JSON value), attachments, or compact bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct WirePayload {
-    args: String,
-    attachments: Vec<Vec<u8>>,
-    compact: Option<Vec<u8>>,
-}
-
-impl WirePayload {
-    pub(crate) fn from_payload(payload: &Payload) -> WirePayload {
-        WirePayload {
-            args: serde_json::Value::Array(payload.args().to_vec()).to_string(),
-            attachments: payload.attachments().iter().map(|b| b.to_vec()).collect(),
-            compact: payload.compact_bytes().map(|b| b.to_vec()),
-        }
-    }
-
-    pub(crate) fn into_payload(self) -> Payload {
-        match self.compact {
-            Some(bytes) => Payload::from_compact(bytes),
-            None => Payload::from_parts(
-                serde_json::from_str(&self.args).unwrap_or_default(),
-                self.attachments.into_iter().map(Bytes::from).collect(),
-            ),
-        }
-    }
-}
-
 /// An [`AckError`] on the bus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum WireAckError {
@@ -134,63 +104,13 @@ impl From<WireAckError> for AckError {
     }
 }
 
-/// A frame on the bus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) enum WireFrame {
-    Text(String),
-    Binary(Vec<u8>),
-}
-
-/// Why a message from the bus was dropped.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum DecodeError {
-    #[error("empty message")]
-    Empty,
-    #[error("format version {0}, this node reads version {VERSION}")]
-    Version(u8),
-    #[error("malformed message: {0}")]
-    Malformed(String),
-}
-
 impl Message {
     pub(crate) fn encode(&self) -> Result<Vec<u8>, SendError> {
-        let body = tickwire_protocol::compact::to_payload(self)
-            .map_err(|e| SendError::Serialize(e.to_string()))?;
-        let mut out = Vec::with_capacity(1 + body.len());
-        out.push(VERSION);
-        out.extend_from_slice(&body);
-        Ok(out)
+        versioned::encode(VERSION, self).map_err(SendError::Serialize)
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if version != VERSION {
-            return Err(DecodeError::Version(version));
-        }
-        tickwire_protocol::compact::from_payload(body)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))
-    }
-}
-
-impl WireFrame {
-    pub(crate) fn from_frames(frames: &[Frame]) -> Vec<WireFrame> {
-        frames
-            .iter()
-            .map(|frame| match frame {
-                Frame::Text(text) => WireFrame::Text(text.to_string()),
-                Frame::Binary(bytes) => WireFrame::Binary(bytes.to_vec()),
-            })
-            .collect()
-    }
-
-    pub(crate) fn into_frames(frames: Vec<WireFrame>) -> Vec<Frame> {
-        frames
-            .into_iter()
-            .map(|frame| match frame {
-                WireFrame::Text(text) => Frame::Text(ByteString::from(text)),
-                WireFrame::Binary(bytes) => Frame::Binary(Bytes::from(bytes)),
-            })
-            .collect()
+        versioned::decode(VERSION, bytes)
     }
 }
 
@@ -283,12 +203,14 @@ mod tests {
         }
     }
 
+    use crate::socketio::Payload;
+
     #[test]
     fn bad_messages_are_refused_not_panicked_on() {
         assert!(matches!(Message::decode(&[]), Err(DecodeError::Empty)));
         assert!(matches!(
             Message::decode(&[2, 0, 0]),
-            Err(DecodeError::Version(2))
+            Err(DecodeError::Version(2, 1))
         ));
         let good = message(Op::Join("r".into())).encode().unwrap();
         for cut in 1..good.len() {

@@ -1,7 +1,6 @@
 //! The Redis bus: every node publishes on, and subscribes to, one pub/sub channel.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
@@ -15,10 +14,12 @@ use super::bus::{Bus, ClusterCounters};
 use super::message::Message;
 use super::node::ClusterNode;
 use super::node_dialect::{self, Channels};
+use crate::link::redis::{numsub, resubscribe, NotQueued, Publisher};
 use crate::socketio::{Namespaces, SendError, SocketIo};
 
-/// Most messages one pipeline to Redis carries.
-const PUBLISH_BATCH: usize = 64;
+fn not_published(e: NotQueued) -> SendError {
+    SendError::Cluster(e.to_string())
+}
 
 /// Scale-out over Redis pub/sub: attach one to the [`SocketIo`] of every node, with the same
 /// Redis and channel, and broadcasts, `sockets_join`, `sockets_leave` and
@@ -162,18 +163,20 @@ impl RedisAdapterBuilder {
         let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
         let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
+        let (queue, conn, publishing) = Publisher::start(&client, self.queue, counters.clone())
+            .await
+            .map_err(unreachable)?;
         let bus = RedisBus {
             queue,
             channel: self.channel.clone(),
-            conn: publisher.clone(),
+            conn,
         };
         let node = ClusterNode::new(node_id, Arc::new(bus), counters.clone());
         if !io.attach_adapter(node.clone()) {
             return Err(RedisAdapterError::AlreadyAttached);
         }
         let tasks = vec![
-            tokio::spawn(publish_loop(publisher, rx, counters)),
+            publishing,
             tokio::spawn(read_loop(
                 client,
                 channels,
@@ -207,14 +210,16 @@ impl RedisAdapterBuilder {
             .await
             .map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (publisher, queue, rx) = publishing(&client, self.queue, &counters).await?;
+        let (queue, conn, publishing) = Publisher::start(&client, self.queue, counters.clone())
+            .await
+            .map_err(unreachable)?;
         let (ns_tx, ns_rx) = mpsc::unbounded_channel();
         let uid = format!("{node_id:016x}");
         let bus = NodeBus {
             queue,
             channels: channels.clone(),
             uid: uid.clone(),
-            conn: publisher.clone(),
+            conn,
             new_namespaces: ns_tx,
         };
         let queue = bus.queue.clone();
@@ -235,10 +240,7 @@ impl RedisAdapterBuilder {
             node,
             publish,
         };
-        let tasks = vec![
-            tokio::spawn(publish_loop(publisher, rx, counters)),
-            tokio::spawn(reader.run(sink, messages, ns_rx)),
-        ];
+        let tasks = vec![publishing, tokio::spawn(reader.run(sink, messages, ns_rx))];
         tracing::info!(
             node = node_id,
             key = %key,
@@ -258,48 +260,9 @@ fn unreachable(e: redis::RedisError) -> RedisAdapterError {
     RedisAdapterError::Connect(e.to_string())
 }
 
-/// The publishing side: a connection that reconnects by itself, and the bounded queue that
-/// the publishing task drains into it.
-async fn publishing(
-    client: &Client,
-    queue: usize,
-    counters: &Arc<ClusterCounters>,
-) -> Result<(ConnectionManager, Queue, mpsc::Receiver<(String, Vec<u8>)>), RedisAdapterError> {
-    let publisher = ConnectionManager::new(client.clone())
-        .await
-        .map_err(unreachable)?;
-    let (tx, rx) = mpsc::channel(queue);
-    let queue = Queue {
-        tx,
-        counters: counters.clone(),
-    };
-    Ok((publisher, queue, rx))
-}
-
-/// The bounded queue of the publishing task.
-#[derive(Clone)]
-struct Queue {
-    tx: mpsc::Sender<(String, Vec<u8>)>,
-    counters: Arc<ClusterCounters>,
-}
-
-impl Queue {
-    fn push(&self, channel: String, message: Vec<u8>) -> Result<(), SendError> {
-        self.tx.try_send((channel, message)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                ClusterCounters::add(&self.counters.queue_full, 1);
-                SendError::Cluster("the publish queue to Redis is full".to_owned())
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                SendError::Cluster("the Redis adapter is shut down".to_owned())
-            }
-        })
-    }
-}
-
 /// The bus in the Node adapter's dialect.
 struct NodeBus {
-    queue: Queue,
+    queue: Publisher,
     channels: Arc<Channels>,
     uid: String,
     conn: ConnectionManager,
@@ -317,7 +280,7 @@ enum NamespaceChange {
 impl Bus for NodeBus {
     fn publish(&self, _to: Option<u64>, message: &Message) -> Result<(), SendError> {
         for (channel, bytes) in node_dialect::translate(&self.channels, &self.uid, message) {
-            self.queue.push(channel, bytes)?;
+            self.queue.push(channel, bytes).map_err(not_published)?;
         }
         Ok(())
     }
@@ -337,21 +300,6 @@ impl Bus for NodeBus {
             .new_namespaces
             .send(NamespaceChange::Removed(nsp.to_owned()));
     }
-}
-
-fn numsub(
-    mut conn: ConnectionManager,
-    channel: String,
-) -> BoxFuture<'static, Result<usize, String>> {
-    Box::pin(async move {
-        let (_, count): (String, usize) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&channel)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(count)
-    })
 }
 
 /// Subscriptions of the Node dialect: broadcasts and responses by pattern, each namespace's
@@ -434,38 +382,13 @@ impl NodeReader {
     }
 }
 
-/// Subscribe again with `subscribe` after the subscription was lost, with backoff (100 ms
-/// doubling to 5 s) until it works; `None` once the server is gone.
-async fn resubscribe<T, F, Fut>(server: &Weak<Namespaces>, subscribe: F) -> Option<T>
-where
-    F: Fn(&Namespaces) -> Fut,
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    tracing::warn!("cluster: Redis subscription lost; resubscribing");
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let attempt = subscribe(&*server.upgrade()?);
-        match attempt.await {
-            Ok(subscribed) => {
-                tracing::info!("cluster: resubscribed to Redis");
-                return Some(subscribed);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cluster: cannot resubscribe");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
 /// A node's own channel, where replies to its requests arrive.
 fn node_channel(channel: &str, node: u64) -> String {
     format!("{channel}#{node:016x}")
 }
 
 struct RedisBus {
-    queue: Queue,
+    queue: Publisher,
     channel: String,
     /// For queries (the publishing task has its own handle on the same connection).
     conn: ConnectionManager,
@@ -477,7 +400,9 @@ impl Bus for RedisBus {
             None => self.channel.clone(),
             Some(node) => node_channel(&self.channel, node),
         };
-        self.queue.push(channel, message.encode()?)
+        self.queue
+            .push(channel, message.encode()?)
+            .map_err(not_published)
     }
 
     fn node_count(&self, _nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
@@ -489,29 +414,6 @@ async fn subscribe(client: &Client, channels: &[String]) -> redis::RedisResult<P
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channels).await?;
     Ok(pubsub.into_on_message())
-}
-
-/// Publish what the node queues, in order, a pipeline at a time.
-async fn publish_loop(
-    mut conn: ConnectionManager,
-    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
-    counters: Arc<ClusterCounters>,
-) {
-    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
-        let count = batch.len();
-        let mut pipe = redis::pipe();
-        for (channel, message) in batch.drain(..) {
-            pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
-        }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-            ClusterCounters::add(&counters.publish_failed, count);
-            tracing::warn!(
-                error = %e,
-                "cluster: publishing to Redis failed; these broadcasts reach this node only"
-            );
-        }
-    }
 }
 
 /// Deliver what the other nodes publish; resubscribe (with backoff) when Redis goes away.

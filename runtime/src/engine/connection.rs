@@ -372,6 +372,21 @@ impl Connection {
         }
     }
 
+    /// A websocket arrived for this session: probe it, if the session can upgrade now.
+    fn on_begin_upgrade(
+        &mut self,
+        ws: u64,
+        link: Arc<WsLink>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ()> {
+        let result = self.session.begin_upgrade(Instant::now()).map_err(|_| ());
+        if result.is_ok() {
+            self.probe = Some(Ws { id: ws, link });
+        }
+        self.drive(ctx);
+        result
+    }
+
     fn on_poll_end(&mut self, aborted: bool, ctx: &mut Context<Self>) {
         if aborted {
             // An answered GET unparked itself before its answer went out.
@@ -496,15 +511,7 @@ pub(crate) struct BeginUpgrade {
 impl Handler<BeginUpgrade> for Connection {
     type Result = Result<(), ()>;
     fn handle(&mut self, msg: BeginUpgrade, ctx: &mut Self::Context) -> Result<(), ()> {
-        let result = self.session.begin_upgrade(Instant::now()).map_err(|_| ());
-        if result.is_ok() {
-            self.probe = Some(Ws {
-                id: msg.ws,
-                link: msg.link,
-            });
-        }
-        self.drive(ctx);
-        result
+        self.on_begin_upgrade(msg.ws, msg.link, ctx)
     }
 }
 

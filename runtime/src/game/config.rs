@@ -24,6 +24,9 @@ pub struct MatchConfig {
     /// Wrap snapshots as `{"tick", "acks", "state"}` (default). Without it the snapshot is
     /// sent bare, for games that do not reconcile predictions.
     pub envelope: bool,
+    /// What the match is listed as (in a cluster's match directory, which can be filtered
+    /// by it); empty by default.
+    pub label: String,
 }
 
 impl Default for MatchConfig {
@@ -38,6 +41,7 @@ impl Default for MatchConfig {
             snapshot_event: "state".into(),
             input_event: "input".into(),
             envelope: true,
+            label: String::new(),
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::match_trait::PlayerId;
-use crate::socketio::{Codec, Frame, Payload, Socket};
+use crate::socketio::{encode_event, encode_payload_event, Codec, EncodeCounters, Frame, Payload};
 
 /// An event from a match callback, encoded for both codecs when it was emitted (the typed
 /// value is gone by the time the tick's output is flushed).
@@ -15,20 +15,26 @@ pub(super) struct Encoded {
 }
 
 impl Encoded {
-    fn new(data: &impl Serialize) -> Option<Encoded> {
+    pub(super) fn new(data: &impl Serialize) -> Option<Encoded> {
         Some(Encoded {
             json: serde_json::to_value(data).ok()?,
             compact: tickwire_protocol::compact::to_payload(data).ok(),
         })
     }
 
-    /// The event's frames for `socket`'s codec and namespace.
-    pub(super) fn frames_for(&self, socket: &Socket, event: &str) -> Option<Vec<Frame>> {
-        match socket.codec() {
-            Codec::Json => socket.encode_event(event, &self.json).ok(),
+    /// The event's frames for `codec` and namespace `nsp`.
+    pub(super) fn frames(
+        &self,
+        encodes: &EncodeCounters,
+        codec: Codec,
+        nsp: &str,
+        event: &str,
+    ) -> Option<Vec<Frame>> {
+        match codec {
+            Codec::Json => encode_event(encodes, codec, nsp, event, &self.json, None).ok(),
             Codec::Compact => {
                 let payload = Payload::from_compact(self.compact.clone()?);
-                socket.encode_payload_event(event, &payload).ok()
+                encode_payload_event(encodes, codec, nsp, event, &payload, None).ok()
             }
         }
     }

@@ -8,12 +8,15 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::config::MatchConfig;
-use super::match_actor::{Join, Leave, Lock, MatchActor, QueryState, Reserve, Signal, Stop};
+use super::match_actor::{
+    DroppedRemote, Join, Leave, Lock, MatchActor, QueryState, Reserve, Signal, Stop,
+};
 use super::match_trait::{DisposeReason, Match, PlayerId, PlayerInfo};
+use super::member::Member;
 use super::metrics::{MatchMetrics, TickStats};
-use super::registry::{LiveMatch, MatchRegistry};
+use super::registry::{Described, LiveMatch, MatchRegistry};
 use super::seats::{JoinError, SeatToken};
-use crate::socketio::{Socket, SocketIo};
+use crate::socketio::{Socket, SocketId, SocketIo};
 
 /// Spawns match actors on a server, and lists them.
 #[derive(Debug)]
@@ -28,13 +31,22 @@ impl MatchRoom {
         let registry = MatchRegistry::of(io);
         let (id, arbiter) = registry.place(&io.workers());
         let stats = Arc::new(Mutex::new(TickStats::default()));
-        let weak = Arc::downgrade(&registry);
-        let actor_stats = stats.clone();
+        let described = Described {
+            label: config.label.as_str().into(),
+            input_event: config.input_event.as_str().into(),
+            period_us: 1_000_000 / u64::from(config.tick_rate.clamp(1, 120)),
+        };
+        let (actor_stats, actor_registry) = (stats.clone(), registry.clone());
         let addr = MatchActor::start_in_arbiter(&arbiter, move |_| {
-            MatchActor::new(id, config, game, actor_stats, weak)
+            MatchActor::new(id, config, game, actor_stats, &actor_registry)
         });
         let handle = MatchHandle { id, addr, stats };
-        registry.insert(id, handle.stats.clone(), Box::new(handle.clone()));
+        registry.insert(
+            id,
+            described,
+            handle.stats.clone(),
+            Arc::new(handle.clone()),
+        );
         handle
     }
 
@@ -99,7 +111,7 @@ impl<M: Match> MatchHandle<M> {
         self.addr
             .send(Join {
                 token: token.0.clone(),
-                socket: socket.clone(),
+                member: Member::Local(socket.clone()),
             })
             .await
             .unwrap_or(Err(JoinError::Disposed))
@@ -142,5 +154,40 @@ impl<M: Match> LiveMatch for MatchHandle<M> {
         Box::pin(async move {
             let _ = addr.send(Stop(reason)).await;
         })
+    }
+
+    fn reserve(&self, player: PlayerInfo) -> BoxFuture<'static, Result<SeatToken, JoinError>> {
+        let handle = self.clone();
+        Box::pin(async move { handle.reserve(player).await })
+    }
+
+    fn join(
+        &self,
+        token: SeatToken,
+        member: Member,
+    ) -> BoxFuture<'static, Result<PlayerId, JoinError>> {
+        let addr = self.addr.clone();
+        Box::pin(async move {
+            addr.send(Join {
+                token: token.0,
+                member,
+            })
+            .await
+            .unwrap_or(Err(JoinError::Disposed))
+        })
+    }
+
+    fn leave(&self, token: SeatToken) {
+        // One per request from a member's node: bounded by its players' seats.
+        self.addr.do_send(Leave(token.0));
+    }
+
+    fn dropped(&self, token: SeatToken, node: u64, socket: SocketId) {
+        // Once per remote seat and drop.
+        self.addr.do_send(DroppedRemote {
+            token: token.0,
+            node,
+            socket,
+        });
     }
 }

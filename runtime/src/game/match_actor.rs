@@ -19,13 +19,15 @@ use serde_json::Value;
 use super::config::MatchConfig;
 use super::context::{Encoded, MatchContext, Outgoing};
 use super::inputs::{new_inputs_in_order, InputQueue};
+use super::link::{Delivery, MatchLink};
 use super::match_trait::{DisposeReason, LeaveReason, Match, PlayerId, PlayerInfo};
+use super::member::{latest_key, Member, RemoteMember};
 use super::metrics::TickStats;
-use super::registry::MatchRegistry;
+use super::registry::{InputSink, MatchRegistry};
 use super::seats::{JoinError, SeatState, SeatToken, Seats};
-use super::snapshot::fan_out;
+use super::snapshot::FanOut;
 use super::tick::TickClock;
-use crate::socketio::{Codec, Data, Frame, Socket};
+use crate::socketio::{Codec, Data, EncodeCounters, Frame, Payload, Socket, SocketId};
 
 /// Messages a match actor's mailbox holds; control calls wait (`send().await`) beyond it.
 const MATCH_MAILBOX: usize = 256;
@@ -33,6 +35,9 @@ const MATCH_MAILBOX: usize = 256;
 /// The actor of one match.
 pub(crate) struct MatchActor<M: Match> {
     id: u64,
+    /// The node it runs on (0 outside a cluster), and its latest-class key.
+    node: u64,
+    key: u64,
     config: MatchConfig,
     game: M,
     seats: Seats<M::Input>,
@@ -42,6 +47,9 @@ pub(crate) struct MatchActor<M: Match> {
     /// Shared with the registry and the handles: written after each tick.
     stats: Arc<Mutex<TickStats>>,
     registry: Weak<MatchRegistry>,
+    encodes: Arc<EncodeCounters>,
+    /// To members seated from other nodes, in a cluster.
+    link: Option<Arc<dyn MatchLink>>,
     disposed: bool,
 }
 
@@ -57,10 +65,13 @@ impl<M: Match> MatchActor<M> {
         config: MatchConfig,
         game: M,
         stats: Arc<Mutex<TickStats>>,
-        registry: Weak<MatchRegistry>,
+        registry: &Arc<MatchRegistry>,
     ) -> MatchActor<M> {
+        let node = registry.node_id();
         MatchActor {
             id,
+            node,
+            key: latest_key(node, id),
             clock: TickClock::new(Instant::now(), config.tick_rate.clamp(1, 120)),
             seats: Seats::new(config.max_players, config.input_queue),
             config,
@@ -68,7 +79,9 @@ impl<M: Match> MatchActor<M> {
             timer: None,
             empty_since: Some(Instant::now()),
             stats,
-            registry,
+            registry: Arc::downgrade(registry),
+            encodes: registry.encodes().clone(),
+            link: registry.link(),
             disposed: false,
         }
     }
@@ -119,15 +132,14 @@ impl<M: Match> MatchActor<M> {
             }
         }
         let snapshot = self.game.tick(&mut mctx, tick.dt);
-        let bytes = fan_out(
-            &self.game,
-            &self.seats,
-            self.id,
-            &self.config.snapshot_event,
-            self.config.envelope,
-            tick.slot,
-            &snapshot,
-        );
+        let fan_out = FanOut {
+            encodes: &self.encodes,
+            key: self.key,
+            event: &self.config.snapshot_event,
+            envelope: self.config.envelope,
+            link: self.link.as_deref(),
+        };
+        let bytes = fan_out.run(&self.game, &self.seats, tick.slot, &snapshot);
         self.flush(&mut mctx);
         let work = now.elapsed();
         {
@@ -158,9 +170,11 @@ impl<M: Match> MatchActor<M> {
         for outgoing in mctx.outgoing.drain(..) {
             match outgoing {
                 Outgoing::To(player, event, encoded) => {
-                    if let Some(socket) = self.seats.socket_of(player) {
-                        if let Some(frames) = encoded.frames_for(socket, &event) {
-                            let _ = socket.send_reliable(&frames);
+                    if let Some(member) = self.seats.member_of(player) {
+                        let frames =
+                            encoded.frames(&self.encodes, member.codec(), member.nsp(), &event);
+                        if let Some(frames) = frames {
+                            self.send_reliable(member, &frames);
                         }
                     }
                 }
@@ -178,17 +192,64 @@ impl<M: Match> MatchActor<M> {
     fn send_to_all(&self, event: &str, encoded: &Encoded) {
         type PerCodec<'a> = ((Codec, &'a str), Option<Vec<Frame>>);
         let mut cache: Vec<PerCodec<'_>> = Vec::new();
-        for socket in self.seats.iter().filter_map(|seat| seat.socket()) {
-            let key = (socket.codec(), socket.ns().name());
+        for member in self.seats.iter().filter_map(|seat| seat.member()) {
+            let key = (member.codec(), member.nsp());
             let index = match cache.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    cache.push((key, encoded.frames_for(socket, event)));
+                    let frames = encoded.frames(&self.encodes, key.0, key.1, event);
+                    cache.push((key, frames));
                     cache.len() - 1
                 }
             };
             if let Some(frames) = &cache[index].1 {
+                self.send_reliable(member, frames);
+            }
+        }
+    }
+
+    /// Reliable frames for one member, here or on its node.
+    fn send_reliable(&self, member: &Member, frames: &[Frame]) {
+        match member {
+            Member::Local(socket) => {
                 let _ = socket.send_reliable(frames);
+            }
+            Member::Remote(remote) => {
+                if let Some(link) = &self.link {
+                    let delivery = Delivery::Reliable {
+                        nsp: &remote.nsp,
+                        member: &remote.socket,
+                        frames,
+                    };
+                    link.deliver(remote.node, delivery);
+                }
+            }
+        }
+    }
+
+    /// `member` no longer sits in the seat of `token`: stop routing its events, here (the
+    /// socket's handlers) or on its node; with `keep_inputs`, the seat's input route stays
+    /// (another member of another node takes it over).
+    fn release(&self, token: &str, member: &Member, keep_inputs: bool) {
+        match member {
+            Member::Local(socket) => {
+                socket.off(&self.config.input_event);
+                socket.clear_disconnect_hook(self.id);
+            }
+            Member::Remote(remote) => {
+                if !keep_inputs {
+                    if let Some(registry) = self.registry.upgrade() {
+                        registry.clear_input_sink(self.id, token);
+                    }
+                }
+                if let Some(link) = &self.link {
+                    let delivery = Delivery::Released {
+                        nsp: &remote.nsp,
+                        member: &remote.socket,
+                        match_id: self.id,
+                    };
+                    link.deliver(remote.node, delivery);
+                }
             }
         }
     }
@@ -197,9 +258,8 @@ impl<M: Match> MatchActor<M> {
         let Some(seat) = self.seats.remove(token) else {
             return;
         };
-        if let Some(socket) = seat.socket() {
-            socket.off(&self.config.input_event);
-            socket.clear_disconnect_hook(self.id);
+        if let Some(member) = seat.member() {
+            self.release(token, member, false);
         }
         if seat.is_held() {
             let mut mctx = self.context();
@@ -227,13 +287,19 @@ impl<M: Match> MatchActor<M> {
             ctx.cancel_future(timer);
         }
         self.game.on_dispose(reason);
-        let (input_event, key) = (self.config.input_event.clone(), self.id);
-        for seat in self.seats.drain() {
-            if let Some(socket) = seat.socket() {
-                let _ = socket.emit("match-ended", &reason.as_str());
-                socket.off(&input_event);
-                socket.clear_disconnect_hook(key);
+        let ended = Encoded::new(&reason.as_str());
+        let seats: Vec<_> = self.seats.drain().collect();
+        for (token, seat) in &seats {
+            let Some(member) = seat.member() else {
+                continue;
+            };
+            let frames = ended
+                .as_ref()
+                .and_then(|e| e.frames(&self.encodes, member.codec(), member.nsp(), "match-ended"));
+            if let Some(frames) = frames {
+                self.send_reliable(member, &frames);
             }
+            self.release(token, member, false);
         }
         if let Some(registry) = self.registry.upgrade() {
             registry.remove(self.id);
@@ -251,7 +317,13 @@ impl<M: Match> MatchActor<M> {
         self.game
             .join_attempt(&player)
             .map_err(JoinError::Refused)?;
-        let token = tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random());
+        // The token names its match, so that any node of a cluster can route a rejoin.
+        let token = format!(
+            "{:016x}-{}.{}",
+            self.node,
+            self.id,
+            tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random())
+        );
         let token = self
             .seats
             .reserve(player, token, now + self.config.reservation_timeout)?;
@@ -262,7 +334,7 @@ impl<M: Match> MatchActor<M> {
     fn join(
         &mut self,
         token: String,
-        socket: Socket,
+        member: Member,
         ctx: &mut Context<Self>,
     ) -> Result<PlayerId, JoinError> {
         if self.disposed {
@@ -270,34 +342,39 @@ impl<M: Match> MatchActor<M> {
         }
         self.lapse_seats(Instant::now());
         let addr = (self.id, ctx.address());
-        let seat = self.seats.get_mut(&token)?;
-        // A socket that has gone cannot sit: wiring it would leave a seat nobody leaves.
-        let wired = socket.connected()
-            && wire_socket::<M>(
-                &socket,
-                &self.config,
-                seat.inputs.clone(),
-                addr,
-                token.clone(),
-            );
-        if !wired {
-            self.seats.free_reservation(&token);
-            return Err(JoinError::Disconnected);
-        }
-        let rejoin = match &seat.state {
-            SeatState::Reserved { .. } => false,
-            SeatState::Away { .. } => true,
-            SeatState::Connected { socket: old } => {
-                if *old != socket {
-                    // A second connection with the same token takes the seat over.
-                    old.off(&self.config.input_event);
-                    old.clear_disconnect_hook(self.id);
+        let inputs = self.seats.get_mut(&token)?.inputs.clone();
+        let wired = match &member {
+            // A socket that has gone cannot sit: wiring it would leave a seat nobody leaves.
+            Member::Local(socket) => {
+                socket.connected()
+                    && wire_socket::<M>(socket, &self.config, inputs, addr, token.clone())
+            }
+            // Its node watches the socket and tells when it goes.
+            Member::Remote(_) => {
+                if let Some(registry) = self.registry.upgrade() {
+                    registry.set_input_sink(self.id, &token, input_sink::<M>(inputs));
                 }
                 true
             }
         };
-        seat.state = SeatState::Connected { socket };
+        if !wired {
+            self.seats.free_reservation(&token);
+            return Err(JoinError::Disconnected);
+        }
+        let seat = self.seats.get_mut(&token)?;
+        let (rejoin, replaced) = match &seat.state {
+            SeatState::Reserved { .. } => (false, None),
+            SeatState::Away { .. } => (true, None),
+            // A second connection with the same token takes the seat over.
+            SeatState::Connected { member: old } if !old.same(&member) => (true, Some(old.clone())),
+            SeatState::Connected { .. } => (true, None),
+        };
+        let remote_now = matches!(member, Member::Remote(_));
+        seat.state = SeatState::Connected { member };
         let (player, info) = (seat.id, seat.info.clone());
+        if let Some(old) = replaced {
+            self.release(&token, &old, remote_now);
+        }
         let mut mctx = self.context();
         if rejoin {
             self.game.on_rejoin(&mut mctx, player);
@@ -308,15 +385,26 @@ impl<M: Match> MatchActor<M> {
         Ok(player)
     }
 
-    fn dropped(&mut self, token: &str, socket: &Socket) {
+    fn dropped(&mut self, token: &str, member: &Member) {
         let window = self.config.reconnect_window;
-        let Some(player) = self.seats.away(token, socket, Instant::now(), window) else {
+        let Some(player) = self.seats.away(token, member, Instant::now(), window) else {
             return;
         };
         let mut mctx = self.context();
         self.game
             .on_leave(&mut mctx, player, LeaveReason::Disconnected);
         self.flush(&mut mctx);
+    }
+
+    fn dropped_remote(&mut self, msg: DroppedRemote) {
+        let member = Member::Remote(RemoteMember {
+            node: msg.node,
+            socket: msg.socket,
+            // Members are told apart by node and socket.
+            nsp: "".into(),
+            codec: Codec::Json,
+        });
+        self.dropped(&msg.token, &member);
     }
 
     fn lock(&mut self, locked: bool) {
@@ -329,6 +417,19 @@ impl<M: Match> MatchActor<M> {
         self.flush(&mut mctx);
         answer
     }
+}
+
+/// Where the inputs of a seat taken from another node go: decoded as `[seq, input]` like a
+/// local socket's, into the seat's queue.
+fn input_sink<M: Match>(inputs: Arc<Mutex<InputQueue<M::Input>>>) -> InputSink {
+    Arc::new(
+        move |payload: Payload| match payload.into_deserialize::<(u32, M::Input)>() {
+            Ok((seq, input)) => inputs.lock().push(seq, input),
+            Err(e) => {
+                tracing::debug!(error = %e, "remote input did not match the game's type; skipped")
+            }
+        },
+    )
 }
 
 /// Report the socket's disconnect and route its input events into the seat's queue.
@@ -396,9 +497,9 @@ handler!(Reserve, Result<SeatToken, JoinError>, |act, msg, _ctx| act.reserve(msg
 #[rtype(result = "Result<PlayerId, JoinError>")]
 pub(super) struct Join {
     pub(super) token: String,
-    pub(super) socket: Socket,
+    pub(super) member: Member,
 }
-handler!(Join, Result<PlayerId, JoinError>, |act, msg, ctx| act.join(msg.token, msg.socket, ctx));
+handler!(Join, Result<PlayerId, JoinError>, |act, msg, ctx| act.join(msg.token, msg.member, ctx));
 
 /// A seated socket disconnected. `do_send` from the socket's disconnect hook: once per
 /// socket and seat.
@@ -409,7 +510,18 @@ struct Dropped {
     socket: Socket,
 }
 handler!(Dropped, (), |act, msg, _ctx| act
-    .dropped(&msg.token, &msg.socket));
+    .dropped(&msg.token, &Member::Local(msg.socket)));
+
+/// A member seated from another node dropped. `do_send` from the registry, on a message of
+/// its node: once per remote seat and drop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct DroppedRemote {
+    pub(super) token: String,
+    pub(super) node: u64,
+    pub(super) socket: SocketId,
+}
+handler!(DroppedRemote, (), |act, msg, _ctx| act.dropped_remote(msg));
 
 /// Remove a player. `send().await` from [`MatchHandle::leave`](super::MatchHandle::leave).
 #[derive(Message)]

@@ -86,6 +86,12 @@ pub enum MatchmakingError {
     /// The new match refused the seat.
     #[error("seat refused: {0}")]
     Seat(#[from] JoinError),
+    /// No group formed within the ticket's timeout.
+    #[error("no match found in time")]
+    Timeout,
+    /// The cluster's queue could not be reached.
+    #[error("matchmaking queue unavailable: {0}")]
+    Cluster(String),
 }
 
 type Factory<M> = Box<dyn Fn(&str, &[PlayerInfo], usize) -> (MatchConfig, M) + Send>;

@@ -15,13 +15,17 @@
 //! over its worker threads, and counted in its metrics. This layer uses only the Socket.IO
 //! layer ([`crate::socketio`]): sockets, their events, their frames.
 
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod context;
 mod handle;
 mod inputs;
+mod link;
 mod match_actor;
 mod match_trait;
 mod matchmaker;
+mod member;
 mod metrics;
 mod registry;
 mod seats;

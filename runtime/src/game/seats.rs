@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use super::inputs::InputQueue;
 use super::match_trait::{PlayerId, PlayerInfo};
-use crate::socketio::Socket;
+use super::member::Member;
 
 /// Recently expired tokens remembered, so that a late join hears "expired", not "invalid".
 const EXPIRED_REMEMBERED: usize = 256;
@@ -47,14 +47,17 @@ pub enum JoinError {
     /// dropped seat keeps its reconnect window.
     #[error("socket is disconnected")]
     Disconnected,
+    /// The match's node did not answer (gone, or unreachable over the cluster's bus).
+    #[error("match unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where a seat's player is.
 pub(super) enum SeatState {
     /// Reserved, not yet taken; freed at `expires`.
     Reserved { expires: Instant },
-    /// Taken by this socket.
-    Connected { socket: Socket },
+    /// Taken by this member.
+    Connected { member: Member },
     /// The player dropped; the seat is kept `until`.
     Away { until: Instant },
 }
@@ -76,10 +79,10 @@ impl<I> Seat<I> {
         !matches!(self.state, SeatState::Reserved { .. })
     }
 
-    /// The seat's socket, while connected.
-    pub(super) fn socket(&self) -> Option<&Socket> {
+    /// The seat's member, while connected.
+    pub(super) fn member(&self) -> Option<&Member> {
         match &self.state {
-            SeatState::Connected { socket } => Some(socket),
+            SeatState::Connected { member } => Some(member),
             _ => None,
         }
     }
@@ -211,17 +214,17 @@ impl<I> Seats<I> {
         lapsed
     }
 
-    /// The player of `token` dropped from `socket`: the seat is kept for `window`. Returns
-    /// the player, unless the seat has another socket by now.
+    /// The player of `token` dropped from `member`: the seat is kept for `window`. Returns
+    /// the player, unless the seat has another member by now.
     pub(super) fn away(
         &mut self,
         token: &str,
-        socket: &Socket,
+        member: &Member,
         now: Instant,
         window: Duration,
     ) -> Option<PlayerId> {
         let seat = self.seats.get_mut(token)?;
-        if seat.socket() != Some(socket) {
+        if !seat.member().is_some_and(|m| m.same(member)) {
             return None;
         }
         seat.state = SeatState::Away {
@@ -265,12 +268,12 @@ impl<I> Seats<I> {
         seats
     }
 
-    /// The connected socket of `player`.
-    pub(super) fn socket_of(&self, player: PlayerId) -> Option<&Socket> {
+    /// The connected member of `player`.
+    pub(super) fn member_of(&self, player: PlayerId) -> Option<&Member> {
         self.seats
             .values()
             .find(|s| s.id == player)
-            .and_then(Seat::socket)
+            .and_then(Seat::member)
     }
 
     /// The token of `player`'s seat.
@@ -285,9 +288,9 @@ impl<I> Seats<I> {
         self.seats.is_empty()
     }
 
-    /// Every seat, removed.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = Seat<I>> + '_ {
-        self.seats.drain().map(|(_, seat)| seat)
+    /// Every seat with its token, removed.
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = (String, Seat<I>)> + '_ {
+        self.seats.drain()
     }
 }
 

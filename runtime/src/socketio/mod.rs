@@ -56,9 +56,5 @@ pub use tickwire_protocol::Codec;
 
 pub(crate) use crate::engine::Frame;
 pub(crate) use adapter::{Adapter, EncodedBroadcast, SocketDescription, Targets};
-#[cfg(test)]
-pub(crate) use codec::encode_payload_event;
-#[cfg(any(test, feature = "bench-internals"))]
-pub(crate) use codec::EncodeCounters;
-pub(crate) use codec::EncodeOnce;
+pub(crate) use codec::{encode_event, encode_payload_event, EncodeCounters, EncodeOnce};
 pub(crate) use registry::Namespaces;

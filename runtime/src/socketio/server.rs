@@ -301,6 +301,11 @@ impl SocketIo {
         move |cfg: &mut web::ServiceConfig| engine::configure(cfg, engine.clone())
     }
 
+    /// The server's encode counters (what the layers above encode with).
+    pub(crate) fn encode_counters(&self) -> Arc<EncodeCounters> {
+        self.inner.namespaces.shared.encodes.clone()
+    }
+
     /// Attach a cluster adapter; false when one is attached already.
     pub(crate) fn attach_adapter(&self, adapter: Arc<dyn Adapter>) -> bool {
         let attached = self.inner.namespaces.shared.adapter.attach(adapter.clone());

@@ -411,38 +411,6 @@ impl Socket {
 
     // ----- crate-internal plumbing -----
 
-    /// An event with one typed argument, encoded for this socket's codec and namespace.
-    pub(crate) fn encode_event<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<Vec<Frame>, SendError> {
-        encode_event(
-            self.encodes(),
-            self.codec(),
-            self.inner.ns.name(),
-            event,
-            data,
-            None,
-        )
-    }
-
-    /// An event from a raw payload, encoded for this socket's codec and namespace.
-    pub(crate) fn encode_payload_event(
-        &self,
-        event: &str,
-        payload: &Payload,
-    ) -> Result<Vec<Frame>, SendError> {
-        encode_payload_event(
-            self.encodes(),
-            self.codec(),
-            self.inner.ns.name(),
-            event,
-            payload,
-            None,
-        )
-    }
-
     /// Queue encoded frames in the reliable class.
     pub(crate) fn send_reliable(&self, frames: &[Frame]) -> Result<(), SendError> {
         self.send_frames(frames, Class::Reliable)
@@ -450,6 +418,7 @@ impl Socket {
 
     /// Queue frames for this client, buffering until the CONNECT reply is out (within the
     /// connection's byte budget). Overflow disconnects the client as a slow consumer.
+    #[inline]
     pub(crate) fn send_frames(&self, frames: &[Frame], class: Class) -> Result<(), SendError> {
         if !self.inner.connected.load(Ordering::Acquire) {
             let mut st = self.inner.state.lock();
@@ -480,6 +449,7 @@ impl Socket {
 
     /// Queue the newest state for `key` in the latest class (older queued state of the same
     /// key is dropped). Dropped while the socket is not live.
+    #[inline]
     pub(crate) fn send_latest(&self, key: u64, frame: Frame) {
         if self.inner.connected.load(Ordering::Acquire) {
             self.inner.conn.send_latest(key, frame);

@@ -1,0 +1,39 @@
+//! [`BusCounters`]: what a bus between nodes carried, by outcome.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a bus carried, by outcome (the cluster's are read at scrape time as
+/// `tickwire_cluster_messages`).
+#[derive(Debug, Default)]
+pub(crate) struct BusCounters {
+    /// Messages this node queued for the bus.
+    pub(crate) published: AtomicU64,
+    /// Messages from other nodes this node applied.
+    pub(crate) received: AtomicU64,
+    /// Messages refused because the publish queue was full.
+    pub(crate) queue_full: AtomicU64,
+    /// Messages the bus failed to publish (Redis unreachable).
+    pub(crate) publish_failed: AtomicU64,
+    /// Messages from the bus that did not decode.
+    pub(crate) malformed: AtomicU64,
+}
+
+impl BusCounters {
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// `(outcome, count)` pairs for the metrics.
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("published", &self.published),
+            ("received", &self.received),
+            ("queue_full", &self.queue_full),
+            ("publish_failed", &self.publish_failed),
+            ("malformed", &self.malformed),
+        ]
+        .into_iter()
+        .map(|(name, counter)| (name, counter.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
