@@ -11,6 +11,8 @@
 //! let a handler run: tests await frames on the wire or events from the handlers.
 #![allow(dead_code)]
 
+pub(crate) mod redis;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;

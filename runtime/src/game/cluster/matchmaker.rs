@@ -293,6 +293,7 @@ impl<M: Match> MmInner<M> {
         let (config, game) = (self.factory)(&mode, &players, bots);
         let cluster = self.cluster.inner.clone();
         let handle = MatchRoom::spawn(&cluster.io, config, game);
+        cluster.hosted_one();
         let at = MatchRef {
             node: cluster.node,
             id: handle.id(),
@@ -359,6 +360,9 @@ async fn sweep_loop<M: Match>(inner: Weak<MmInner<M>>, every: Duration) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        if inner.cluster.inner.is_stopped() {
+            return;
+        }
         let modes: Vec<String> = inner.modes.read().iter().cloned().collect();
         for mode in modes {
             inner.form_groups(&mode).await;

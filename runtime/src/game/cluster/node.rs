@@ -167,6 +167,10 @@ impl GameClusterBuilder {
             remote_seats: RemoteSeats::default(),
             matchmakers: RwLock::new(Vec::new()),
             draining: AtomicBool::new(false),
+            hosted: AtomicU64::new(0),
+            nodes_lost: AtomicU64::new(0),
+            tickets_requeued: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
             known_nodes: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -284,14 +288,20 @@ impl GameCluster {
     /// Leave the cluster at once, as a node that died would: no heartbeat, no messages.
     /// The other nodes find it lost when its key lapses.
     pub fn stop(&self) {
-        for task in self.inner.tasks.lock().drain(..) {
-            task.abort();
-        }
+        self.inner.leave_cluster();
     }
 
-    /// Messages by outcome (published, received, queue_full, publish_failed, malformed).
+    /// Messages by outcome (`published`, `received`, `queue_full`, `publish_failed`,
+    /// `malformed`), then `nodes_lost` and `tickets_requeued` (tickets of the groups a
+    /// lost node was to host, put back in their queue by this node).
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        self.inner.counters.snapshot()
+        let mut counters = self.inner.counters.snapshot();
+        counters.push(("nodes_lost", self.inner.nodes_lost.load(Ordering::Relaxed)));
+        counters.push((
+            "tickets_requeued",
+            self.inner.tickets_requeued.load(Ordering::Relaxed),
+        ));
+        counters
     }
 }
 
@@ -322,6 +332,14 @@ pub(crate) struct Inner {
     remote_seats: RemoteSeats,
     matchmakers: RwLock<Vec<Arc<dyn Matchmaking>>>,
     draining: AtomicBool,
+    /// Groups this node hosted (of those placed on it; see [`Beat`]).
+    hosted: AtomicU64,
+    /// Nodes found lost, and tickets of the groups they were to host put back in their
+    /// queue.
+    nodes_lost: AtomicU64,
+    tickets_requeued: AtomicU64,
+    /// Out of the cluster (stopped, or drained): its matchmakers take no group.
+    stopped: AtomicBool,
     /// Nodes seen alive, to tell when one is lost.
     known_nodes: Mutex<HashSet<u64>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -340,6 +358,14 @@ impl MatchLink for LinkHandle {
             inner.deliver(node, delivery);
         }
     }
+}
+
+/// A node's heartbeat value: its load, and how many of the groups placed on it it hosted.
+#[derive(Serialize, Deserialize)]
+struct Beat {
+    #[serde(flatten)]
+    load: NodeLoad,
+    hosted: u64,
 }
 
 fn node_channel(prefix: &str, node: u64) -> String {
@@ -363,6 +389,23 @@ impl Inner {
 
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// A group placed here is hosted (its match spawned).
+    pub(crate) fn hosted_one(&self) {
+        self.hosted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Stop every task of this node's link: no heartbeat, no messages in or out.
+    fn leave_cluster(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
     }
 
     /// Publish `body` to `node`; never waits (a full queue drops it, counted).
@@ -731,7 +774,7 @@ impl Inner {
         });
     }
 
-    /// The live nodes' loads (this one's included).
+    /// The live nodes' loads (this one's included), with the groups on their way to each.
     pub(crate) async fn loads(&self) -> redis::RedisResult<Vec<NodeLoad>> {
         let mut conn = self.conn.clone();
         let nodes: Vec<String> = redis::cmd("SMEMBERS")
@@ -745,17 +788,31 @@ impl Inner {
             .iter()
             .map(|n| format!("{}:node:{n}", self.prefix))
             .collect();
-        let values: Vec<Option<String>> =
-            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
-        Ok(values
+        let (beats, placed): (Vec<Option<String>>, Vec<Option<u64>>) = redis::pipe()
+            .cmd("MGET")
+            .arg(&keys)
+            .cmd("HMGET")
+            .arg(format!("{}:placed", self.prefix))
+            .arg(&nodes)
+            .query_async(&mut conn)
+            .await?;
+        Ok(beats
             .into_iter()
-            .flatten()
-            .filter_map(|v| serde_json::from_str(&v).ok())
+            .zip(placed)
+            .filter_map(|(beat, placed)| {
+                let beat: Beat = serde_json::from_str(&beat?).ok()?;
+                let mut load = beat.load;
+                load.pending = placed.unwrap_or(0).saturating_sub(beat.hosted) as usize;
+                Some(load)
+            })
             .collect())
     }
 
     /// Where a new match goes now.
     pub(crate) async fn place(&self) -> Option<u64> {
+        if self.is_stopped() {
+            return None;
+        }
         match self.loads().await {
             Ok(loads) => placement::choose(&loads),
             Err(e) => {
@@ -778,6 +835,7 @@ impl Inner {
             players: listed.iter().map(|e| e.metrics.players).sum(),
             tick_load,
             draining: self.is_draining(),
+            pending: 0,
         }
     }
 
@@ -785,7 +843,11 @@ impl Inner {
     /// heartbeat's TTL.
     async fn heartbeat(&self) -> redis::RedisResult<()> {
         let ttl = self.heartbeat_ttl.as_millis() as u64;
-        let load = serde_json::to_string(&self.load()).unwrap_or_default();
+        let beat = Beat {
+            hosted: self.hosted.load(Ordering::Relaxed),
+            load: self.load(),
+        };
+        let load = serde_json::to_string(&beat).unwrap_or_default();
         let dir_key = format!("{}:dir:{:016x}", self.prefix, self.node);
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -882,6 +944,7 @@ impl Inner {
     /// node set (its directory part lapses with its key).
     async fn node_lost(&self, node: u64) {
         self.known_nodes.lock().remove(&node);
+        self.nodes_lost.fetch_add(1, Ordering::Relaxed);
         let seats = self.remote_seats.take_hosted_by(node);
         if !seats.is_empty() {
             tracing::warn!(node = %format!("{node:016x}"), players = seats.len(), "game cluster: node lost; its matches end here");
@@ -890,8 +953,14 @@ impl Inner {
             let _ = seat.socket.emit("match-ended", &"node lost");
         }
         let ttl = 10 * self.heartbeat_ttl.as_millis() as u64;
-        if let Err(e) = self.queues.requeue_hosted_by(node, ttl).await {
-            tracing::warn!(error = ?e, "game cluster: groups of a lost node not requeued");
+        match self.queues.requeue_hosted_by(node, ttl).await {
+            Ok(tickets) => {
+                self.tickets_requeued
+                    .fetch_add(tickets as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "game cluster: groups of a lost node not requeued")
+            }
         }
         let modes: Vec<String> = self
             .matchmakers
@@ -930,9 +999,7 @@ impl Inner {
         }
         self.registry.stop_all(DisposeReason::ServerShutdown).await;
         self.io.close();
-        for task in self.tasks.lock().drain(..) {
-            task.abort();
-        }
+        self.leave_cluster();
         let _: redis::RedisResult<()> = redis::pipe()
             .del(format!("{}:node:{:016x}", self.prefix, self.node))
             .ignore()

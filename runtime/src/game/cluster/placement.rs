@@ -17,13 +17,17 @@ pub struct NodeLoad {
     pub tick_load: f64,
     /// The node is draining: it gets no new match.
     pub draining: bool,
+    /// Groups placed on it that its last heartbeat did not show hosted yet (they count as
+    /// matches, so that a burst of groups spreads before the next heartbeats).
+    #[serde(skip)]
+    pub pending: usize,
 }
 
 impl NodeLoad {
     /// One figure to compare nodes by: a match, ten players and a tenth of a core weigh
     /// about the same.
     pub(crate) fn score(&self) -> f64 {
-        self.matches as f64 + self.players as f64 / 10.0 + self.tick_load * 10.0
+        (self.matches + self.pending) as f64 + self.players as f64 / 10.0 + self.tick_load * 10.0
     }
 }
 
@@ -48,6 +52,7 @@ mod tests {
             players,
             tick_load,
             draining,
+            pending: 0,
         }
     }
 
@@ -63,6 +68,10 @@ mod tests {
         let loads = [load(1, 1, 2, 0.01, false), load(2, 1, 40, 0.5, false)];
         assert_eq!(choose(&loads), Some(1));
         assert_eq!(choose(&[load(1, 0, 0, 0.0, true)]), None);
+        // Groups on their way count as matches.
+        let mut busy = load(1, 0, 0, 0.0, false);
+        busy.pending = 2;
+        assert_eq!(choose(&[busy, load(2, 1, 0, 0.0, false)]), Some(2));
         assert_eq!(choose(&[]), None);
     }
 }

@@ -7,7 +7,10 @@
 //! - `p:ticket:<id>`: `player` (JSON), `node`, `since`; expires with the ticket's timeout;
 //! - `p:placing:<group>`: a group taken from a queue and the node asked to host it, until
 //!   that node has seated it (expires after [`PLACING_TTL_MS`]): if the host dies first, its
-//!   tickets go back to the queue with their places.
+//!   tickets go back to the queue with their places;
+//! - `p:placed`: per node, the groups ever placed on it. With the count of groups it hosted
+//!   (in its heartbeat) this gives the groups on their way to it, which placement counts as
+//!   its load until its next heartbeat shows them.
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -51,6 +54,7 @@ if #out > 0 then
   local placing = ARGV[5] .. ':placing:' .. ARGV[6]
   redis.call('HSET', placing, 'host', ARGV[7], 'mode', ARGV[8], 'tickets', cjson.encode(out))
   redis.call('PEXPIRE', placing, ARGV[9])
+  redis.call('HINCRBY', ARGV[5] .. ':placed', ARGV[10], 1)
 end
 return out
 ";
@@ -162,6 +166,7 @@ impl Queues {
             .arg(host.to_string())
             .arg(mode)
             .arg(PLACING_TTL_MS)
+            .arg(format!("{host:016x}"))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
