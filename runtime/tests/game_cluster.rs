@@ -648,7 +648,7 @@ async fn forged_and_stale_tokens_and_full_queues_are_refused_with_a_clear_error(
     );
 
     // The mode's queue holds two tickets cluster-wide; the third is refused, wherever queued.
-    let mut queued = vec![
+    let mut queued = [
         queue_on(&nodes[0], "big", "q0").await,
         queue_on(&nodes[1], "big", "q1").await,
     ];
@@ -678,8 +678,8 @@ async fn forged_and_stale_tokens_and_full_queues_are_refused_with_a_clear_error(
 async fn placement_follows_load_and_a_burst_of_groups_spreads() {
     let redis = Redis::start();
     let nodes = [node(&redis, 2).await, node(&redis, 2).await];
-    // Node 0 runs three matches already, as its heartbeat shows.
-    let busy: Vec<_> = (0..3)
+    // Node 0 runs five matches already, as its heartbeat shows.
+    let busy: Vec<_> = (0..5)
         .map(|_| MatchRoom::spawn(&nodes[0].io, MatchConfig::default(), Tally::default()))
         .collect();
     let loaded = nodes[0].cluster.node_id();
@@ -689,13 +689,13 @@ async fn placement_follows_load_and_a_burst_of_groups_spreads() {
             .nodes()
             .await
             .iter()
-            .any(|l| l.node == loaded && l.matches == 3)
+            .any(|l| l.node == loaded && l.matches == 5)
     })
     .await;
 
-    // Three groups at once, all of players on node 0: node 1 hosts them all (each counts
-    // towards its load as soon as it is placed, before its heartbeat shows it); a fourth,
-    // with both nodes even, goes to either.
+    // Three groups at once, all of players on node 0: node 0 is too busy to host them for
+    // their sake, and node 1 hosts them all (each counts towards its load as soon as it is
+    // placed, before its heartbeat shows it).
     let mut clients = Vec::new();
     for i in 0..6 {
         clients.push(queue_on(&nodes[0], "duel", &format!("p{i}")).await);
@@ -708,6 +708,45 @@ async fn placement_follows_load_and_a_burst_of_groups_spreads() {
     assert_eq!(hosts, vec![light; 3], "the lighter node hosts the burst");
     assert_eq!(MatchRoom::count(&nodes[1].io), 3);
     drop(busy);
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn a_match_whose_players_are_all_on_its_node_takes_no_bus_hop() {
+    let redis = Redis::start();
+    let nodes = [node(&redis, 2).await, node(&redis, 2).await];
+    let mut clients = vec![
+        queue_on(&nodes[1], "duel", "a").await,
+        queue_on(&nodes[1], "duel", "b").await,
+    ];
+    let (at, tokens) = within("grouped", seats_of(&mut clients)).await;
+    assert_eq!(
+        at.node,
+        nodes[1].cluster.node_id(),
+        "hosted where its players are"
+    );
+    let players = within("seated", join_all(&mut clients, &tokens)).await;
+    let published = |n: &Node| -> u64 {
+        let counters: HashMap<_, _> = n.cluster.counters().into_iter().collect();
+        counters["published"]
+    };
+    let before = [published(&nodes[0]), published(&nodes[1])];
+    for client in &mut clients {
+        for seq in 1..=3 {
+            client
+                .send_text(&format!(r#"42["input",[{seq},{{"n":1}}]]"#))
+                .await;
+        }
+    }
+    within("inputs applied", all_acked(&mut clients, &players, 3)).await;
+    assert_eq!(
+        [published(&nodes[0]), published(&nodes[1])],
+        before,
+        "no message on the bus for a match played where its players are"
+    );
 }
 
 #[actix_rt::test]

@@ -2,9 +2,9 @@
 //!
 //! A ticket from any node waits in its mode's queue. Every node's matchmaker takes groups
 //! from the queues of the modes it has seen, atomically (a script pops a group and records
-//! its host in one step, so exactly one node takes each group), and sends each group to the
-//! least loaded node that is not draining, which spawns the match with its factory and
-//! seats the group. The ticket's own node then hands its caller the seat, which the socket
+//! its taker in one step, so exactly one node takes each group), and sends each group to the
+//! least loaded node that is not draining (or one about as loaded that most of its players
+//! are connected to), which spawns the match with its factory and seats the group. The ticket's own node then hands its caller the seat, which the socket
 //! takes wherever the match is.
 
 use std::collections::{HashMap, HashSet};
@@ -237,13 +237,12 @@ impl<M: Match> Drop for Cancel<M> {
 }
 
 impl<M: Match> MmInner<M> {
-    /// Take as many groups from `mode`'s queue as it holds, each for its host.
+    /// Take as many groups from `mode`'s queue as it holds, each for its host: the least
+    /// loaded node, or one about as loaded that most of the group's players are on.
     async fn form_groups(&self, mode: &str) {
         let cluster = &self.cluster.inner;
-        loop {
-            let Some(host) = cluster.place().await else {
-                return;
-            };
+        // Take no group while no node may host it.
+        while cluster.place(&[]).await.is_some() {
             let group = tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random());
             let taken = cluster
                 .queues
@@ -254,7 +253,7 @@ impl<M: Match> MmInner<M> {
                     self.config.max_wait.as_millis() as u64,
                     now_ms(),
                     &group,
-                    host,
+                    cluster.node,
                 )
                 .await;
             let tickets = match taken {
@@ -265,6 +264,11 @@ impl<M: Match> MmInner<M> {
                     return;
                 }
             };
+            let players_on: Vec<u64> = tickets.iter().map(|t| t.node).collect();
+            let host = cluster.place(&players_on).await.unwrap_or(cluster.node);
+            if let Err(e) = cluster.queues.assign(&group, host).await {
+                tracing::warn!(error = ?e, "game cluster: group's host not recorded");
+            }
             let bots = self.config.group_size.saturating_sub(tickets.len());
             if host == cluster.node {
                 self.spawn_here(group, mode.to_owned(), tickets, bots);

@@ -4,7 +4,8 @@
 //!
 //! - [`ClusterMatchmaker`]: one queue per mode for the whole cluster, in Redis and updated
 //!   atomically; groups form across nodes, exactly one node takes each, and the least
-//!   loaded node that is not draining hosts its match.
+//!   loaded node that is not draining hosts its match (among nodes about as loaded, the
+//!   one most of the group's players are connected to).
 //! - Cross-node seats: a socket on one node sits in a match on another. Its inputs travel
 //!   to the match's node (bounded per player, applied in sequence order, duplicates
 //!   skipped, as for local players); the snapshots come back encoded once per codec at the

@@ -808,13 +808,14 @@ impl Inner {
             .collect())
     }
 
-    /// Where a new match goes now.
-    pub(crate) async fn place(&self) -> Option<u64> {
+    /// Where a new match goes now, for a group whose players are connected to
+    /// `players_on`; `None` when no node may host one.
+    pub(crate) async fn place(&self, players_on: &[u64]) -> Option<u64> {
         if self.is_stopped() {
             return None;
         }
         match self.loads().await {
-            Ok(loads) => placement::choose(&loads),
+            Ok(loads) => placement::choose(&loads, players_on),
             Err(e) => {
                 tracing::warn!(error = %e, "game cluster: loads unreadable; hosting here");
                 (!self.is_draining()).then_some(self.node)

@@ -54,9 +54,15 @@ if #out > 0 then
   local placing = ARGV[5] .. ':placing:' .. ARGV[6]
   redis.call('HSET', placing, 'host', ARGV[7], 'mode', ARGV[8], 'tickets', cjson.encode(out))
   redis.call('PEXPIRE', placing, ARGV[9])
-  redis.call('HINCRBY', ARGV[5] .. ':placed', ARGV[10], 1)
 end
 return out
+";
+
+const ASSIGN: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'host', ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
 ";
 
 const REQUEUE: &str = r"
@@ -141,9 +147,9 @@ impl Queues {
             .map_err(redis_error)
     }
 
-    /// Take a group from `mode`'s queue for `host` to seat: `size` tickets, or at least
-    /// `min_group` once the oldest has waited `max_wait_ms`; none otherwise. Atomic: no
-    /// ticket goes to two groups.
+    /// Take a group from `mode`'s queue, to be hosted by `taker` until [`Queues::assign`]
+    /// names its host: `size` tickets, or at least `min_group` once the oldest has waited
+    /// `max_wait_ms`; none otherwise. Atomic: no ticket goes to two groups.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn take_group(
         &self,
@@ -153,7 +159,7 @@ impl Queues {
         max_wait_ms: u64,
         now_ms: u64,
         group: &str,
-        host: u64,
+        taker: u64,
     ) -> Result<Vec<QueuedTicket>, QueueError> {
         let flat: Vec<String> = Script::new(GROUP)
             .key(self.queue_key(mode))
@@ -163,10 +169,9 @@ impl Queues {
             .arg(now_ms)
             .arg(&self.prefix)
             .arg(group)
-            .arg(host.to_string())
+            .arg(taker.to_string())
             .arg(mode)
             .arg(PLACING_TTL_MS)
-            .arg(format!("{host:016x}"))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
@@ -181,6 +186,20 @@ impl Queues {
                 })
             })
             .collect())
+    }
+
+    /// Group `group` goes to `host`: if `host` dies before seating it, its tickets go back
+    /// to the queue; and it counts among the groups placed on `host`.
+    pub(crate) async fn assign(&self, group: &str, host: u64) -> Result<(), QueueError> {
+        Script::new(ASSIGN)
+            .key(format!("{}:placing:{group}", self.prefix))
+            .key(format!("{}:placed", self.prefix))
+            .arg(host.to_string())
+            .arg(format!("{host:016x}"))
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(drop)
+            .map_err(redis_error)
     }
 
     /// The host seated group `group`: forget it.
