@@ -78,6 +78,10 @@ impl Match for Tally {
             counts: self.counts.iter().map(|(p, n)| (*p, *n)).collect(),
         }
     }
+
+    fn state(&self) -> Value {
+        json!({"total": self.counts.values().sum::<i64>()})
+    }
 }
 
 /// One node of the cluster: a server on its own port whose `/` has `queue`(mode, name) →
@@ -373,6 +377,7 @@ async fn players_queued_on_three_nodes_play_one_match_on_one_of_them() {
         .await;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].at, at);
+        assert_eq!(listed[0].state, json!({"total": 24}), "the game's summary");
         assert!(n.cluster.directory(Some("other")).await.is_empty());
     }
 

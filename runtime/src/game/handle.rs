@@ -190,4 +190,9 @@ impl<M: Match> LiveMatch for MatchHandle<M> {
             socket,
         });
     }
+
+    fn state(&self) -> BoxFuture<'static, Option<Value>> {
+        let handle = self.clone();
+        Box::pin(async move { handle.state().await })
+    }
 }

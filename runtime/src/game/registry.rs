@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use actix::{Arbiter, ArbiterHandle};
 use futures_util::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
 
 use super::link::MatchLink;
 use super::match_trait::{DisposeReason, PlayerId, PlayerInfo};
@@ -35,6 +36,8 @@ pub(crate) trait LiveMatch: Send + Sync {
     fn leave(&self, token: SeatToken);
     /// The remote member `socket` of `node` dropped from the seat of `token`.
     fn dropped(&self, token: SeatToken, node: u64, socket: SocketId);
+    /// The game's state summary ([`Match::state`](super::Match::state)); `None` once ended.
+    fn state(&self) -> BoxFuture<'static, Option<Value>>;
 }
 
 /// Where the inputs of a seat taken from another node go (the seat's queue, typed).

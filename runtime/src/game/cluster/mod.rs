@@ -13,8 +13,8 @@
 //!   snapshot, never a backlog. A match whose players are all on its node takes no bus hop.
 //! - Seat tokens name their match, so a dropped player rejoins through any node within the
 //!   reconnect window ([`GameCluster::join`]); spectating a remote match is a seat too.
-//! - The match directory: every node lists its matches (with their label and players)
-//!   beside its heartbeat; [`GameCluster::directory`] reads the cluster's.
+//! - The match directory: every node lists its matches (with their label, players and
+//!   game summary) beside its heartbeat; [`GameCluster::directory`] reads the cluster's.
 //! - Node loss: each node keeps a heartbeat key with a TTL. When one lapses, the players of
 //!   its matches on the other nodes get `match-ended` with reason `node lost` (within twice
 //!   the TTL), the groups it was to host go back to their queue with their places, its own
@@ -35,5 +35,7 @@ mod remote_seats;
 mod wire;
 
 pub use matchmaker::{ClusterAssignment, ClusterMatchmaker};
-pub use node::{GameCluster, GameClusterBuilder, GameClusterError, MatchEntry, MatchRef};
+pub use node::{
+    GameCluster, GameClusterBuilder, GameClusterError, MatchEntry, MatchRef, MAX_LISTED_STATE,
+};
 pub use placement::NodeLoad;

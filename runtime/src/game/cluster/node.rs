@@ -81,7 +81,13 @@ pub struct MatchEntry {
     pub label: String,
     /// Players seated (connected or within their window), as of the last heartbeat.
     pub players: usize,
+    /// The game's summary ([`Match::state`](crate::Match::state)) as of the last heartbeat;
+    /// `null` when it is larger than [`MAX_LISTED_STATE`] bytes of JSON.
+    pub state: serde_json::Value,
 }
+
+/// The largest game summary a directory entry carries, in bytes of JSON.
+pub const MAX_LISTED_STATE: usize = 4096;
 
 /// Why a node could not join a cluster.
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +365,9 @@ impl MatchLink for LinkHandle {
         }
     }
 }
+
+/// How long a heartbeat waits for a match's summary (a busy match is listed without it).
+const STATE_WAIT: Duration = Duration::from_millis(100);
 
 /// A node's heartbeat value: its load, and how many of the groups placed on it it hosted.
 #[derive(Serialize, Deserialize)]
@@ -866,9 +875,23 @@ impl Inner {
             .del(&dir_key)
             .ignore();
         let listed = self.registry.describe();
-        for entry in &listed {
-            let value =
-                serde_json::json!({"label": &*entry.label, "players": entry.metrics.players});
+        let states = futures_util::future::join_all(listed.iter().map(|entry| {
+            let live = self.registry.find(entry.id);
+            async move {
+                let state = live?.state();
+                tokio::time::timeout(STATE_WAIT, state).await.ok().flatten()
+            }
+        }))
+        .await;
+        for (entry, state) in listed.iter().zip(states) {
+            let state = state
+                .filter(|s| s.to_string().len() <= MAX_LISTED_STATE)
+                .unwrap_or_default();
+            let value = serde_json::json!({
+                "label": &*entry.label,
+                "players": entry.metrics.players,
+                "state": state,
+            });
             pipe.hset(&dir_key, entry.id, value.to_string()).ignore();
         }
         if !listed.is_empty() {
@@ -896,11 +919,12 @@ impl Inner {
                 .await
                 .unwrap_or_default();
             for (id, value) in listed {
-                let value: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+                let mut value: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
                 entries.push(MatchEntry {
                     at: MatchRef { node: node_id, id },
                     label: value["label"].as_str().unwrap_or_default().to_owned(),
                     players: value["players"].as_u64().unwrap_or(0) as usize,
+                    state: value["state"].take(),
                 });
             }
         }
