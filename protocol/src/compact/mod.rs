@@ -9,4 +9,4 @@ mod varint;
 pub use codec::{decode, encode, encode_into, Limits, VERSION};
 pub use error::{CompactError, Field, PayloadError};
 pub use packet::{CompactKind, CompactPacket, EventName};
-pub use payload::{from_payload, to_payload};
+pub use payload::{from_payload, take_from_payload, to_payload};

@@ -19,9 +19,15 @@ pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, PayloadErro
 /// preallocation at 1 MiB besides), so hostile input cannot make it allocate much more than
 /// the payload's size.
 pub fn from_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, PayloadError> {
-    let (value, rest) = postcard::take_from_bytes(payload)?;
+    let (value, rest) = take_from_payload(payload)?;
     if !rest.is_empty() {
         return Err(PayloadError::TrailingBytes(rest.len()));
     }
     Ok(value)
+}
+
+/// Deserialize a `T` from the front of `bytes`; returns it and the bytes after it (for
+/// values written one after another).
+pub fn take_from_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), PayloadError> {
+    Ok(postcard::take_from_bytes(bytes)?)
 }

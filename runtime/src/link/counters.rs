@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct BusCounters {
     /// Messages this node queued for the bus.
     pub(crate) published: AtomicU64,
+    /// `PUBLISH` commands sent to Redis (fewer than messages when they are joined).
+    pub(crate) publishes: AtomicU64,
     /// Messages from other nodes this node applied.
     pub(crate) received: AtomicU64,
     /// Messages refused because the publish queue was full.
@@ -27,6 +29,7 @@ impl BusCounters {
     pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64)> {
         [
             ("published", &self.published),
+            ("publishes", &self.publishes),
             ("received", &self.received),
             ("queue_full", &self.queue_full),
             ("publish_failed", &self.publish_failed),

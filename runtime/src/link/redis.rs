@@ -17,6 +17,13 @@ use super::BusCounters;
 /// Most messages one pipeline to Redis carries.
 const PUBLISH_BATCH: usize = 64;
 
+/// Largest message a [`Merge`] may make.
+const MAX_MERGED: usize = 64 * 1024;
+
+/// Joins a message to an earlier one for the same channel (the earlier one then carries
+/// both, in order); false when the two cannot be joined.
+pub(crate) type Merge = fn(&mut Vec<u8>, &[u8]) -> bool;
+
 /// Why a message was not queued for Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotQueued {
@@ -44,15 +51,18 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     /// Connect a publishing connection and start its task; the connection also serves
-    /// queries (it is returned for them).
+    /// queries (it is returned for them). With `merge`, the messages for one channel that
+    /// wait together are joined into one `PUBLISH` (a busy link then costs Redis, and the
+    /// reader, one message for many).
     pub(crate) async fn start(
         client: &Client,
         capacity: usize,
         counters: Arc<BusCounters>,
+        merge: Option<Merge>,
     ) -> redis::RedisResult<(Publisher, ConnectionManager, JoinHandle<()>)> {
         let conn = ConnectionManager::new(client.clone()).await?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(publish_loop(conn.clone(), rx, counters.clone()));
+        let task = tokio::spawn(publish_loop(conn.clone(), rx, counters.clone(), merge));
         Ok((Publisher { tx, counters }, conn, task))
     }
 
@@ -68,17 +78,23 @@ impl Publisher {
     }
 }
 
-/// Publish what is queued, in order, a pipeline at a time.
+/// Publish what is queued, in order per channel, a pipeline at a time.
 async fn publish_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<(String, Vec<u8>)>,
     counters: Arc<BusCounters>,
+    merge: Option<Merge>,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let count = batch.len();
+        let commands = match merge {
+            Some(merge) => merged(batch.drain(..), merge),
+            None => std::mem::take(&mut batch),
+        };
+        BusCounters::add(&counters.publishes, commands.len());
         let mut pipe = redis::pipe();
-        for (channel, message) in batch.drain(..) {
+        for (channel, message) in commands {
             pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
@@ -86,6 +102,25 @@ async fn publish_loop(
             tracing::warn!(error = %e, count, "publishing to Redis failed; these messages are lost");
         }
     }
+}
+
+/// `messages` with each joined to the last earlier one of its channel where `merge` allows
+/// (and the result stays under [`MAX_MERGED`]): the order within a channel is kept.
+fn merged(
+    messages: impl Iterator<Item = (String, Vec<u8>)>,
+    merge: Merge,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for (channel, message) in messages {
+        let last = out.iter_mut().rev().find(|(c, _)| *c == channel);
+        if let Some((_, joined)) = last {
+            if joined.len() + message.len() <= MAX_MERGED && merge(joined, &message) {
+                continue;
+            }
+        }
+        out.push((channel, message));
+    }
+    out
 }
 
 /// How many clients subscribe to `channel` now.
@@ -126,5 +161,39 @@ where
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concat(joined: &mut Vec<u8>, next: &[u8]) -> bool {
+        if next.first() == Some(&b'!') {
+            return false;
+        }
+        joined.extend_from_slice(next);
+        true
+    }
+
+    #[test]
+    fn messages_join_per_channel_in_order() {
+        let m = |c: &str, b: &str| (c.to_owned(), b.as_bytes().to_vec());
+        let out = merged(
+            [
+                m("a", "1"),
+                m("b", "x"),
+                m("a", "2"),
+                m("a", "!3"),
+                m("a", "4"),
+            ]
+            .into_iter(),
+            concat,
+        );
+        assert_eq!(out, vec![m("a", "12"), m("b", "x"), m("a", "!34")]);
+        // Never past the size limit.
+        let big = "y".repeat(MAX_MERGED);
+        let out = merged([m("a", "1"), m("a", &big)].into_iter(), concat);
+        assert_eq!(out.len(), 2);
     }
 }

@@ -150,9 +150,14 @@ impl GameClusterBuilder {
         let unreachable = |e: redis::RedisError| GameClusterError::Connect(e.to_string());
         let node: u64 = rand::random::<u64>() | 1;
         let counters = Arc::new(BusCounters::default());
-        let (publisher, conn, publishing) = Publisher::start(&client, self.queue, counters.clone())
-            .await
-            .map_err(unreachable)?;
+        let (publisher, conn, publishing) = Publisher::start(
+            &client,
+            self.queue,
+            counters.clone(),
+            Some(Envelope::append),
+        )
+        .await
+        .map_err(unreachable)?;
         let channel = node_channel(&self.prefix, node);
         let messages = subscribe(&client, &channel).await.map_err(unreachable)?;
         let registry = MatchRegistry::of(io);
@@ -419,11 +424,7 @@ impl Inner {
 
     /// Publish `body` to `node`; never waits (a full queue drops it, counted).
     pub(crate) fn send(&self, node: u64, body: Body) {
-        let envelope = Envelope {
-            from: self.node,
-            body,
-        };
-        match envelope.encode() {
+        match Envelope::encode(self.node, &body) {
             Ok(bytes) => {
                 if let Err(e) = self.publisher.push(node_channel(&self.prefix, node), bytes) {
                     tracing::debug!(error = %e, "game cluster: message dropped");
@@ -606,14 +607,21 @@ impl Inner {
             .await;
     }
 
-    /// A message from another node.
+    /// A message from another node: its bodies, in order.
     fn on_message(&self, envelope: Envelope) {
         let from = envelope.from;
         if from == self.node {
             return;
         }
-        BusCounters::add(&self.counters.received, 1);
-        match envelope.body {
+        BusCounters::add(&self.counters.received, envelope.bodies.len());
+        for body in envelope.bodies {
+            self.on_body(from, body);
+        }
+    }
+
+    /// One body from node `from`.
+    fn on_body(&self, from: u64, body: Body) {
+        match body {
             Body::Spawn {
                 group,
                 mode,

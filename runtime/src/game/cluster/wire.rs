@@ -1,18 +1,24 @@
 //! What the nodes of a game cluster tell each other, on each node's own channel.
+//!
+//! A message is the format version (one byte), the sending node's id, then one or more
+//! bodies, each postcard-encoded, one after the other: the publisher joins the bodies
+//! queued for one node into one message ([`Envelope::append`]), so that a busy link costs
+//! one Redis command for many inputs.
 
 use serde::{Deserialize, Serialize};
+use tickwire_protocol::compact::{take_from_payload, to_payload};
 
 use super::super::seats::JoinError;
-use crate::link::wire::{versioned, DecodeError, WireFrame, WirePayload};
+use crate::link::wire::{DecodeError, WireFrame, WirePayload};
 
 /// The format version, the first byte of every message.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
-/// A message from node `from`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A message from node `from`: its bodies, in the order they were sent.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Envelope {
     pub(crate) from: u64,
-    pub(crate) body: Body,
+    pub(crate) bodies: Vec<Body>,
 }
 
 /// A ticket as it waits in the queue of its mode.
@@ -164,13 +170,58 @@ impl From<WireJoinError> for JoinError {
 }
 
 impl Envelope {
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, String> {
-        versioned::encode(VERSION, self)
+    /// One body from `from`, as a message.
+    pub(crate) fn encode(from: u64, body: &Body) -> Result<Vec<u8>, String> {
+        let from = to_payload(&from).map_err(|e| e.to_string())?;
+        let body = to_payload(body).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(1 + from.len() + body.len());
+        out.push(VERSION);
+        out.extend_from_slice(&from);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Join message `next` to `batch` when both come from the same node (their headers
+    /// match): its bodies then follow those of `batch`. False, leaving `batch` as it was,
+    /// otherwise.
+    pub(crate) fn append(batch: &mut Vec<u8>, next: &[u8]) -> bool {
+        let Some(header) = header_len(batch) else {
+            return false;
+        };
+        if next.len() <= header || next[..header] != batch[..header] {
+            return false;
+        }
+        batch.extend_from_slice(&next[header..]);
+        true
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-        versioned::decode(VERSION, bytes)
+        let (&found, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
+        if found != VERSION {
+            return Err(DecodeError::Version(found, VERSION));
+        }
+        let malformed =
+            |e: tickwire_protocol::compact::PayloadError| DecodeError::Malformed(e.to_string());
+        let (from, mut rest): (u64, _) = take_from_payload(rest).map_err(malformed)?;
+        let mut bodies = Vec::new();
+        while !rest.is_empty() {
+            let (body, after) = take_from_payload(rest).map_err(malformed)?;
+            bodies.push(body);
+            rest = after;
+        }
+        if bodies.is_empty() {
+            return Err(DecodeError::Malformed("a message without a body".into()));
+        }
+        Ok(Envelope { from, bodies })
     }
+}
+
+/// The length of a message's header (version and sender), if it has one.
+fn header_len(message: &[u8]) -> Option<usize> {
+    let rest = message.get(1..)?;
+    // The sender is a varint: bytes with the high bit set, then one without.
+    let varint = rest.iter().position(|b| b & 0x80 == 0)? + 1;
+    Some(1 + varint)
 }
 
 #[cfg(test)]
@@ -225,21 +276,51 @@ mod tests {
                 members: vec![("s".into(), false)],
             },
         ];
-        for body in bodies {
-            let envelope = Envelope { from: 1, body };
-            let bytes = envelope.encode().unwrap();
-            assert_eq!(Envelope::decode(&bytes).unwrap(), envelope);
+        for body in &bodies {
+            let bytes = Envelope::encode(1, body).unwrap();
+            let decoded = Envelope::decode(&bytes).unwrap();
+            assert_eq!(
+                (decoded.from, &decoded.bodies[..]),
+                (1, std::slice::from_ref(body))
+            );
             for cut in 0..bytes.len() {
-                assert!(Envelope::decode(&bytes[..cut]).is_err());
+                assert!(Envelope::decode(&bytes[..cut]).is_err(), "cut at {cut}");
             }
         }
         assert!(matches!(
             Envelope::decode(&[9, 0]),
-            Err(DecodeError::Version(9, 1))
+            Err(DecodeError::Version(9, 2))
         ));
         // A wire error keeps its meaning.
         for e in [JoinError::Expired, JoinError::Unavailable("gone".into())] {
             assert_eq!(JoinError::from(WireJoinError::from(e.clone())), e);
         }
+    }
+
+    #[test]
+    fn messages_of_one_node_join_into_one_and_keep_their_order() {
+        let input = |n: u8| Body::Input {
+            match_id: 4,
+            token: "x".into(),
+            payload: WirePayload::from_payload(&Payload::from_compact(vec![n])),
+        };
+        let from = 0xdead_beef_u64;
+        let mut batch = Envelope::encode(from, &input(1)).unwrap();
+        for n in 2..=4 {
+            assert!(Envelope::append(
+                &mut batch,
+                &Envelope::encode(from, &input(n)).unwrap()
+            ));
+        }
+        let other = Envelope::encode(7, &input(9)).unwrap();
+        let before = batch.clone();
+        assert!(
+            !Envelope::append(&mut batch, &other),
+            "another node's message"
+        );
+        assert_eq!(batch, before);
+        let decoded = Envelope::decode(&batch).unwrap();
+        assert_eq!(decoded.from, from);
+        assert_eq!(decoded.bodies, (1..=4).map(input).collect::<Vec<_>>());
     }
 }
