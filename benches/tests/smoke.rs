@@ -22,15 +22,23 @@ impl Drop for Server {
     }
 }
 
-fn start(program: &str, tick_hz: &str) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+fn start(program: &str, tick_hz: &str) -> Server {
+    start_with(program, &[("TICK_HZ", tick_hz)])
+}
+
+fn start_with(program: &str, env: &[(&str, &str)]) -> Server {
+    let port = free_port();
     let child = Command::new(program)
         .args(["--port", &port.to_string()])
-        .env("TICK_HZ", tick_hz)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -265,4 +273,73 @@ fn floor_server_speaks_the_contract() {
     );
     assert!(metric(&fanout, "msgs_per_s") > 0.0);
     assert_eq!(metric(&fanout, "wrong_room"), 0.0);
+}
+
+#[test]
+#[cfg_attr(
+    benches_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+fn cluster_match_times_local_and_remote_seats() {
+    let redis_port = free_port();
+    let redis = Server {
+        child: Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server starts (Debian's redis-server; .ci/setup installs it)"),
+        port: redis_port,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], redis.port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{redis_port}/");
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("GAME_CLUSTER", "1"),
+        ("TICK_HZ", "30"),
+        ("GROUP_SIZE", "4"),
+    ];
+    let a = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+    let b = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+    let ports = format!("{},{}", a.port, b.port);
+    let pids = format!("{},{}", a.child.id(), b.child.id());
+    let r = loadgen(
+        &a,
+        "cluster",
+        &[
+            "cluster-match",
+            "--matches",
+            "2",
+            "--per-match",
+            "4",
+            "--hz",
+            "30",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "0.7",
+            "--ports",
+            &ports,
+            "--server-pids",
+            &pids,
+            "--redis-pid",
+            &redis.child.id().to_string(),
+        ],
+    );
+    assert_eq!(metric(&r, "seated"), 8.0);
+    assert_eq!(metric(&r, "disconnects"), 0.0);
+    // Players alternate nodes and groups mix them: some seats are remote, some local.
+    let remote = metric(&r, "remote_seats");
+    assert!(remote > 0.0 && remote < 8.0, "{remote} remote seats");
+    assert!(metric(&r, "local_samples") > 0.0 && metric(&r, "remote_samples") > 0.0);
+    assert!(metric(&r, "bus_msgs_per_s") > 0.0);
+    assert!(metric(&r, "bus_publishes_per_s") > 0.0);
+    assert_eq!(metric(&r, "bus_dropped"), 0.0);
+    assert!(metric(&r, "local_p50_us") > 0.0 && metric(&r, "remote_p50_us") > 0.0);
 }

@@ -69,6 +69,9 @@ struct Spec {
     args: Vec<String>,
     /// Longest the loadgen may take before it is killed.
     timeout_s: u64,
+    /// Nodes of a game cluster on a Redis of the run's own (tickwire only); 0: one contract
+    /// server.
+    nodes: usize,
 }
 
 fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: u64) -> Spec {
@@ -78,6 +81,29 @@ fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: 
         tick_hz,
         args: args.split_whitespace().map(str::to_owned).collect(),
         timeout_s,
+        nodes: 0,
+    }
+}
+
+/// Matches across `nodes` nodes of a game cluster: `matches` × `per` players at `hz`.
+fn cluster_spec(matches: usize, per: usize, hz: u32, nodes: usize, quick: bool) -> Spec {
+    let key = if nodes == 1 {
+        format!("one-node-{matches}x{per}@{hz}")
+    } else {
+        format!("cluster-{matches}x{per}@{hz}")
+    };
+    let (warmup, duration) = if quick { (0.5, 1.0) } else { (1.0, 3.0) };
+    Spec {
+        nodes,
+        ..spec(
+            &key,
+            "cluster-match",
+            Some(hz),
+            &format!(
+                "--matches {matches} --per-match {per} --hz {hz} --warmup {warmup} --duration {duration}"
+            ),
+            120,
+        )
     }
 }
 
@@ -127,6 +153,7 @@ fn specs(quick: bool, all_shapes: bool) -> Vec<Spec> {
                 "--rooms 2 --normal 49 --hz 60 --warmup 0.5 --duration 1 --stall-settle 0.5",
                 60,
             ),
+            cluster_spec(4, 4, 30, 2, true),
         ];
     }
     let fanout = |rooms: usize, per: usize, hz: u32| {
@@ -181,6 +208,11 @@ fn specs(quick: bool, all_shapes: bool) -> Vec<Spec> {
         "--rooms 10 --normal 999 --hz 60 --warmup 0.5 --duration 2 --stall-settle 1.5",
         90,
     ));
+    // Matches across nodes: the shape, half of it (which this machine holds with
+    // the generator beside it), and the same load on one node (no bus) for comparison.
+    v.push(cluster_spec(100, 10, 30, 2, false));
+    v.push(cluster_spec(50, 10, 30, 2, false));
+    v.push(cluster_spec(100, 10, 30, 1, false));
     v
 }
 
@@ -279,7 +311,18 @@ impl Drop for Server {
 }
 
 fn start_server(cmd: &ServerCmd, spec: &Spec, port: u16, log: &Path, pin: bool) -> Result<Server> {
-    let mut c = pinned(0, &cmd.program, pin);
+    start_server_on(cmd, spec, port, log, pin, 0)
+}
+
+fn start_server_on(
+    cmd: &ServerCmd,
+    spec: &Spec,
+    port: u16,
+    log: &Path,
+    pin: bool,
+    core: usize,
+) -> Result<Server> {
+    let mut c = pinned(core, &cmd.program, pin);
     c.args(&cmd.args).arg("--port").arg(port.to_string());
     c.envs(cmd.env.iter().map(|(k, v)| (k, v)));
     match spec.tick_hz {
@@ -327,6 +370,9 @@ struct Ctx {
 
 /// One scenario against one server, on a fresh server process.
 fn run_one(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunResult> {
+    if spec.nodes > 0 {
+        return run_cluster(ctx, cmd, spec, rep);
+    }
     let port = free_port()?;
     let tag = format!("{}-{}-{rep}", cmd.name, spec.key.replace('@', "_"));
     let logs = ctx.out.join("logs");
@@ -349,19 +395,7 @@ fn run_one(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunRes
         .arg("--quiet");
     let log = std::fs::File::create(logs.join(format!("{tag}.loadgen.log")))?;
     lg.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null());
-    let mut child = lg.spawn().context("starting loadgen")?;
-    let deadline = Instant::now() + Duration::from_secs(spec.timeout_s);
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("loadgen timed out after {} s", spec.timeout_s);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_loadgen(lg.spawn().context("starting loadgen")?, spec.timeout_s)?;
     let peak = procfs::peak_rss_kib(server.pid()).ok();
     drop(server);
     if !status.success() {
@@ -372,6 +406,100 @@ fn run_one(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunRes
         r.metric("server_peak_rss_kib", peak as f64);
     }
     Ok(r)
+}
+
+/// A `redis-server` of a run's own, on a free port (killed by its PID when dropped).
+fn start_redis(log: &Path, pin: bool) -> Result<(Server, u16)> {
+    let port = free_port()?;
+    let mut c = pinned(0, Path::new("redis-server"), pin);
+    c.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"]);
+    let out = std::fs::File::create(log)?;
+    c.stdout(out.try_clone()?).stderr(out).stdin(Stdio::null());
+    let child = c
+        .spawn()
+        .context("starting redis-server (Debian's redis-server package)")?;
+    let mut redis = Server { child };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if redis.child.try_wait()?.is_some() || Instant::now() > deadline {
+            bail!("redis-server did not start; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((redis, port))
+}
+
+/// A cluster scenario: a Redis and `spec.nodes` nodes of tickwire's bench-server (node k
+/// on core k mod 2, Redis on core 0, the generator on core 1), all fresh.
+fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunResult> {
+    let tag = format!("{}-{}-{rep}", cmd.name, spec.key.replace('@', "_"));
+    let logs = ctx.out.join("logs");
+    let (redis, redis_port) = start_redis(&logs.join(format!("{tag}.redis.log")), ctx.pin)?;
+    let mut node_cmd = ServerCmd {
+        name: cmd.name.clone(),
+        program: cmd.program.clone(),
+        args: cmd.args.clone(),
+        env: cmd.env.clone(),
+    };
+    node_cmd.env.push((
+        "REDIS_URL".into(),
+        format!("redis://127.0.0.1:{redis_port}/"),
+    ));
+    node_cmd.env.push(("GAME_CLUSTER".into(), "1".into()));
+    let mut nodes = Vec::new();
+    let mut ports = Vec::new();
+    for k in 0..spec.nodes {
+        let port = free_port()?;
+        let log = logs.join(format!("{tag}.node{k}.log"));
+        nodes.push(start_server_on(
+            &node_cmd,
+            spec,
+            port,
+            &log,
+            ctx.pin,
+            k % 2,
+        )?);
+        ports.push(port.to_string());
+    }
+    let pids: Vec<String> = nodes.iter().map(|n| n.pid().to_string()).collect();
+    let json = logs.join(format!("{tag}.json"));
+    let _ = std::fs::remove_file(&json);
+    let mut lg = pinned(1, &ctx.bins.join("loadgen"), ctx.pin);
+    lg.arg(&spec.scenario)
+        .args(&spec.args)
+        .args(["--ports", &ports.join(",")])
+        .args(["--server-pids", &pids.join(",")])
+        .args(["--redis-pid", &redis.pid().to_string()])
+        .arg("--json")
+        .arg(&json)
+        .arg("--quiet");
+    let log = std::fs::File::create(logs.join(format!("{tag}.loadgen.log")))?;
+    lg.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null());
+    let status = wait_loadgen(lg.spawn().context("starting loadgen")?, spec.timeout_s)?;
+    drop(nodes);
+    drop(redis);
+    if !status.success() {
+        bail!("loadgen failed ({status}); see logs/{tag}.loadgen.log");
+    }
+    Ok(serde_json::from_slice(&std::fs::read(&json)?)?)
+}
+
+/// Wait for the load generator, killing it after `timeout_s`.
+fn wait_loadgen(mut child: Child, timeout_s: u64) -> Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("loadgen timed out after {timeout_s} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A row of the table: a metric of a scenario, how to show it, and which way is better.
@@ -525,8 +653,60 @@ fn rows() -> Vec<Row> {
             false,
         ),
     ]);
+    for key in CLUSTER_KEYS {
+        v.extend([
+            row(
+                key,
+                "local_p50_us",
+                "local seat input→ack p50 ms",
+                MS,
+                false,
+            ),
+            row(
+                key,
+                "local_p99_us",
+                "local seat input→ack p99 ms",
+                MS,
+                false,
+            ),
+            row(
+                key,
+                "remote_p50_us",
+                "remote seat input→ack p50 ms",
+                MS,
+                false,
+            ),
+            row(
+                key,
+                "remote_p99_us",
+                "remote seat input→ack p99 ms",
+                MS,
+                false,
+            ),
+            row(
+                key,
+                "remote_extra_p99_us",
+                "remote − local p99 ms",
+                MS,
+                false,
+            ),
+            row(key, "bus_msgs_per_s", "bus messages/s", 1.0, false),
+            row(key, "bus_publishes_per_s", "Redis PUBLISH/s", 1.0, false),
+            row(key, "redis_cpu_pct", "Redis CPU %", 1.0, false),
+            row(key, "server_cpu_pct", "nodes' CPU % (sum)", 1.0, false),
+            row(key, "gen_cpu_pct", "generator CPU %", 1.0, false),
+        ]);
+    }
     v
 }
+
+/// The keys of the matches-across-nodes scenarios.
+const CLUSTER_KEYS: [&str; 4] = [
+    "cluster-4x4@30",
+    "cluster-100x10@30",
+    "cluster-50x10@30",
+    "one-node-100x10@30",
+];
 
 /// Median, min and max of one metric over the repetitions.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -750,6 +930,17 @@ fn targets(results: &Results) -> Vec<(String, Option<bool>, String)> {
         cap.map(|x| x >= 4000.0),
         format!("{} players", cap.unwrap_or(f64::NAN)),
     );
+    for key in ["cluster-100x10@30", "cluster-50x10@30"] {
+        if !results.contains_key(key) {
+            continue;
+        }
+        let extra = m(key, "tickwire", "remote_extra_p99_us");
+        check(
+            &format!("{key}: a remote seat adds ≤ 1 ms p99 over a local one"),
+            extra.map(|x| x <= 1000.0),
+            format!("{:.2} ms", extra.unwrap_or(f64::NAN) / 1e3),
+        );
+    }
     let ratio = m("slow-consumer", "tickwire", "p99_ratio");
     check(
         "slow consumer: p99 with/without ≤ 1.10",
@@ -1183,6 +1374,11 @@ fn main() -> Result<()> {
             for server in &servers {
                 // The floor with per-room clocks only matters where rooms tick.
                 if server.name == "floor-rooms" && !spec.key.starts_with("fanout-") {
+                    pb.inc(1);
+                    continue;
+                }
+                // Matches across nodes: tickwire's game cluster only (the peers have none).
+                if spec.nodes > 0 && server.name != "tickwire" {
                     pb.inc(1);
                     continue;
                 }

@@ -7,6 +7,11 @@
 //! Served by `tickwire::Server`; `--plain` serves the same app through a plain
 //! `actix_web::HttpServer` instead (the runner's `tickwire-plain`), to measure what the
 //! HTTP dispatcher costs each websocket.
+//!
+//! With `GAME_CLUSTER=1` and `REDIS_URL`, the server is instead one node of a game cluster
+//! (see [`game_cluster`]): the matches-across-nodes benchmark.
+
+mod game_cluster;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,7 +117,6 @@ async fn main() -> std::io::Result<()> {
         .or_else(|| std::env::var("PORT").ok()?.parse().ok())
         .unwrap_or(3000);
     let hz = tick_hz();
-    let rooms: Rooms = Arc::default();
 
     // The benchmark measures throughput, so the per-connection inbound rate limit (default
     // 500 messages/s) is raised: a closed-loop echo client sends thousands per second.
@@ -122,6 +126,31 @@ async fn main() -> std::io::Result<()> {
             ..Config::default()
         })
         .build();
+    let game_cluster = std::env::var("GAME_CLUSTER").is_ok_and(|v| v == "1");
+    match std::env::var("REDIS_URL") {
+        Ok(url) if game_cluster => game_cluster::serve(&io, &url).await?,
+        _ => contract(&io, hz),
+    }
+
+    let service = io.service();
+    if args.plain {
+        // The same app mounted in actix-web's own server, TCP_NODELAY on as the contract says.
+        let server = HttpServer::new(move || App::new().configure(service.clone()))
+            .tcp_nodelay(true)
+            .bind(("127.0.0.1", port))?;
+        println!("bench-server (HttpServer) listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
+        return server.run().await;
+    }
+    // tickwire's server: websockets on sockets of their own, TCP_NODELAY on.
+    let server = tickwire::Server::new(&io, move || App::new().configure(service.clone()))
+        .bind(("127.0.0.1", port))?;
+    println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
+    server.run().await
+}
+
+/// The contract's `/`: `ping`, `join`, and with `hz` a match room per room.
+fn contract(io: &SocketIo, hz: Option<u32>) {
+    let rooms: Rooms = Arc::default();
     let server = io.clone();
     io.ns("/", move |socket| {
         socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
@@ -151,19 +180,4 @@ async fn main() -> std::io::Result<()> {
             }
         });
     });
-
-    let service = io.service();
-    if args.plain {
-        // The same app mounted in actix-web's own server, TCP_NODELAY on as the contract says.
-        let server = HttpServer::new(move || App::new().configure(service.clone()))
-            .tcp_nodelay(true)
-            .bind(("127.0.0.1", port))?;
-        println!("bench-server (HttpServer) listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
-        return server.run().await;
-    }
-    // tickwire's server: websockets on sockets of their own, TCP_NODELAY on.
-    let server = tickwire::Server::new(&io, move || App::new().configure(service.clone()))
-        .bind(("127.0.0.1", port))?;
-    println!("bench-server listening on 127.0.0.1:{port} (TICK_HZ={hz:?})");
-    server.run().await
 }

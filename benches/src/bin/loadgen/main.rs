@@ -8,6 +8,8 @@
 //! loadgen tick-fanout   --port P [--rooms 10 --per-room 100 --hz 60]   (server TICK_HZ=60)
 //! loadgen capacity      --port P [--per-room 10 --hz 20 --steps 1000,2000,...]
 //! loadgen slow-consumer --port P [--rooms 10 --normal 999 --hz 60]
+//! loadgen cluster-match --ports A,B [--matches 100 --per-match 10 --hz 30]
+//!                       (two bench-server nodes with GAME_CLUSTER=1 on one REDIS_URL)
 //! ```
 //! Common flags: `--server-pid PID` (server CPU% and RSS from /proc), `--json PATH`.
 
@@ -26,6 +28,8 @@ use tickwire_benches::procfs::{self, CpuMeter};
 use tickwire_benches::report::RunResult;
 use tickwire_benches::stats;
 use tokio::task::JoinHandle;
+
+mod cluster_match;
 
 #[derive(Parser)]
 #[command(about = "tickwire benchmark load generator (one core)")]
@@ -142,6 +146,29 @@ enum Scenario {
         #[arg(long, default_value_t = 0)]
         stalled_rooms: usize,
     },
+    /// Matches across two nodes: input → acknowledged latency of local and remote seats.
+    ClusterMatch {
+        #[arg(long, default_value_t = 100)]
+        matches: usize,
+        #[arg(long, default_value_t = 10)]
+        per_match: usize,
+        /// The nodes' TICK_HZ (one input per player per tick).
+        #[arg(long, default_value_t = 30.0)]
+        hz: f64,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        /// The nodes' ports.
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u16>,
+        /// The nodes' PIDs (their CPU, summed).
+        #[arg(long, value_delimiter = ',')]
+        server_pids: Vec<u32>,
+        /// redis-server's PID (its CPU).
+        #[arg(long)]
+        redis_pid: Option<u32>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -214,6 +241,30 @@ async fn run(scenario: Scenario, common: Common) -> Result<RunResult> {
             };
             g.slow_consumer(rooms, normal, hz, warmup, duration, stall)
                 .await
+        }
+        Scenario::ClusterMatch {
+            matches,
+            per_match,
+            hz,
+            warmup,
+            duration,
+            ports,
+            server_pids,
+            redis_pid,
+        } => {
+            let shape = cluster_match::Shape {
+                matches,
+                per_match,
+                hz,
+                warmup,
+                duration,
+            };
+            let nodes = cluster_match::Nodes {
+                ports,
+                pids: server_pids,
+                redis_pid,
+            };
+            cluster_match::run(&g.common, shape, nodes).await
         }
     }
 }
