@@ -10,10 +10,12 @@
 //! - `game_example_missing_node`: `node` is not on `PATH` (`tests/compact_schemas.rs`);
 //! - `game_example_missing_browser`: `node`, Chromium (`$CHROMIUM`, else `/usr/bin/chromium`)
 //!   or `tests/browser/node_modules/playwright-core` (`npm ci` there) is missing, or
-//!   `TICKWIRE_SKIP_BROWSER` is set (`tests/browser.rs`).
+//!   `TICKWIRE_SKIP_BROWSER` is set (`tests/browser.rs`);
+//! - `game_example_missing_redis`: `redis-server` is not on `PATH` (`tests/cluster_flow.rs`,
+//!   and the two-node test of `tests/browser.rs`).
 //!
-//! With `CI` set (any non-empty value) it emits neither: in CI the tests run and fail, saying
-//! what to install. `CI` with `TICKWIRE_SKIP_BROWSER` fails the build.
+//! With `CI` set (any non-empty value) it emits none of them: in CI the tests run and fail,
+//! saying what to install. `CI` with `TICKWIRE_SKIP_BROWSER` fails the build.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,7 @@ fn main() {
 fn detect_test_programs() {
     println!("cargo::rustc-check-cfg=cfg(game_example_missing_node)");
     println!("cargo::rustc-check-cfg=cfg(game_example_missing_browser)");
+    println!("cargo::rustc-check-cfg=cfg(game_example_missing_redis)");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=TICKWIRE_SKIP_BROWSER");
     let skip = env_set("TICKWIRE_SKIP_BROWSER").then_some("TICKWIRE_SKIP_BROWSER");
@@ -56,6 +59,17 @@ fn detect_test_programs() {
         "game_example_missing_node",
         "the compact schema test",
         &node_missing,
+        None,
+    );
+
+    let redis: Vec<String> = (!on_path("redis-server"))
+        .then(|| "`redis-server` is not on PATH".to_owned())
+        .into_iter()
+        .collect();
+    report(
+        "game_example_missing_redis",
+        "the cluster tests",
+        &redis,
         None,
     );
 

@@ -124,19 +124,30 @@ pub async fn queue_and_join(
     name: &str,
     queue_timeout: Duration,
 ) -> anyhow::Result<Joined> {
+    let matched = queue(player, name, queue_timeout).await?;
+    take_seat(player, &matched.token).await
+}
+
+/// Queue as `name` and wait (at most `queue_timeout`) for `matched`: the seat's token and
+/// match, not yet taken.
+pub async fn queue(
+    player: &mut HeadlessPlayer,
+    name: &str,
+    queue_timeout: Duration,
+) -> anyhow::Result<Matched> {
     player.emit(
         "queue",
         &QueueRequest {
             name: name.to_owned(),
         },
     )?;
-    let matched = loop {
+    loop {
         let wait = tokio::time::timeout(queue_timeout, player.next_event());
         match wait.await {
             Err(_) => bail!("not matched within {queue_timeout:?}"),
             Ok(None) => bail!("disconnected while queued"),
             Ok(Some((event, payload))) if event == "matched" => {
-                break payload.deserialize::<Matched>()?;
+                return Ok(payload.deserialize::<Matched>()?);
             }
             Ok(Some((event, payload))) if event == "queue-error" => {
                 let error = payload.deserialize::<QueueError>()?;
@@ -144,12 +155,17 @@ pub async fn queue_and_join(
             }
             Ok(Some(_)) => {}
         }
-    };
+    }
+}
+
+/// Take the seat of `token` (`join-match`): the first time, or again after a drop (in a
+/// cluster, through any node).
+pub async fn take_seat(player: &HeadlessPlayer, token: &str) -> anyhow::Result<Joined> {
     let reply: JoinReply = player
         .call(
             "join-match",
             &JoinRequest {
-                token: matched.token,
+                token: token.to_owned(),
             },
             Duration::from_secs(10),
         )

@@ -45,6 +45,16 @@ struct Cli {
     /// HTTP worker threads (matches are spread over them); 0: one per core.
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Join the game cluster on this Redis (e.g. redis://127.0.0.1:6379/): one queue for
+    /// every node, each match on the least loaded node, seats and spectators through any
+    /// node. Without it the server is one node and needs no Redis.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// With --redis, on Ctrl-C or SIGTERM: how long this node's matches may run to their end
+    /// (no new match is placed here meanwhile) before they end and its clients are
+    /// disconnected.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    drain_grace: f64,
 }
 
 #[actix_web::main]
@@ -63,6 +73,10 @@ async fn main() -> anyhow::Result<()> {
     if !(cli.round_secs.is_finite() && cli.round_secs > 0.0) {
         bail!("--round-secs must be positive");
     }
+    if !(cli.drain_grace.is_finite() && cli.drain_grace >= 0.0) {
+        bail!("--drain-grace must be a number of seconds, 0 or more");
+    }
+    let drain_grace = Duration::from_secs_f64(cli.drain_grace);
     let options = ServerOptions {
         bind: cli.bind.clone(),
         port: cli.port,
@@ -77,13 +91,23 @@ async fn main() -> anyhow::Result<()> {
             ..MatchSettings::default()
         },
         fill_after: (cli.fill_after > 0.0).then(|| Duration::from_secs_f64(cli.fill_after)),
+        redis: cli.redis.clone(),
+        drain_grace,
     };
-    let mut server = start(options)?;
+    let mut server = start(options).await?;
     let url = server.url();
     println!("tickwire arena listening on {url}");
     println!(
         "  play: open {url} in two browser tabs · status: {url}status · metrics: {url}metrics"
     );
+    // Not the URL: it may hold a password.
+    let node = server
+        .lobby
+        .cluster()
+        .map(|c| format!("{:016x}", c.node_id()));
+    if let Some(node) = &node {
+        println!("  cluster: node {node}; one queue with every node on this Redis");
+    }
     let bots: Vec<_> = (0..cli.bots)
         .map(|i| {
             let name = format!("loadbot-{}", i + 1);
@@ -103,11 +127,25 @@ async fn main() -> anyhow::Result<()> {
         _ = shutdown_signal() => {}
         _ = server.stopped() => return Ok(()),
     }
-    println!("shutting down: ending matches, disconnecting clients");
+    if node.is_some() {
+        println!(
+            "draining: no new match here; matches running here have up to {} s to finish, \
+             then clients are disconnected (Ctrl-C again: stop now)",
+            drain_grace.as_secs_f64()
+        );
+    } else {
+        println!("shutting down: ending matches, disconnecting clients");
+    }
     for bot in bots {
         bot.abort();
     }
-    server.shutdown().await;
+    tokio::select! {
+        _ = server.shutdown() => {}
+        _ = shutdown_signal() => {
+            println!("stopped before the shutdown finished");
+            return Ok(());
+        }
+    }
     println!("bye");
     Ok(())
 }

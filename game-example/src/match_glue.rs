@@ -134,8 +134,9 @@ impl ArenaMatch {
         &self.state
     }
 
-    /// The lobby's summary of this match (`id` filled in by the caller).
-    pub fn summary(&self, id: u64) -> MatchSummary {
+    /// The lobby's summary of this match, listed as `id` (the match knows no id of its own:
+    /// the lobby fills in its wire id).
+    pub fn summary(&self, id: String) -> MatchSummary {
         let mut players: Vec<ScoreLine> = self
             .state
             .players
@@ -205,8 +206,12 @@ impl Match for ArenaMatch {
         snapshot
     }
 
+    /// The lobby's list reads this: on one node straight from the match, in a cluster from
+    /// the directory (as of the host's last heartbeat, which carries at most
+    /// [`MAX_LISTED_STATE`](tickwire::game::cluster::MAX_LISTED_STATE) bytes of it; a summary
+    /// of eight players is a few hundred).
     fn state(&self) -> Value {
-        serde_json::to_value(self.summary(0)).unwrap_or(Value::Null)
+        serde_json::to_value(self.summary(String::new())).unwrap_or(Value::Null)
     }
 }
 

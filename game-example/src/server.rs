@@ -1,5 +1,6 @@
 //! The HTTP side: the page and its scripts (embedded in the binary), Socket.IO, `/metrics`
-//! and `/status`, and a graceful stop.
+//! and `/status`, and a graceful stop: on one node every match ends at once; a node of a
+//! game cluster drains first (its matches run to their end, new ones go to other nodes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,9 +8,11 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse};
+use anyhow::Context as _;
 use tickwire::SocketIo;
 
-use crate::events::{self, Lobby};
+use crate::events;
+use crate::lobby::Lobby;
 use crate::match_glue::MatchSettings;
 use crate::ops;
 
@@ -34,6 +37,12 @@ pub struct ServerOptions {
     pub settings: MatchSettings,
     /// How long a lone player waits before bots fill the match (`None`: never).
     pub fill_after: Option<Duration>,
+    /// The Redis of a game cluster to join (`redis://host:port/`); `None`: one node, no
+    /// Redis.
+    pub redis: Option<String>,
+    /// In a cluster, how long [`RunningServer::shutdown`] lets this node's matches run to
+    /// their end before it ends them.
+    pub drain_grace: Duration,
 }
 
 impl Default for ServerOptions {
@@ -44,6 +53,8 @@ impl Default for ServerOptions {
             workers: 0,
             settings: MatchSettings::default(),
             fill_after: Some(Duration::from_secs(5)),
+            redis: None,
+            drain_grace: Duration::from_secs(30),
         }
     }
 }
@@ -57,6 +68,7 @@ pub struct RunningServer {
     pub io: SocketIo,
     /// Matchmaking and matches.
     pub lobby: Arc<Lobby>,
+    drain_grace: Duration,
     handle: ServerHandle,
     done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
 }
@@ -71,10 +83,21 @@ impl RunningServer {
         }
     }
 
-    /// Stop gracefully: matches end (players get `match-ended`), clients are disconnected
-    /// with reason `server shutting down`, then the HTTP server stops.
+    /// Stop gracefully, then stop the HTTP server.
+    ///
+    /// One node: every match ends now (players get `match-ended` with reason `server
+    /// shutting down`) and the clients are disconnected with that reason.
+    ///
+    /// A node of a cluster drains: no new match is placed here, its matches run to their end
+    /// for at most the drain grace (then end with reason `server shutting down`), then its
+    /// clients are disconnected and it leaves the cluster. Players of its matches on other
+    /// nodes hear the same `match-ended`; its players in matches elsewhere keep their seats
+    /// for the reconnect window (the page rejoins through any node).
     pub async fn shutdown(self) {
-        self.io.shutdown().await;
+        match self.lobby.cluster() {
+            None => self.io.shutdown().await,
+            Some(cluster) => cluster.drain(self.drain_grace).await,
+        }
         // Let the connections write their goodbyes before the workers stop.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while self.io.connection_count() > 0 && tokio::time::Instant::now() < deadline {
@@ -97,10 +120,19 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-/// Start the server; call inside an actix `System` (e.g. under `#[actix_web::main]`).
-pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+/// Start the server; call inside an actix `System` (e.g. under `#[actix_web::main]`). With
+/// [`ServerOptions::redis`] it first joins the game cluster there (and fails when that Redis
+/// cannot be reached).
+pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let io = SocketIo::builder().build();
-    let lobby = Lobby::start(&io, options.settings.clone(), options.fill_after);
+    let (settings, fill_after) = (options.settings.clone(), options.fill_after);
+    let lobby = match &options.redis {
+        None => Lobby::single_node(&io, settings, fill_after),
+        Some(url) => Lobby::join_cluster(&io, url, settings, fill_after)
+            .await
+            // Not the URL: it may hold a password.
+            .context("joining the game cluster of --redis")?,
+    };
     events::register(&io, lobby.clone());
     let (app_io, app_lobby) = (io.clone(), lobby.clone());
     // tickwire's server: the app below, with the game's websockets on sockets of their own.
@@ -147,7 +179,16 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     if options.workers > 0 {
         server = server.workers(options.workers);
     }
-    let server = server.bind((options.bind.as_str(), options.port))?;
+    let server = match server.bind((options.bind.as_str(), options.port)) {
+        Ok(server) => server,
+        Err(e) => {
+            // A node that cannot serve leaves the cluster it has joined.
+            if let Some(cluster) = lobby.cluster() {
+                cluster.stop();
+            }
+            return Err(e).with_context(|| format!("binding {}:{}", options.bind, options.port));
+        }
+    };
     let addr = server
         .addrs()
         .first()
@@ -163,6 +204,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         addr,
         io,
         lobby,
+        drain_grace: options.drain_grace,
         handle,
         done,
     })

@@ -2,6 +2,10 @@
 //!
 //! Fixed serde shapes only (no maps, no untagged enums, no `serde_json::Value`): the compact
 //! codec encodes payloads with postcard, which is not self-describing.
+//!
+//! Match ids are strings: on one node a match's id there (`"7"`), in a cluster the
+//! cluster's [`MatchRef`](tickwire::game::cluster::MatchRef) (`"<node, 16 hex digits>-<id>"`,
+//! e.g. `"3f2a09c1d4e5b677-7"`). Clients treat them as opaque.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +23,8 @@ pub struct QueueRequest {
 pub struct Matched {
     /// The seat token.
     pub token: String,
-    /// The match.
-    pub match_id: u64,
+    /// The match (see the module's note on ids).
+    pub match_id: String,
     /// Seats of the group filled by server-side bots.
     pub bots: u32,
 }
@@ -42,8 +46,8 @@ pub struct JoinRequest {
 /// `spectate`: watch a running match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpectateRequest {
-    /// The match to watch.
-    pub match_id: u64,
+    /// The match to watch (an id from `matches`).
+    pub match_id: String,
 }
 
 /// The ack of `join-match` and `spectate`.
@@ -70,8 +74,8 @@ impl JoinReply {
 pub struct Joined {
     /// Your player number (the `id` in snapshots and `acks`).
     pub player: u32,
-    /// The match.
-    pub match_id: u64,
+    /// The match (see the module's note on ids).
+    pub match_id: String,
     /// Watching only: inputs are ignored.
     pub spectator: bool,
     /// Snapshots per second.
@@ -85,8 +89,8 @@ pub struct Joined {
 /// One running match, for the lobby's list (ack of `matches`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchSummary {
-    /// The match.
-    pub id: u64,
+    /// The match (see the module's note on ids).
+    pub id: String,
     /// Its phase (see [`crate::game::state`]).
     pub phase: u8,
     /// Seconds left in the phase.
@@ -187,7 +191,7 @@ mod tests {
         both_ways(&QueueRequest { name: "Ada".into() });
         both_ways(&Matched {
             token: "tok".into(),
-            match_id: 3,
+            match_id: "3f2a09c1d4e5b677-3".into(),
             bots: 2,
         });
         both_ways(&JoinReply::refused("nope"));
@@ -195,15 +199,18 @@ mod tests {
             error: None,
             joined: Some(Joined {
                 player: 2,
-                match_id: 3,
+                match_id: "3".into(),
                 spectator: false,
                 tick_rate: 30,
                 arena: Arena::standard(),
                 tuning: Tuning::default(),
             }),
         });
+        both_ways(&SpectateRequest {
+            match_id: "3f2a09c1d4e5b677-3".into(),
+        });
         both_ways(&MatchSummary {
-            id: 3,
+            id: "3".into(),
             phase: 0,
             time_left: 1.0,
             players: vec![ScoreLine {

@@ -98,7 +98,8 @@ fn browser_payload_types_match_rust() {
     );
     let joined = Joined {
         player: 2,
-        match_id: 9_007_199_254,
+        // A cluster's match id: the node (16 hex digits), then the match's id there.
+        match_id: "3f2a09c1d4e5b677-9007199254".into(),
         spectator: false,
         tick_rate: 30,
         arena: Arena::standard(),
@@ -122,7 +123,20 @@ fn browser_payload_types_match_rust() {
             },
         ),
         case("join-match", "ack", &JoinReply::refused("match is over")),
-        case("spectate", "payload", &SpectateRequest { match_id: 300 }),
+        case(
+            "spectate",
+            "payload",
+            &SpectateRequest {
+                match_id: "300".into(),
+            },
+        ),
+        case(
+            "spectate",
+            "payload",
+            &SpectateRequest {
+                match_id: "3f2a09c1d4e5b677-300".into(),
+            },
+        ),
         case(
             "input",
             "payload",
@@ -142,7 +156,7 @@ fn browser_payload_types_match_rust() {
             "matches",
             "ack",
             &vec![MatchSummary {
-                id: 3,
+                id: "3".into(),
                 phase: 2,
                 time_left: 1.5,
                 players: vec![ScoreLine {
@@ -154,6 +168,31 @@ fn browser_payload_types_match_rust() {
                 spectators: 1,
             }],
         ),
+        case(
+            "matches",
+            "ack",
+            &vec![
+                MatchSummary {
+                    id: "00000000000000ff-12".into(),
+                    phase: 0,
+                    time_left: 3.0,
+                    players: vec![],
+                    spectators: 0,
+                },
+                MatchSummary {
+                    id: "3f2a09c1d4e5b677-4".into(),
+                    phase: 1,
+                    time_left: 60.25,
+                    players: vec![ScoreLine {
+                        id: 2,
+                        name: "Zoë".into(),
+                        score: 0,
+                        bot: false,
+                    }],
+                    spectators: 0,
+                },
+            ],
+        ),
         case("rtt", "payload", &70_000u32),
         case("rtt", "ack", &70_000u32),
         case(
@@ -161,8 +200,17 @@ fn browser_payload_types_match_rust() {
             "payload",
             &Matched {
                 token: "tok".into(),
-                match_id: 77,
+                match_id: "77".into(),
                 bots: 2,
+            },
+        ),
+        case(
+            "matched",
+            "payload",
+            &Matched {
+                token: "3f2a09c1d4e5b677-77.secret".into(),
+                match_id: "3f2a09c1d4e5b677-77".into(),
+                bots: 0,
             },
         ),
         case(

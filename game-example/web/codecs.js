@@ -4,6 +4,8 @@
 // must agree on each event's shape. These declarations mirror the Rust structs in
 // game-example/src/wire.rs and src/game/state.rs field by field, in declaration order (the
 // Rust test `tests/compact_schemas.rs` checks them against bytes written by Rust).
+//
+// Match ids are strings: `"7"` on one node, `"<node, 16 hex digits>-<id>"` in a cluster.
 
 /**
  * The game's events for `createParser({ events })` of tickwire-compact.js.
@@ -63,7 +65,7 @@ export function gameEvents(t) {
   });
   const Joined = t.struct({
     player: t.u32,
-    match_id: t.u53,
+    match_id: t.string,
     spectator: t.bool,
     tick_rate: t.u32,
     arena: Arena,
@@ -72,7 +74,7 @@ export function gameEvents(t) {
   const JoinReply = t.struct({ error: t.option(t.string), joined: t.option(Joined) });
   const ScoreLine = t.struct({ id: t.u32, name: t.string, score: t.u32, bot: t.bool });
   const MatchSummary = t.struct({
-    id: t.u53,
+    id: t.string,
     phase: t.u8,
     time_left: t.f32,
     players: t.vec(ScoreLine),
@@ -82,13 +84,13 @@ export function gameEvents(t) {
     // client -> server
     queue: t.struct({ name: t.string }),
     'join-match': { payload: t.struct({ token: t.string }), ack: JoinReply },
-    spectate: { payload: t.struct({ match_id: t.u53 }), ack: JoinReply },
+    spectate: { payload: t.struct({ match_id: t.string }), ack: JoinReply },
     input: t.tuple(t.u32, Input),
     leave: { payload: null, ack: t.bool },
     matches: { payload: null, ack: t.vec(MatchSummary) },
     rtt: { payload: t.u32, ack: t.u32 },
     // server -> client
-    matched: t.struct({ token: t.string, match_id: t.u53, bots: t.u32 }),
+    matched: t.struct({ token: t.string, match_id: t.string, bots: t.u32 }),
     'queue-error': t.struct({ message: t.string }),
     state: SnapshotMsg,
     'match-ended': t.string,

@@ -251,8 +251,9 @@ async function refreshMatches() {
   const items = list
     .map((m) => {
       const names = m.players.map((p) => `${escapeHtml(p.name)} ${p.score}`).join(', ');
-      return `<li><span>#${m.id} · ${phaseName(m.phase)} · ${Math.ceil(m.time_left)} s · ${names}</span>
-        <button class="secondary" data-watch="${m.id}">Watch</button></li>`;
+      const id = escapeHtml(m.id);
+      return `<li><span>#${id} · ${phaseName(m.phase)} · ${Math.ceil(m.time_left)} s · ${names}</span>
+        <button class="secondary" data-watch="${id}">Watch</button></li>`;
     })
     .join('');
   $('matches').innerHTML = `<div>Live matches</div><ul>${items}</ul>`;
@@ -261,7 +262,8 @@ $('matches').addEventListener('click', (ev) => {
   const id = ev.target && ev.target.dataset && ev.target.dataset.watch;
   if (!id) return;
   leaveMatchState();
-  socket.emitWithAck('spectate', { match_id: Number(id) }).then(onJoinReply, (e) => game.errors.push(e.message));
+  // Match ids are opaque strings (in a cluster: "<node>-<id>"); send it back as listed.
+  socket.emitWithAck('spectate', { match_id: id }).then(onJoinReply, (e) => game.errors.push(e.message));
 });
 setInterval(refreshMatches, 3000);
 
