@@ -343,3 +343,71 @@ fn cluster_match_times_local_and_remote_seats() {
     assert_eq!(metric(&r, "bus_dropped"), 0.0);
     assert!(metric(&r, "local_p50_us") > 0.0 && metric(&r, "remote_p50_us") > 0.0);
 }
+
+#[test]
+#[cfg_attr(
+    benches_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+fn publish_reaches_every_node_with_recovery_offsets() {
+    let redis_port = free_port();
+    let _redis = Server {
+        child: Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server starts (Debian's redis-server; .ci/setup installs it)"),
+        port: redis_port,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], redis_port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{redis_port}/");
+    let env = [("REDIS_URL", url.as_str()), ("RECOVERY", "1")];
+    let a = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+    let b = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tickwire_benches::client::{Client, ConnectOptions};
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut receiver = Client::connect(at(b.port), ConnectOptions::default())
+            .await
+            .unwrap();
+        let mut publisher = Client::connect(at(a.port), ConnectOptions::default())
+            .await
+            .unwrap();
+        let ack = publisher.call("publish", "[0,10]", |_| {}).await.unwrap();
+        assert_eq!(ack, b"[10]");
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let more = receiver
+                .recv_timeout(Duration::from_secs(10), |msg| {
+                    if let Some(body) = msg.strip_prefix(b"42[\"seq\",") {
+                        let args: serde_json::Value =
+                            serde_json::from_slice(&[b"[", body].concat()).unwrap();
+                        got.push((
+                            args[0]["n"].as_u64().unwrap(),
+                            args[1].as_str().unwrap().to_owned(),
+                        ));
+                    }
+                })
+                .await
+                .unwrap();
+            assert!(more, "the numbers reach the other node");
+        }
+        let numbers: Vec<u64> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, (0..10).collect::<Vec<_>>());
+        // Each carries a stream id as its recovery offset.
+        assert!(got
+            .iter()
+            .all(|(_, offset)| offset.split_once('-').is_some()));
+    });
+}

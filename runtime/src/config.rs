@@ -24,6 +24,8 @@ use tickwire_protocol::engineio;
 /// | `max_connections` | 50,000 | new sessions refused with HTTP 503, counted |
 /// | `max_connections_per_ip` | unlimited | new sessions from that address refused with HTTP 503, counted |
 /// | `allowed_origins` | any | a request whose `Origin` is not listed is refused with HTTP 403, counted |
+/// | `emit_dedupe_window` | 256 ids per socket | the oldest emit id is forgotten: a later copy of it runs again |
+/// | `emit_dedupe_max_ack_bytes` | 64 KiB per socket | the oldest kept answers are forgotten: their duplicates are dropped unanswered |
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Engine.IO timings and payload limit.
@@ -63,6 +65,16 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Connection state recovery (off by default, as in the reference server).
     pub recovery: Option<RecoveryConfig>,
+    /// Exactly-once emits (`tw:once`, see [`crate::Socket::emit_dedupe_stats`]): how many
+    /// emit ids each socket remembers (default 256). A duplicate of a remembered id never
+    /// runs its handler again; past the window the oldest id is forgotten and a later copy of
+    /// it runs again. `0` turns deduplication off (every copy runs).
+    pub emit_dedupe_window: usize,
+    /// Exactly-once emits: the bytes of answers each socket keeps for duplicates (default
+    /// 64 KiB). Past it the oldest answers are forgotten (their ids stay remembered, so a
+    /// duplicate of one is dropped unanswered rather than run twice); an answer larger than
+    /// this is never kept.
+    pub emit_dedupe_max_ack_bytes: usize,
 }
 
 impl Default for Config {
@@ -84,6 +96,8 @@ impl Default for Config {
             max_connections: 50_000,
             max_connections_per_ip: usize::MAX,
             recovery: None,
+            emit_dedupe_window: 256,
+            emit_dedupe_max_ack_bytes: 64 << 10,
         }
     }
 }
@@ -114,6 +128,11 @@ pub struct RecoveryConfig {
     pub max_packets: usize,
     /// Most dropped sessions kept per namespace (default 100,000).
     pub max_sessions: usize,
+    /// Most bytes of exactly-once answers the dropped sessions of one namespace keep in all
+    /// (default 64 MiB; each session holds at most its socket's
+    /// [`Config::emit_dedupe_max_ack_bytes`]). A session persisted past it keeps its emit ids
+    /// but not their answers: a duplicate of one is then dropped unanswered, never run twice.
+    pub max_dedupe_bytes: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -123,6 +142,7 @@ impl Default for RecoveryConfig {
             skip_middlewares: true,
             max_packets: 10_000,
             max_sessions: 100_000,
+            max_dedupe_bytes: 64 << 20,
         }
     }
 }

@@ -807,3 +807,298 @@ async fn compact_codec_against_the_server() {
     client.disconnect();
     within("the client to close", client.closed()).await;
 }
+
+// ----- exactly-once emits and connection state recovery -----------------------------------
+
+/// What the recovery server's handlers saw.
+struct Recovering {
+    io: SocketIo,
+    port: u16,
+    sockets: Events<Socket>,
+    reasons: Events<DisconnectReason>,
+    /// The argument of each `buy` run, then `"answered"` once it acked.
+    runs: Events<Value>,
+    /// Lets one `buy` run answer per permit.
+    gate: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// Recovery on; `join` joins a room and acks; `buy` acks `{"bought": arg}` once the gate
+/// lets it.
+fn recovering_server() -> Recovering {
+    let io = SocketIo::builder()
+        .connection_state_recovery(tickwire::RecoveryConfig::default())
+        .build();
+    let (sockets_tx, sockets) = events();
+    let (reasons_tx, reasons) = events();
+    let (runs_tx, runs) = events();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let buy_gate = gate.clone();
+    io.ns("/", move |socket: Socket| {
+        let _ = sockets_tx.send(socket.clone());
+        let reasons = reasons_tx.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = reasons.send(reason);
+        });
+        socket.on("join", |socket, Data(room): Data<String>, ack| async move {
+            socket.join(room);
+            ack.send(&"joined").ok();
+        });
+        let (runs, gate) = (runs_tx.clone(), buy_gate.clone());
+        socket.on("buy", move |_, Data(arg): Data<Value>, ack| {
+            let (runs, gate) = (runs.clone(), gate.clone());
+            let _ = runs.send(arg.clone());
+            async move {
+                gate.notified().await;
+                // The socket may be gone by now: the answer is kept for its session.
+                let _ = ack.send(&json!({ "bought": arg }));
+                let _ = runs.send(json!("answered"));
+            }
+        });
+    });
+    let port = serve(&io);
+    Recovering {
+        io,
+        port,
+        sockets,
+        reasons,
+        runs,
+        gate,
+    }
+}
+
+/// A TCP proxy to a local port that the test can cut: [`Proxy::cut`] drops every proxied
+/// connection and holds new ones (accepted, not forwarded) until [`Proxy::resume`].
+struct Proxy {
+    port: u16,
+    /// `(open, generation)`: connections of an older generation are dropped.
+    state: tokio::sync::watch::Sender<(bool, u64)>,
+}
+
+impl Proxy {
+    async fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (state, watch) = tokio::sync::watch::channel((true, 0u64));
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(&(_, generation)) = watch.wait_for(|(open, _)| *open).await.as_deref()
+                    else {
+                        return;
+                    };
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|(_, now)| *now != generation) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// Drop every connection, and hold new ones.
+    fn cut(&self) {
+        self.state.send_modify(|(open, generation)| {
+            *open = false;
+            *generation += 1;
+        });
+    }
+
+    /// Forward new connections again.
+    fn resume(&self) {
+        self.state.send_modify(|(open, _)| *open = true);
+    }
+}
+
+/// Both ends have seen the cut: the server kept the session, the client is reconnecting.
+async fn both_see_the_cut(server: &mut Recovering, conn: &mut Events<ConnectionEvent>) {
+    let reason = server.reasons.next().await;
+    assert!(
+        matches!(
+            reason,
+            DisconnectReason::TransportClose | DisconnectReason::TransportError
+        ),
+        "a recoverable close, got {reason:?}"
+    );
+    until(conn, |e| matches!(e, ConnectionEvent::Disconnected(_))).await;
+}
+
+#[actix_rt::test]
+async fn emit_once_retries_with_the_same_id_and_the_handler_runs_once() {
+    let mut server = recovering_server();
+    let (builder, _conn) = client(server.port, false);
+    let client = builder
+        .once_attempt_timeout(Duration::from_millis(100))
+        .connect()
+        .await
+        .expect("connect");
+    let socket = server.sockets.next().await;
+
+    // The first attempt times out while the handler runs; the retry (same emit id) waits
+    // on the server for the first run's answer.
+    let buying = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .emit_once_with_ack::<Value>("buy", &json!({"item": 1}), ACK)
+                .await
+        })
+    };
+    assert_eq!(server.runs.next().await, json!({"item": 1}));
+    support::settled("a retry waiting on the server", || {
+        socket.emit_dedupe_stats().awaited >= 1
+    })
+    .await;
+    server.gate.notify_one();
+    let answer = within("the answer", buying).await.unwrap();
+    assert_eq!(answer, Ok(json!({"bought": {"item": 1}})));
+    assert_eq!(server.runs.next().await, json!("answered"));
+    assert_eq!(server.runs.try_next(), None, "the handler ran once");
+    assert_eq!(socket.emit_dedupe_stats().ran, 1);
+
+    // A new emit is a new emit id.
+    server.gate.notify_one();
+    let again: Value = within(
+        "the second answer",
+        client.emit_once_with_ack("buy", &json!({"item": 2}), ACK),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, json!({"bought": {"item": 2}}));
+    assert_eq!(socket.emit_dedupe_stats().ran, 2);
+
+    // Out of time: the answer never came.
+    let late = client
+        .emit_once_with_ack::<Value>("buy", &json!({"item": 3}), Duration::from_millis(250))
+        .await;
+    assert_eq!(late, Err(Error::AckTimeout));
+    client.disconnect();
+}
+
+#[actix_rt::test]
+async fn recovers_its_session_and_gets_the_missed_broadcasts_once_in_order() {
+    let mut server = recovering_server();
+    let proxy = Proxy::start(server.port).await;
+    let (tx, mut broadcasts) = events::<(String, String)>();
+    let (builder, mut conn) = client(proxy.port, false);
+    // A broadcast's offset stays in its arguments, as the last one (as in the JS client).
+    let client = builder
+        .on("m", move |_, (text, offset): (String, String), _| {
+            let _ = tx.send((text, offset));
+        })
+        .connect()
+        .await
+        .expect("connect");
+    let first = server.sockets.next().await;
+    assert!(!client.recovered());
+    let sid = client.id().expect("connected");
+    let joined: String = within("join", client.emit_with_ack("join", "r", ACK))
+        .await
+        .unwrap();
+    assert_eq!(joined, "joined");
+    let ns = server.io.of("/").unwrap();
+    ns.to("r").emit("m", &"one").unwrap();
+    assert_eq!(broadcasts.next().await.0, "one");
+
+    proxy.cut();
+    both_see_the_cut(&mut server, &mut conn).await;
+    // Missed while away.
+    ns.to("r").emit("m", &"two").unwrap();
+    ns.emit("m", &"three").unwrap();
+    ns.to("elsewhere").emit("m", &"not for r").unwrap();
+    proxy.resume();
+
+    let ConnectionEvent::Reconnected { sid: back, .. } = until(&mut conn, |e| {
+        matches!(e, ConnectionEvent::Reconnected { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(back, sid, "the same socket id");
+    assert!(client.recovered());
+    let socket = server.sockets.next().await;
+    assert!(socket.recovered());
+    assert_ne!(socket, first);
+    assert_eq!(broadcasts.next().await.0, "two");
+    assert_eq!(broadcasts.next().await.0, "three");
+    // Back in room r, and nothing twice: the next one is live.
+    ns.to("r").emit("m", &"four").unwrap();
+    assert_eq!(broadcasts.next().await.0, "four");
+    assert_eq!(broadcasts.try_next(), None);
+    client.disconnect();
+}
+
+#[actix_rt::test]
+async fn emit_once_answered_while_the_client_was_away_is_not_run_again() {
+    let mut server = recovering_server();
+    let proxy = Proxy::start(server.port).await;
+    let (tx, mut broadcasts) = events::<String>();
+    let (builder, mut conn) = client(proxy.port, false);
+    let client = builder
+        .once_attempt_timeout(Duration::from_secs(5))
+        .on("m", move |_, (text, _offset): (String, String), _| {
+            let _ = tx.send(text);
+        })
+        .connect()
+        .await
+        .expect("connect");
+    server.sockets.next().await;
+    // An offset to recover from.
+    server.io.of("/").unwrap().emit("m", &"hello").unwrap();
+    broadcasts.next().await;
+
+    let buying = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .emit_once_with_ack::<Value>("buy", &json!("sword"), Duration::from_secs(10))
+                .await
+        })
+    };
+    assert_eq!(server.runs.next().await, json!("sword"));
+    // The connection drops while the handler runs; it answers while the client is away.
+    proxy.cut();
+    both_see_the_cut(&mut server, &mut conn).await;
+    server.gate.notify_one();
+    assert_eq!(server.runs.next().await, json!("answered"));
+    proxy.resume();
+
+    // Back on its session, the retry gets the kept answer.
+    let answer = within("the answer", buying).await.unwrap();
+    assert_eq!(answer, Ok(json!({"bought": "sword"})));
+    assert!(client.recovered());
+    let socket = server.sockets.next().await;
+    assert!(socket.recovered());
+    assert_eq!(socket.emit_dedupe_stats().replayed, 1);
+    assert_eq!(server.runs.try_next(), None, "the handler ran once");
+    client.disconnect();
+}
+
+#[actix_rt::test]
+async fn emit_once_speaks_the_compact_codec_too() {
+    let (io, _seen) = server(Duration::from_secs(5));
+    let port = serve(&io);
+    let (builder, _conn) = client(port, false);
+    let client = builder
+        .codec(Codec::Compact)
+        .connect()
+        .await
+        .expect("a compact connection");
+    let mv = Move {
+        player: "c".into(),
+        x: 41,
+        y: 0,
+    };
+    let x: i32 = within("the answer", client.emit_once_with_ack("move", &mv, ACK))
+        .await
+        .expect("answered");
+    assert_eq!(x, 42);
+    client.disconnect();
+}

@@ -1,6 +1,6 @@
 //! Configuring and connecting a client.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::driver::{Driver, Status};
 use super::handle::Inner;
 use super::handlers::{self, AckResponder, ConnectionEvent, Handlers};
+use super::once::EmitIds;
 use super::{endpoint, Client, Error, RawPayload, Reconnect};
 
 /// Most attachments the client accepts in one binary packet from the server (the same
@@ -35,7 +36,7 @@ pub(crate) struct Settings {
 ///
 /// Defaults: namespace `/`, path `/socket.io/`, no auth, JSON codec,
 /// [`Reconnect::default`], a 20 s connect timeout, a queue of 1024 emits, messages up to
-/// 64 MiB from the server.
+/// 64 MiB from the server, exactly-once emits retried every 2 s.
 #[must_use = "a builder does nothing until `connect` is awaited"]
 pub struct ClientBuilder {
     base: String,
@@ -48,6 +49,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     queue_capacity: usize,
     max_message_size: usize,
+    once_attempt_timeout: Duration,
     handlers: Handlers,
 }
 
@@ -76,6 +78,7 @@ impl ClientBuilder {
             connect_timeout: Duration::from_secs(20),
             queue_capacity: 1024,
             max_message_size: 64 << 20,
+            once_attempt_timeout: Duration::from_secs(2),
             handlers: Handlers::default(),
         }
     }
@@ -144,6 +147,13 @@ impl ClientBuilder {
     /// closes the connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// How long one attempt of [`Client::emit_once_with_ack`] waits for its answer before it
+    /// is sent again with the same emit id (default 2 s).
+    pub fn once_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.once_attempt_timeout = timeout;
         self
     }
 
@@ -217,6 +227,9 @@ impl ClientBuilder {
             control: control_tx,
             status: status_rx,
             next_ack: AtomicU64::new(0),
+            recovered: AtomicBool::new(false),
+            emit_ids: EmitIds::random(),
+            once_attempt: self.once_attempt_timeout,
         });
         let driver = Driver::new(
             Arc::new(settings),

@@ -13,12 +13,15 @@
 //! control messages only; emits wait in their bounded queue.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use serde_json::Value;
 use tickwire_protocol::engineio::Packet as EioPacket;
+use tickwire_protocol::Codec;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -29,6 +32,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::builder::Settings;
 use super::handle::Inner;
 use super::handlers::{AckResponder, AnyHandler, ConnectionHandler, EventHandler, Handlers};
+use super::recovery::Recovery;
 use super::wire::{Inbound, Outgoing, Wire, WsOut};
 use super::{Client, ConnectionEvent, DisconnectReason, Error, ProtocolError, RawPayload};
 
@@ -109,6 +113,8 @@ struct Conn {
     /// The server's `maxPayload`.
     max_payload: usize,
     sid: String,
+    /// The private session id of connection state recovery, when the server has it on.
+    pid: Option<String>,
 }
 
 /// The handshake JSON of the open packet (the fields a client uses).
@@ -131,6 +137,8 @@ pub(crate) struct Driver {
     pending: HashMap<u64, oneshot::Sender<Result<RawPayload, Error>>>,
     /// Bumped on each live connection; ack answers carry it.
     epoch: u64,
+    /// The session to claim back on reconnection (JSON codec only).
+    recovery: Recovery,
 }
 
 impl Driver {
@@ -151,12 +159,13 @@ impl Driver {
             status,
             pending: HashMap::new(),
             epoch: 0,
+            recovery: Recovery::default(),
         }
     }
 
     /// The whole life of the client. `first` learns how the first connection went.
     pub(crate) async fn run(mut self, first: oneshot::Sender<Result<(), Error>>) {
-        let mut conn = match open(&self.settings).await {
+        let mut conn = match open(&self.settings, self.settings.auth.clone()).await {
             Ok(conn) => conn,
             Err(error) => {
                 self.status.send_replace(Status::Closed);
@@ -270,6 +279,7 @@ impl Driver {
                 let Some(inner) = self.client.upgrade() else {
                     return Err(DisconnectReason::ClientDisconnect);
                 };
+                self.recovery.event(&payload);
                 let ack = AckResponder::new(id, self.epoch, inner.codec, inner.control.clone());
                 let client = Client { inner };
                 self.handlers.dispatch(&client, &event, payload, ack);
@@ -407,7 +417,8 @@ impl Driver {
             self.notify(&ConnectionEvent::Reconnecting { attempt, delay });
             self.wait_offline(tokio::time::sleep(delay)).await?;
             let settings = self.settings.clone();
-            match self.wait_offline(open(&settings)).await? {
+            let auth = self.recovery.auth(settings.auth.as_ref());
+            match self.wait_offline(open(&settings, auth)).await? {
                 Ok(conn) => return Some((conn, attempt)),
                 Err(error) => {
                     let refused = matches!(error, Error::ConnectRefused { .. });
@@ -441,6 +452,12 @@ impl Driver {
 
     fn went_live(&mut self, conn: &Conn, attempts: Option<u32>) {
         self.epoch += 1;
+        if self.settings.codec == Codec::Json {
+            let recovered = self.recovery.connected(conn.pid.clone());
+            if let Some(inner) = self.client.upgrade() {
+                inner.recovered.store(recovered, Ordering::Release);
+            }
+        }
         self.status
             .send_replace(Status::Connected(conn.sid.clone()));
         let sid = conn.sid.clone();
@@ -540,15 +557,15 @@ async fn close(mut conn: Conn, reason: DisconnectReason) {
     .await;
 }
 
-/// One connection attempt, within the connect timeout.
-async fn open(settings: &Settings) -> Result<Conn, Error> {
-    tokio::time::timeout(settings.connect_timeout, open_now(settings))
+/// One connection attempt with `auth` in the CONNECT, within the connect timeout.
+async fn open(settings: &Settings, auth: Option<Value>) -> Result<Conn, Error> {
+    tokio::time::timeout(settings.connect_timeout, open_now(settings, auth))
         .await
         .unwrap_or(Err(Error::ConnectTimeout))
 }
 
 /// Websocket, Engine.IO open packet, namespace CONNECT and its answer.
-async fn open_now(settings: &Settings) -> Result<Conn, Error> {
+async fn open_now(settings: &Settings, auth: Option<Value>) -> Result<Conn, Error> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(settings.max_message_size))
         .max_frame_size(Some(settings.max_message_size));
@@ -581,7 +598,7 @@ async fn open_now(settings: &Settings) -> Result<Conn, Error> {
         settings.max_attachments,
     );
     let deadline = after(settings.connect_timeout);
-    let connect = wire.encode(Outgoing::Connect(settings.auth.clone()))?;
+    let connect = wire.encode(Outgoing::Connect(auth))?;
     send(&mut ws, connect, deadline)
         .await
         .map_err(|reason| Error::Transport(format!("sending CONNECT: {}", reason.as_str())))?;
@@ -602,13 +619,14 @@ async fn open_now(settings: &Settings) -> Result<Conn, Error> {
             _ => continue,
         };
         match wire.decode(message)? {
-            Some(Inbound::Connect { sid }) => {
+            Some(Inbound::Connect { sid, pid }) => {
                 return Ok(Conn {
                     ws,
                     wire,
                     heartbeat,
                     max_payload,
                     sid: sid.unwrap_or_default(),
+                    pid,
                 })
             }
             Some(Inbound::ConnectError { message, data }) => {

@@ -1,7 +1,7 @@
 //! The handle user code holds: emit, ask for acks, register handlers, disconnect.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::driver::{AckWaiter, Control, Emit, Status};
 use super::handlers::{self, AckResponder, ConnectionEvent};
+use super::once::{self, EmitIds};
 use super::{ClientBuilder, Error, RawPayload};
 use tickwire_protocol::Codec;
 
@@ -37,6 +38,11 @@ pub(crate) struct Inner {
     pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) status: watch::Receiver<Status>,
     pub(crate) next_ack: AtomicU64,
+    /// Whether the last connection recovered the previous session.
+    pub(crate) recovered: AtomicBool,
+    pub(crate) emit_ids: EmitIds,
+    /// How long one attempt of an exactly-once emit waits for its answer.
+    pub(crate) once_attempt: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -82,6 +88,19 @@ impl Client {
             Status::Connected(sid) => Some(sid.clone()),
             _ => None,
         }
+    }
+
+    /// Whether the last connection recovered the previous session (connection state
+    /// recovery, JSON codec): the server gave the socket its id and rooms back and replayed
+    /// the broadcasts it missed. `false` for the first connection, a fresh session, a
+    /// server without recovery, and the compact codec. It keeps its value while the client
+    /// reconnects.
+    ///
+    /// As with the official JS client, the broadcasts of a server with recovery on carry
+    /// their offset as one more, last, string argument, and handlers see it: read such an
+    /// event as a tuple (or with a raw handler).
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered.load(Ordering::Acquire)
     }
 
     /// Emit `event` with `data` as its single argument.
@@ -160,6 +179,68 @@ impl Client {
             Err(_) => {
                 let _ = self.inner.control.send(Control::ForgetAck(id));
                 Err(Error::AckTimeout)
+            }
+        }
+    }
+
+    /// Emit `event` with `data` so that a tickwire server handles it once, and wait up to
+    /// `timeout` in all for its answer, read as `R`.
+    ///
+    /// The emit gets an emit id and travels as `tw:once` (see the server's docs): each
+    /// attempt waits for the answer at most [`ClientBuilder::once_attempt_timeout`], and a
+    /// lost connection or an attempt without answer is retried with the same emit id (and
+    /// a new ack id) until the answer comes or `timeout` runs out, across reconnections. The
+    /// server runs the handler for the first copy only and answers every copy with that
+    /// run's answer.
+    ///
+    /// Exactly-once holds within the server's window of remembered emit ids (256 per socket
+    /// by default) and the session: across a reconnection it needs connection state
+    /// recovery on the server, and the JSON codec (a compact client that reconnects starts a
+    /// fresh session, where a retry runs again).
+    ///
+    /// Fails with [`Error::AckTimeout`] when no attempt was answered in time (the event may
+    /// or may not have been handled), [`Error::Closed`], [`Error::Decode`], or what a plain
+    /// emit fails with.
+    pub async fn emit_once_with_ack<R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+        timeout: Duration,
+    ) -> Result<R, Error> {
+        let payload = RawPayload::encode(self.codec(), data)?;
+        self.emit_raw_once_with_ack(event, payload, timeout)
+            .await?
+            .deserialize()
+    }
+
+    /// [`Client::emit_once_with_ack`] with raw payloads both ways (several arguments,
+    /// binary attachments).
+    pub async fn emit_raw_once_with_ack(
+        &self,
+        event: &str,
+        payload: RawPayload,
+        timeout: Duration,
+    ) -> Result<RawPayload, Error> {
+        self.check_codec(&payload)?;
+        let id = self.inner.emit_ids.next();
+        let envelope = once::envelope(&id, event, payload)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::AckTimeout);
+            }
+            let attempt = left.min(self.inner.once_attempt);
+            match self
+                .emit_raw_with_ack(once::ONCE_EVENT, envelope.clone(), attempt)
+                .await
+            {
+                // Not answered (yet): the same emit id again. After a lost connection the
+                // retry waits in the queue until the client is back.
+                Err(Error::AckTimeout | Error::Disconnected) => {
+                    tracing::debug!(emit = %id, event, "exactly-once emit not answered; retrying");
+                }
+                answer => return answer,
             }
         }
     }

@@ -59,6 +59,19 @@
 //!
 //! One client is one connection to one namespace: open one client per namespace.
 //!
+//! # Exactly-once emits and recovery
+//!
+//! [`Client::emit_once_with_ack`] sends an emit with an emit id and retries it with the same
+//! id until it is answered: a tickwire server runs its handler once and answers every copy
+//! with that run's answer.
+//!
+//! When the server has connection state recovery on, the client claims its session back
+//! on reconnection, as the official JS client does (the `pid` of the CONNECT reply and the
+//! offset of the last event received, merged into the auth): the server gives the socket
+//! its id, rooms, emit ids and missed broadcasts back ([`Client::recovered`]). JSON codec
+//! only: compact broadcasts carry no offsets. As in the JS client, a broadcast's offset
+//! stays in its arguments, as the last one.
+//!
 //! # Why tokio-tungstenite and not awc
 //!
 //! The websocket is `tokio-tungstenite` (plain `ws://`, no TLS). actix's `awc` client is
@@ -83,8 +96,10 @@ mod endpoint;
 mod error;
 mod handle;
 mod handlers;
+mod once;
 mod payload;
 mod reconnect;
+mod recovery;
 mod wire;
 
 pub use builder::ClientBuilder;

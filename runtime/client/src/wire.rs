@@ -37,8 +37,12 @@ pub(crate) enum Outgoing {
 /// A Socket.IO packet received on the client's namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Inbound {
-    /// The namespace accepted the client; `sid` is the socket id.
-    Connect { sid: Option<String> },
+    /// The namespace accepted the client; `sid` is the socket id, `pid` the private session
+    /// id of connection state recovery (when the server has it on).
+    Connect {
+        sid: Option<String>,
+        pid: Option<String>,
+    },
     /// The namespace refused the client.
     ConnectError {
         message: String,
@@ -183,7 +187,8 @@ impl Wire {
         }
         Ok(Some(match packet.kind {
             PacketKind::Connect => Inbound::Connect {
-                sid: socket_id(packet.data.as_ref()),
+                sid: string_field(packet.data.as_ref(), "sid"),
+                pid: string_field(packet.data.as_ref(), "pid"),
             },
             PacketKind::ConnectError => {
                 let (message, data) = refusal(packet.data);
@@ -222,9 +227,13 @@ impl Wire {
             return Ok(None);
         }
         Ok(Some(match packet.kind {
-            CompactKind::Connect => Inbound::Connect {
-                sid: socket_id(packet.json()?.as_ref()),
-            },
+            CompactKind::Connect => {
+                let data = packet.json()?;
+                Inbound::Connect {
+                    sid: string_field(data.as_ref(), "sid"),
+                    pid: string_field(data.as_ref(), "pid"),
+                }
+            }
             CompactKind::ConnectError => {
                 let (message, data) = refusal(packet.json()?);
                 Inbound::ConnectError { message, data }
@@ -281,9 +290,9 @@ fn compact_bytes(payload: RawPayload) -> Result<Bytes, Error> {
     }
 }
 
-/// The socket id of a CONNECT reply's `{"sid": ...}`.
-fn socket_id(data: Option<&Value>) -> Option<String> {
-    data.and_then(|d| d.get("sid"))
+/// A string field of a CONNECT reply's `{"sid": ..., "pid": ...}`.
+fn string_field(data: Option<&Value>, key: &str) -> Option<String> {
+    data.and_then(|d| d.get(key))
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
@@ -360,7 +369,8 @@ mod tests {
         assert_eq!(
             w.decode(msg(r#"0{"sid":"abc"}"#)).unwrap(),
             Some(Inbound::Connect {
-                sid: Some("abc".into())
+                sid: Some("abc".into()),
+                pid: None,
             })
         );
         assert_eq!(w.decode(msg(r#"2/other,["x"]"#)).unwrap(), None);
@@ -422,11 +432,12 @@ mod tests {
         // What the server sends back decodes into the same shapes as JSON.
         let mut w = wire(Codec::Compact, "/game");
         let encode = |p: &CompactPacket| EioPacket::Binary(compact::encode(p).unwrap());
-        let connect = CompactPacket::connect("/game", Some(&json!({"sid": "s1"})));
+        let connect = CompactPacket::connect("/game", Some(&json!({"sid": "s1", "pid": "p1"})));
         assert_eq!(
             w.decode(encode(&connect)).unwrap(),
             Some(Inbound::Connect {
-                sid: Some("s1".into())
+                sid: Some("s1".into()),
+                pid: Some("p1".into()),
             })
         );
         let event = CompactPacket::event(

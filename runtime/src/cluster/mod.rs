@@ -40,8 +40,18 @@ mod node;
 mod node_dialect;
 #[cfg(feature = "redis")]
 mod redis_pubsub;
+#[cfg(feature = "redis")]
+mod redis_streams;
+#[cfg(feature = "redis")]
+mod stream_entry;
+#[cfg(feature = "redis")]
+mod stream_log;
+#[cfg(feature = "redis")]
+mod stream_session;
 
 pub use crate::socketio::RemoteSocket;
 pub use local::{AlreadyAttached, LocalCluster};
 #[cfg(feature = "redis")]
 pub use redis_pubsub::{RedisAdapter, RedisAdapterBuilder, RedisAdapterError};
+#[cfg(feature = "redis")]
+pub use redis_streams::{RedisStreamsAdapter, RedisStreamsAdapterBuilder};

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op, Reply, WireAckError, WireFrame, WirePayload};
 use crate::socketio::{
-    AckError, Adapter, EncodedBroadcast, Payload, SendError, SocketDescription, SocketId, Targets,
+    AckError, Adapter, EncodedBroadcast, Payload, SendError, SharedRecovery, SocketDescription,
+    SocketId, Targets,
 };
 
 /// How long past its timeout an ack request waits for the other nodes' replies (transit).
@@ -33,6 +34,9 @@ pub(crate) struct ClusterNode {
     pub(crate) counters: Arc<ClusterCounters>,
     /// Requests of this node waiting for the other nodes' replies.
     requests: Mutex<HashMap<u64, mpsc::UnboundedSender<(u64, Reply)>>>,
+    /// The log every node reads, when the bus has one (Redis streams): it delivers this
+    /// node's broadcasts here too, in its order, and keeps the recovery sessions.
+    log: Option<Arc<dyn SharedRecovery>>,
 }
 
 impl ClusterNode {
@@ -42,12 +46,24 @@ impl ClusterNode {
         bus: Arc<dyn Bus>,
         counters: Arc<ClusterCounters>,
     ) -> Arc<ClusterNode> {
+        Self::with_log(node, bus, counters, None)
+    }
+
+    /// Node `node` on a bus with a log every node reads (which delivers this node's own
+    /// broadcasts, and keeps recovery sessions).
+    pub(crate) fn with_log(
+        node: u64,
+        bus: Arc<dyn Bus>,
+        counters: Arc<ClusterCounters>,
+        log: Option<Arc<dyn SharedRecovery>>,
+    ) -> Arc<ClusterNode> {
         Arc::new_cyclic(|me| ClusterNode {
             node,
             me: me.clone(),
             bus,
             counters,
             requests: Mutex::new(HashMap::new()),
+            log,
         })
     }
 
@@ -315,6 +331,14 @@ impl Adapter for ClusterNode {
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         self.counters.snapshot()
+    }
+
+    fn shared_recovery(&self) -> Option<Arc<dyn SharedRecovery>> {
+        self.log.clone()
+    }
+
+    fn delivers_locally(&self) -> bool {
+        self.log.is_some()
     }
 }
 

@@ -95,7 +95,7 @@ impl Channels {
 // ----- JSON and msgpack ---------------------------------------------------------------------
 
 /// A JSON value as msgpack, its binary placeholders replaced by their attachments' bytes.
-fn to_mp(value: &Value, attachments: &[Bytes]) -> Mp {
+pub(crate) fn to_mp(value: &Value, attachments: &[Bytes]) -> Mp {
     match value {
         Value::Null => Mp::Nil,
         Value::Bool(b) => Mp::Boolean(*b),
@@ -136,7 +136,7 @@ fn placeholder(map: &Map<String, Value>) -> Option<usize> {
 
 /// A msgpack value as JSON, its binaries moved to `attachments` behind placeholders.
 /// Extension values (a JS `Date`, say) have no JSON form and read as `null`.
-fn from_mp(value: Mp, attachments: &mut Vec<Bytes>) -> Value {
+pub(crate) fn from_mp(value: Mp, attachments: &mut Vec<Bytes>) -> Value {
     match value {
         Mp::Nil | Mp::Ext(..) => Value::Null,
         Mp::Boolean(b) => Value::Bool(b),
@@ -170,23 +170,23 @@ fn from_mp(value: Mp, attachments: &mut Vec<Bytes>) -> Value {
     }
 }
 
-fn mp_bytes(value: &Mp) -> Vec<u8> {
+pub(crate) fn mp_bytes(value: &Mp) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut out, value);
     out
 }
 
-fn mp_map(pairs: Vec<(&str, Mp)>) -> Mp {
+pub(crate) fn mp_map(pairs: Vec<(&str, Mp)>) -> Mp {
     Mp::Map(pairs.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
 }
 
 /// A msgpack message, binaries kept.
-fn decode_mp(bytes: &[u8]) -> Option<Mp> {
+pub(crate) fn decode_mp(bytes: &[u8]) -> Option<Mp> {
     rmpv::decode::read_value(&mut Cursor::new(bytes)).ok()
 }
 
-fn mp_get<'a>(map: &'a Mp, key: &str) -> Option<&'a Mp> {
+pub(crate) fn mp_get<'a>(map: &'a Mp, key: &str) -> Option<&'a Mp> {
     match map {
         Mp::Map(pairs) => pairs
             .iter()
@@ -212,7 +212,7 @@ fn rooms_of(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn targets_of(opts: Option<&Value>) -> Targets {
+pub(crate) fn targets_of(opts: Option<&Value>) -> Targets {
     Targets {
         rooms: rooms_of(opts.and_then(|o| o.get("rooms"))),
         except: rooms_of(opts.and_then(|o| o.get("except"))),
@@ -221,7 +221,7 @@ fn targets_of(opts: Option<&Value>) -> Targets {
 }
 
 /// Targets as the Node adapter's options: a socket to leave out is its own room.
-fn opts_json(targets: &Targets) -> Value {
+pub(crate) fn opts_json(targets: &Targets) -> Value {
     let mut except = targets.except.clone();
     except.extend(targets.except_sid.as_deref().map(str::to_owned));
     json!({"rooms": targets.rooms, "except": except})
@@ -229,7 +229,7 @@ fn opts_json(targets: &Targets) -> Value {
 
 /// A JSON event frame set (`4` + Socket.IO text, then attachments) as `[event, ...args]`
 /// and its attachments.
-fn event_of_frames(frames: &[WireFrame]) -> Option<(Value, Vec<Bytes>)> {
+pub(crate) fn event_of_frames(frames: &[WireFrame]) -> Option<(Value, Vec<Bytes>)> {
     let Some(WireFrame::Text(text)) = frames.first() else {
         return None;
     };
@@ -256,7 +256,7 @@ fn packet_mp(nsp: &str, data: &Value, attachments: &[Bytes]) -> Mp {
 }
 
 /// `[event, ...args]` as the event name and its arguments.
-fn split_event(data: Value) -> Option<(String, Vec<Value>)> {
+pub(crate) fn split_event(data: Value) -> Option<(String, Vec<Value>)> {
     let Value::Array(mut data) = data else {
         return None;
     };

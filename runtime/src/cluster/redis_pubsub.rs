@@ -258,7 +258,7 @@ impl RedisAdapterBuilder {
     }
 }
 
-fn unreachable(e: redis::RedisError) -> RedisAdapterError {
+pub(crate) fn unreachable(e: redis::RedisError) -> RedisAdapterError {
     RedisAdapterError::Connect(e.to_string())
 }
 
@@ -385,15 +385,15 @@ impl NodeReader {
 }
 
 /// A node's own channel, where replies to its requests arrive.
-fn node_channel(channel: &str, node: u64) -> String {
+pub(crate) fn node_channel(channel: &str, node: u64) -> String {
     format!("{channel}#{node:016x}")
 }
 
-struct RedisBus {
-    queue: Publisher,
-    channel: String,
+pub(crate) struct RedisBus {
+    pub(crate) queue: Publisher,
+    pub(crate) channel: String,
     /// For queries (the publishing task has its own handle on the same connection).
-    conn: ConnectionManager,
+    pub(crate) conn: ConnectionManager,
 }
 
 impl Bus for RedisBus {
@@ -412,14 +412,17 @@ impl Bus for RedisBus {
     }
 }
 
-async fn subscribe(client: &Client, channels: &[String]) -> redis::RedisResult<PubSubStream> {
+pub(crate) async fn subscribe(
+    client: &Client,
+    channels: &[String],
+) -> redis::RedisResult<PubSubStream> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channels).await?;
     Ok(pubsub.into_on_message())
 }
 
 /// Deliver what the other nodes publish; resubscribe (with backoff) when Redis goes away.
-async fn read_loop(
+pub(crate) async fn read_loop(
     client: Client,
     channels: [String; 2],
     mut messages: PubSubStream,

@@ -18,6 +18,16 @@ pub(crate) struct BusCounters {
     pub(crate) publish_failed: AtomicU64,
     /// Messages from the bus that did not decode.
     pub(crate) malformed: AtomicU64,
+    /// Broadcasts made while Redis was unreachable: delivered here at once, kept for it.
+    pub(crate) queued_offline: AtomicU64,
+    /// Of those, the ones appended to the stream once Redis answered again.
+    pub(crate) flushed: AtomicU64,
+    /// Stream entries skipped as already seen (appended twice after a lost reply).
+    pub(crate) duplicates: AtomicU64,
+    /// Broadcasts replayed to recovering clients.
+    pub(crate) replayed: AtomicU64,
+    /// Times the stream was found trimmed past this node's position (entries lost).
+    pub(crate) gaps: AtomicU64,
 }
 
 impl BusCounters {
@@ -34,6 +44,11 @@ impl BusCounters {
             ("queue_full", &self.queue_full),
             ("publish_failed", &self.publish_failed),
             ("malformed", &self.malformed),
+            ("queued_offline", &self.queued_offline),
+            ("flushed", &self.flushed),
+            ("duplicates", &self.duplicates),
+            ("replayed", &self.replayed),
+            ("gaps", &self.gaps),
         ]
         .into_iter()
         .map(|(name, counter)| (name, counter.load(Ordering::Relaxed)))

@@ -75,6 +75,8 @@ impl PendingAcks {
 pub struct AckSender {
     pub(crate) socket: Socket,
     pub(crate) id: Option<u64>,
+    /// Set for an exactly-once emit's run: the answer is also kept for its duplicates.
+    pub(crate) once: Option<super::dedupe::OnceAck>,
 }
 
 impl AckSender {
@@ -86,6 +88,9 @@ impl AckSender {
     /// Answer with one argument.
     pub fn send(&self, data: &impl Serialize) -> Result<(), SendError> {
         let Some(id) = self.id else { return Ok(()) };
+        if let Some(once) = &self.once {
+            return once.send(id, data);
+        }
         let s = &self.socket;
         let frames = encode_ack(s.codec(), s.inner.ns.name(), id, data)?;
         s.send_frames(&frames, Class::Control)
@@ -94,6 +99,9 @@ impl AckSender {
     /// Answer with any arguments and binary attachments.
     pub fn send_payload(&self, payload: Payload) -> Result<(), SendError> {
         let Some(id) = self.id else { return Ok(()) };
+        if let Some(once) = &self.once {
+            return once.send_payload(id, payload);
+        }
         let s = &self.socket;
         let frames = encode_payload_ack(s.codec(), s.inner.ns.name(), id, &payload)?;
         s.send_frames(&frames, Class::Control)

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{AckError, SendError};
 use super::payload::Payload;
+use super::shared_recovery::SharedRecovery;
 use super::socket::{Socket, SocketId};
 use crate::engine::Frame;
 
@@ -118,6 +119,20 @@ pub(crate) trait Adapter: Send + Sync + 'static {
     /// Messages by outcome (`published`, `received`, ...) for the metrics.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// Connection state recovery kept by the bus for every node, when the adapter keeps
+    /// one: sessions and offsets are then the cluster's, and the namespaces' own logs stay
+    /// unused.
+    fn shared_recovery(&self) -> Option<Arc<dyn SharedRecovery>> {
+        None
+    }
+
+    /// Whether the adapter delivers this node's own broadcasts to this node's sockets (in
+    /// the order of a log every node reads, so that every node delivers in one order):
+    /// then a broadcast is only handed to the adapter.
+    fn delivers_locally(&self) -> bool {
+        false
     }
 }
 

@@ -5,7 +5,9 @@
 //! refused with CONNECT_ERROR `server busy`), and middlewares run concurrently (spawned in
 //! the actor's context), so a slow async check never blocks other admissions. A namespace
 //! without middlewares has nothing to wait for: the connection admits inline
-//! ([`new_socket`] then [`enter`]), with no hop to another thread.
+//! ([`new_socket`] then [`enter`]), with no hop to another thread, unless the client claims
+//! a session kept by the cluster's shared recovery ([`claims_shared_session`]): that takes
+//! a round trip to the store, so it goes through the actor too.
 
 use std::sync::Arc;
 
@@ -18,11 +20,81 @@ use super::handshake::Handshake;
 use super::namespace::Namespace;
 use super::recovery::Restore;
 use super::session::ToSession;
+use super::shared_recovery::{ResumeGuard, SharedRecovery, SharedRestore};
 use super::socket::Socket;
 use crate::engine::{Class, ConnHandle};
 
 /// Pending admissions one namespace queues before refusing.
 pub(crate) const NAMESPACE_MAILBOX: usize = 4096;
+
+/// The `(pid, offset)` a client claims in its CONNECT auth.
+fn recovery_claim(handshake: &Handshake) -> Option<(&str, &str)> {
+    let auth = &handshake.auth;
+    auth.get("pid")
+        .and_then(serde_json::Value::as_str)
+        .zip(auth.get("offset").and_then(serde_json::Value::as_str))
+}
+
+/// The cluster's shared recovery, when the client claims a session there (recovery on, an
+/// adapter that keeps sessions, and a `pid` and `offset` in the auth).
+pub(crate) fn claims_shared_session(
+    ns: &Namespace,
+    handshake: &Handshake,
+) -> Option<Arc<dyn SharedRecovery>> {
+    ns.0.recovery.as_ref()?;
+    recovery_claim(handshake)?;
+    ns.adapter().get()?.shared_recovery()
+}
+
+/// A fresh socket: a new id, and a new recovery pid when recovery is on.
+fn fresh_socket(ns: &Namespace, conn: ConnHandle, handshake: Arc<Handshake>) -> Socket {
+    let fresh_id = || -> Arc<str> { sid_from_entropy(rand::random()).into() };
+    let pid = ns.0.recovery.as_ref().map(|_| fresh_id());
+    Socket::new(fresh_id(), ns.clone(), conn, handshake, pid, false)
+}
+
+/// The socket the cluster's shared recovery answered for: restored (same id, rooms, the
+/// missed broadcasts queued behind the CONNECT reply, and the guard that holds the live
+/// delivery until it has entered), or fresh. Returns whether middlewares are skipped.
+fn shared_socket(
+    ns: &Namespace,
+    conn: ConnHandle,
+    handshake: Arc<Handshake>,
+    restore: SharedRestore,
+) -> (Socket, bool, Option<ResumeGuard>) {
+    let Some(pid) = recovery_claim(&handshake).map(|(pid, _)| Arc::<str>::from(pid)) else {
+        return (fresh_socket(ns, conn, handshake), false, None);
+    };
+    let restored = match restore {
+        SharedRestore::Restored(restored) => restored,
+        SharedRestore::Unknown(why) => {
+            tracing::debug!(namespace = ns.name(), why, "recovery: a fresh session");
+            return (fresh_socket(ns, conn, handshake), false, None);
+        }
+        SharedRestore::TooMuchMissed => {
+            tracing::warn!(
+                namespace = ns.name(),
+                "recovery refused: the missed packets exceed the outbound budget"
+            );
+            return (fresh_socket(ns, conn, handshake), false, None);
+        }
+    };
+    let skip =
+        ns.0.recovery
+            .as_ref()
+            .is_some_and(|log| log.lock().config().skip_middlewares);
+    let session = restored.session;
+    let socket = Socket::new(session.sid, ns.clone(), conn, handshake, Some(pid), true);
+    socket.restore_dedupe_state(serde_json::from_value(session.extra).unwrap_or_default());
+    for room in session.rooms {
+        let _ = socket.join(room);
+    }
+    // Within the budget (the store checked it), so none is refused.
+    for frames in restored.missed {
+        let _ = socket.send_frames(&frames, Class::Reliable);
+    }
+    (socket, skip, Some(restored.resume))
+}
 
 /// A fresh socket, or the one connection state recovery restores (same id and rooms, the
 /// missed broadcasts queued behind the CONNECT reply). Returns whether middlewares are
@@ -73,6 +145,7 @@ pub(crate) fn new_socket(
     };
     let skip = log.lock().config().skip_middlewares;
     let socket = Socket::new(restored.sid, ns.clone(), conn, handshake, Some(pid), true);
+    socket.restore_dedupe_state(restored.dedupe);
     for room in restored.rooms {
         let _ = socket.join(room);
     }
@@ -118,10 +191,33 @@ impl NamespaceActor {
     }
 
     fn admit(&mut self, msg: Admit, ctx: &mut Context<Self>) {
+        if let Some(shared) = claims_shared_session(&self.ns, &msg.handshake) {
+            let budget = self.ns.config().max_buffered_bytes;
+            let restore = recovery_claim(&msg.handshake)
+                .map(|(pid, offset)| shared.restore(self.ns.name(), pid, offset, budget));
+            let Some(restore) = restore else { return };
+            ctx.spawn(restore.into_actor(self).map(move |restore, act, ctx| {
+                let (socket, skip, guard) =
+                    shared_socket(&act.ns, msg.conn, msg.handshake, restore);
+                act.check(socket, skip, guard, ctx);
+            }));
+            return;
+        }
         let (socket, skip_middlewares) = new_socket(&self.ns, msg.conn, msg.handshake);
+        self.check(socket, skip_middlewares, None, ctx);
+    }
+
+    /// Run the middlewares (unless skipped), then let the socket in or refuse it.
+    fn check(
+        &mut self,
+        socket: Socket,
+        skip_middlewares: bool,
+        guard: Option<ResumeGuard>,
+        ctx: &mut Context<Self>,
+    ) {
         let middlewares = self.ns.0.setup.middlewares.read().clone();
         if middlewares.is_empty() || skip_middlewares {
-            self.finish(socket, Ok(()));
+            self.finish(socket, Ok(()), guard);
             return;
         }
         let check = {
@@ -136,11 +232,30 @@ impl NamespaceActor {
         ctx.spawn(
             check
                 .into_actor(self)
-                .map(move |result, act, _| act.finish(socket, result)),
+                .map(move |result, act, _| act.finish(socket, result, guard)),
         );
     }
 
-    fn finish(&mut self, socket: Socket, result: Result<(), ConnectError>) {
+    fn finish(
+        &mut self,
+        socket: Socket,
+        result: Result<(), ConnectError>,
+        guard: Option<ResumeGuard>,
+    ) {
+        // A restored socket that comes in after the cluster stopped holding its live
+        // delivery would have a gap: it starts afresh instead.
+        let socket = match &guard {
+            Some(guard) if guard.expired() => {
+                tracing::warn!(
+                    namespace = self.ns.name(),
+                    "recovery dropped: the socket took too long to enter"
+                );
+                let (conn, handshake) = (socket.inner.conn.clone(), socket.handshake_arc());
+                socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
+                fresh_socket(&self.ns, conn, handshake)
+            }
+            _ => socket,
+        };
         let conn = socket.inner.conn.clone();
         match result {
             // One upcall per CONNECT packet, which the client can send once per namespace.

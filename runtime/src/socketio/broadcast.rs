@@ -66,12 +66,32 @@ impl BroadcastOperator {
     /// recovery offset when recovery is on.
     pub(crate) fn deliver_encoded(&self, json: Option<&[Frame]>, compact: Option<&[Frame]>) {
         let with_offset = match (json, self.recovery_offset()) {
-            (Some(frames), Some(offset)) => with_json_offset(frames, offset).inspect(|frames| {
-                self.log_for_recovery(offset, frames.clone());
-            }),
+            (Some(frames), Some(offset)) => {
+                with_json_offset(frames, &offset.to_string()).inspect(|frames| {
+                    self.log_for_recovery(offset, frames.clone());
+                })
+            }
             _ => None,
         };
-        let json = with_offset.as_deref().or(json);
+        self.deliver_frames(with_offset.as_deref().or(json), compact);
+    }
+
+    /// Deliver frames of the cluster's log to this node's targets, JSON ones with the log's
+    /// `offset` (the cluster's, for connection state recovery through any node).
+    pub(crate) fn deliver_logged(
+        &self,
+        json: Option<&[Frame]>,
+        compact: Option<&[Frame]>,
+        offset: Option<&str>,
+    ) {
+        let with_offset = json
+            .zip(offset.filter(|_| !self.volatile))
+            .and_then(|(frames, offset)| with_json_offset(frames, offset));
+        self.deliver_frames(with_offset.as_deref().or(json), compact);
+    }
+
+    /// Each target socket gets its codec's frames.
+    fn deliver_frames(&self, json: Option<&[Frame]>, compact: Option<&[Frame]>) {
         let class = self.class();
         for socket in self.fetch_sockets() {
             let frames = match socket.codec() {
@@ -197,15 +217,17 @@ impl BroadcastOperator {
         compact_error.map_or(Ok(()), Err)
     }
 
-    /// Deliver frames encoded without a recovery offset to this node's targets, then publish
-    /// them for the other nodes'.
+    /// Deliver frames encoded without a recovery offset to this node's targets (unless the
+    /// adapter does, in its log's order), then publish them for the other nodes'.
     fn deliver_and_publish(
         &self,
         adapter: &dyn Adapter,
         json: Option<&[Frame]>,
         compact: Option<&[Frame]>,
     ) -> Result<(), SendError> {
-        self.deliver_encoded(json, compact);
+        if !adapter.delivers_locally() {
+            self.deliver_encoded(json, compact);
+        }
         let broadcast = EncodedBroadcast {
             volatile: self.volatile,
             json,

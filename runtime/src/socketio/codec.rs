@@ -293,16 +293,20 @@ impl<'a, T: Serialize + ?Sized> EncodeOnce<'a, T> {
 /// Append a recovery offset as the last argument of a JSON event packet: the packet's text
 /// is the event's argument array, so `…]` becomes `…,"<offset>"]`. `None` for a packet that
 /// has no JSON text (a compact one).
-pub(crate) fn with_json_offset(frames: &[Frame], offset: u64) -> Option<Vec<Frame>> {
+pub(crate) fn with_json_offset(frames: &[Frame], offset: &str) -> Option<Vec<Frame>> {
     let mut out = frames.to_vec();
     let Some(Frame::Text(text)) = out.first() else {
         return None;
     };
     let head = text.strip_suffix(']')?;
-    let mut patched = String::with_capacity(text.len() + 24);
+    let mut patched = String::with_capacity(text.len() + offset.len() + 4);
     patched.push_str(head);
     patched.push_str(",\"");
-    patched.push_str(&offset.to_string());
+    // Offsets are ours (digits, dashes, hex): nothing to escape; refuse anything else.
+    if offset.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return None;
+    }
+    patched.push_str(offset);
     patched.push_str("\"]");
     out[0] = Frame::Text(ByteString::from(patched));
     Some(out)
@@ -374,11 +378,11 @@ mod tests {
         let data = serde_json::json!({"a": [1, 2]});
         let base = encode_event(&encodes, Codec::Json, "/", "ev", &data, None).unwrap();
         assert_eq!(
-            with_json_offset(&base, 42).unwrap(),
+            with_json_offset(&base, "42").unwrap(),
             vec![Frame::Text(r#"42["ev",{"a":[1,2]},"42"]"#.into())]
         );
         let compact = encode_event(&encodes, Codec::Compact, "/", "ev", &data, None).unwrap();
-        assert_eq!(with_json_offset(&compact, 1), None);
+        assert_eq!(with_json_offset(&compact, "1"), None);
         assert_eq!(
             (encodes.get(Codec::Json), encodes.get(Codec::Compact)),
             (1, 1)

@@ -97,7 +97,7 @@ impl Metrics {
             );
             r.register(
                 "cluster_messages",
-                "Cluster bus messages by outcome: published, received, queue_full, publish_failed, malformed (total)",
+                "Cluster bus messages by outcome: published, publishes (Redis commands), received, queue_full, publish_failed, malformed, queued_offline, flushed, duplicates, replayed, gaps (total)",
                 m.cluster_messages.clone(),
             );
         }

@@ -25,6 +25,7 @@ mod broadcast;
 mod builder;
 mod codec;
 mod compact;
+mod dedupe;
 mod disconnect;
 mod error;
 mod extensions;
@@ -38,11 +39,13 @@ mod remote_socket;
 mod rooms;
 mod server;
 mod session;
+mod shared_recovery;
 mod socket;
 
 pub use ack::AckSender;
 pub use broadcast::BroadcastOperator;
 pub use builder::SocketIoBuilder;
+pub use dedupe::DedupeStats;
 pub use disconnect::DisconnectReason;
 pub use error::{AckError, ConnectError, SendError};
 pub use handshake::Handshake;
@@ -54,7 +57,12 @@ pub use server::{DynamicNamespace, ServerStats, SocketIo};
 pub use socket::{Socket, SocketId, VolatileEmitter};
 pub use tickwire_protocol::Codec;
 
-pub(crate) use crate::engine::Frame;
+pub(crate) use crate::engine::{cost as frames_cost, Frame};
 pub(crate) use adapter::{Adapter, EncodedBroadcast, SocketDescription, Targets};
-pub(crate) use codec::{encode_event, encode_payload_event, EncodeCounters, EncodeOnce};
+pub(crate) use codec::{
+    encode_event, encode_payload_event, with_json_offset, EncodeCounters, EncodeOnce,
+};
 pub(crate) use registry::Namespaces;
+pub(crate) use shared_recovery::{
+    ResumeGuard, SessionRecord, SharedRecovery, SharedRestore, SharedRestored,
+};

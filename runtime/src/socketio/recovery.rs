@@ -3,12 +3,14 @@
 //! When enabled, each namespace keeps, for `max_disconnection`:
 //! - the broadcast packets it sent (with an offset as their last argument, and the rooms they
 //!   targeted), at most `max_packets` of them;
-//! - the sessions of sockets that dropped for a recoverable reason (their id and rooms), at
-//!   most `max_sessions` of them.
+//! - the sessions of sockets that dropped for a recoverable reason (their id, rooms and
+//!   exactly-once emit ids with their answers), at most `max_sessions` of them, holding at
+//!   most `max_dedupe_bytes` of answers in all (a session persisted past it keeps its emit
+//!   ids without their answers).
 //!
 //! A client that reconnects within the window with `{"pid", "offset"}` in its CONNECT auth gets
-//! its socket id and rooms back, and every packet it missed after `offset`, in order and none
-//! twice. Only JSON broadcasts carry offsets (the compact format has no field for them).
+//! its socket id, rooms and emit ids back, and every packet it missed after `offset`, in order
+//! and none twice. Only JSON broadcasts carry offsets (the compact format has no field for them).
 //!
 //! Never `recovered` with a gap: when the missed packets would not fit the connection's
 //! outbound budget, the recovery is refused and the client starts a fresh session
@@ -20,6 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+use super::dedupe::{DedupeState, StoredAck};
 use super::disconnect::DisconnectReason;
 use super::socket::SocketId;
 use crate::engine::Frame;
@@ -41,6 +44,10 @@ pub(crate) fn recoverable(reason: DisconnectReason) -> bool {
 struct Session {
     sid: SocketId,
     rooms: Vec<String>,
+    /// Its exactly-once emit ids and answers.
+    dedupe: DedupeState,
+    /// The bytes of answers `dedupe` holds.
+    dedupe_bytes: usize,
     at: Instant,
 }
 
@@ -64,6 +71,8 @@ pub(crate) struct Restored {
     pub(crate) sid: SocketId,
     pub(crate) rooms: Vec<String>,
     pub(crate) missed: Vec<Vec<Frame>>,
+    /// Its exactly-once emit ids and answers.
+    pub(crate) dedupe: DedupeState,
 }
 
 /// The answer to a recovery claim.
@@ -85,6 +94,8 @@ pub(crate) struct RecoveryLog {
     session_order: VecDeque<(Instant, String)>,
     log: VecDeque<Logged>,
     next_offset: u64,
+    /// The bytes of exactly-once answers the sessions hold, in all.
+    dedupe_bytes: usize,
 }
 
 impl RecoveryLog {
@@ -95,6 +106,7 @@ impl RecoveryLog {
             session_order: VecDeque::new(),
             log: VecDeque::new(),
             next_offset: 1,
+            dedupe_bytes: 0,
         }
     }
 
@@ -131,19 +143,36 @@ impl RecoveryLog {
         });
     }
 
-    /// A socket dropped for a recoverable reason: keep its session.
-    pub(crate) fn persist(&mut self, pid: &str, sid: SocketId, rooms: Vec<String>, now: Instant) {
+    /// A socket dropped for a recoverable reason: keep its session (its answers only within
+    /// `max_dedupe_bytes`).
+    pub(crate) fn persist(
+        &mut self,
+        pid: &str,
+        sid: SocketId,
+        rooms: Vec<String>,
+        mut dedupe: DedupeState,
+        now: Instant,
+    ) {
         self.expire(now);
+        self.remove_session(pid);
         while self.sessions.len() >= self.config.max_sessions.max(1) {
             if !self.drop_oldest_session() {
                 break;
             }
         }
+        let mut dedupe_bytes = dedupe.answer_bytes();
+        if self.dedupe_bytes + dedupe_bytes > self.config.max_dedupe_bytes {
+            dedupe.forget_answers();
+            dedupe_bytes = 0;
+        }
+        self.dedupe_bytes += dedupe_bytes;
         self.sessions.insert(
             pid.to_owned(),
             Session {
                 sid,
                 rooms,
+                dedupe,
+                dedupe_bytes,
                 at: now,
             },
         );
@@ -157,11 +186,35 @@ impl RecoveryLog {
         }
     }
 
+    /// An exactly-once run that was in flight when session `pid`'s socket dropped has
+    /// finished with `answer` (`None`: without one): keep it with the session, within
+    /// `max_dedupe_bytes`. Returns whether the session is here.
+    pub(crate) fn settle_once(&mut self, pid: &str, id: &str, answer: Option<StoredAck>) -> bool {
+        let budget = self
+            .config
+            .max_dedupe_bytes
+            .saturating_sub(self.dedupe_bytes);
+        let Some(session) = self.sessions.get_mut(pid) else {
+            return false;
+        };
+        let added = session.dedupe.settle(id, answer, budget);
+        session.dedupe_bytes += added;
+        self.dedupe_bytes += added;
+        true
+    }
+
+    /// Remove session `pid`, keeping the byte count right.
+    fn remove_session(&mut self, pid: &str) -> Option<Session> {
+        let session = self.sessions.remove(pid)?;
+        self.dedupe_bytes -= session.dedupe_bytes;
+        Some(session)
+    }
+
     /// Drop the oldest live session; false when there is none.
     fn drop_oldest_session(&mut self) -> bool {
         while let Some((at, pid)) = self.session_order.pop_front() {
             if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
-                self.sessions.remove(&pid);
+                self.remove_session(&pid);
                 return true;
             }
         }
@@ -191,7 +244,7 @@ impl RecoveryLog {
         let Some(index) = index else {
             return Restore::Unknown;
         };
-        let Some(session) = self.sessions.remove(pid) else {
+        let Some(session) = self.remove_session(pid) else {
             return Restore::Unknown;
         };
         let missed: Vec<Vec<Frame>> = self
@@ -212,6 +265,7 @@ impl RecoveryLog {
             sid: session.sid,
             rooms: session.rooms,
             missed,
+            dedupe: session.dedupe,
         })
     }
 
@@ -227,7 +281,7 @@ impl RecoveryLog {
             }
             if let Some((at, pid)) = self.session_order.pop_front() {
                 if self.sessions.get(&pid).is_some_and(|s| s.at == at) {
-                    self.sessions.remove(&pid);
+                    self.remove_session(&pid);
                 }
             }
         }
@@ -260,6 +314,10 @@ mod tests {
         matches!(restore, Restore::Unknown)
     }
 
+    fn none() -> DedupeState {
+        DedupeState::default()
+    }
+
     fn rooms(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -270,7 +328,7 @@ mod tests {
         let mut log = RecoveryLog::new(RecoveryConfig::default());
         let seen = log.next_offset();
         log.log(seen, rooms(&["a"]), vec![], frame("seen"), t0);
-        log.persist("pid1", "sid1".into(), rooms(&["sid1", "a"]), t0);
+        log.persist("pid1", "sid1".into(), rooms(&["sid1", "a"]), none(), t0);
         for (name, to, except) in [
             ("m1", vec!["a"], vec![]),
             ("other-room", vec!["b"], vec![]),
@@ -310,7 +368,7 @@ mod tests {
         let mut log = RecoveryLog::new(config);
         let offset = log.next_offset();
         log.log(offset, vec![], vec![], frame("x"), t0);
-        log.persist("p", "s".into(), vec![], t0);
+        log.persist("p", "s".into(), vec![], none(), t0);
         assert!(unknown(log.restore("p", "999", t0, usize::MAX)));
         assert!(unknown(log.restore("p", "not a number", t0, usize::MAX)));
         // Past the window, both the session and the packet are gone.
@@ -337,6 +395,7 @@ mod tests {
                 &format!("p{i}"),
                 "s".into(),
                 vec![],
+                none(),
                 t0 + Duration::from_millis(i),
             );
         }
@@ -351,7 +410,7 @@ mod tests {
         let mut log = RecoveryLog::new(RecoveryConfig::default());
         let seen = log.next_offset();
         log.log(seen, vec![], vec![], frame("seen"), t0);
-        log.persist("p", "s".into(), vec![], t0);
+        log.persist("p", "s".into(), vec![], none(), t0);
         for _ in 0..10 {
             let offset = log.next_offset();
             log.log(offset, vec![], vec![], frame("4x"), t0);
@@ -363,7 +422,7 @@ mod tests {
         ));
         // The session was consumed: the client starts afresh.
         assert!(unknown(log.restore("p", &seen.to_string(), t0, usize::MAX)));
-        log.persist("q", "s".into(), vec![], t0);
+        log.persist("q", "s".into(), vec![], none(), t0);
         assert!(matches!(
             log.restore("q", &seen.to_string(), t0, 10 * each),
             Restore::Restored(r) if r.missed.len() == 10
@@ -383,7 +442,7 @@ mod tests {
         // A client that drops and recovers over and over within the window.
         for i in 0..10_000u64 {
             let now = t0 + Duration::from_micros(i);
-            log.persist("p", "s".into(), vec![], now);
+            log.persist("p", "s".into(), vec![], none(), now);
             assert!(matches!(
                 log.restore("p", "1", now, usize::MAX),
                 Restore::Restored(_)
@@ -395,6 +454,7 @@ mod tests {
                 &format!("p{i}"),
                 "s".into(),
                 vec![],
+                none(),
                 t0 + Duration::from_secs(i / 10),
             );
         }
@@ -408,6 +468,70 @@ mod tests {
             t0 + Duration::from_secs(11),
         );
         assert_eq!(log.sizes().0, 90);
+    }
+
+    #[test]
+    fn sessions_keep_their_emit_ids_and_answers_within_the_budget() {
+        use super::super::dedupe::{Admission, DedupeWindow};
+        use crate::config::Config;
+        use crate::engine::Codec;
+
+        let t0 = Instant::now();
+        let answer = StoredAck::typed(Codec::Json, &"ok").unwrap();
+        let window = || DedupeWindow::new(&Config::default());
+        let answered = |ids: &[&str]| {
+            let mut w = window();
+            for id in ids {
+                if let Admission::Run(Some(seq)) = w.admit(&(*id).into(), Some(1)) {
+                    w.settle(id, Some(seq), Some(answer.clone()));
+                }
+            }
+            w.state()
+        };
+        let cost = answered(&["a"]).answer_bytes();
+        let config = RecoveryConfig {
+            max_dedupe_bytes: 2 * cost,
+            ..RecoveryConfig::default()
+        };
+        let mut log = RecoveryLog::new(config);
+        let offset = log.next_offset();
+        log.log(offset, vec![], vec![], frame("x"), t0);
+        log.persist("p1", "s1".into(), vec![], answered(&["a"]), t0);
+        // Over the budget: the ids are kept, their answers are not.
+        log.persist("p2", "s2".into(), vec![], answered(&["b", "c"]), t0);
+        assert_eq!(log.dedupe_bytes, cost);
+        let restored = |log: &mut RecoveryLog, pid: &str| {
+            let Restore::Restored(restored) = log.restore(pid, "1", t0, usize::MAX) else {
+                panic!("{pid} not restored")
+            };
+            let mut w = window();
+            w.restore(restored.dedupe);
+            w
+        };
+        let mut w = restored(&mut log, "p2");
+        assert_eq!(w.admit(&"b".into(), Some(2)), Admission::Drop);
+        let mut w = restored(&mut log, "p1");
+        assert_eq!(
+            w.admit(&"a".into(), Some(2)),
+            Admission::Replay(answer.clone())
+        );
+        assert_eq!(log.dedupe_bytes, 0);
+
+        // A run in flight when its socket dropped settles into the kept session.
+        let mut w = window();
+        w.admit(&"late".into(), Some(1));
+        log.persist("p3", "s3".into(), vec![], w.state(), t0);
+        assert!(log.settle_once("p3", "late", Some(answer.clone())));
+        assert!(!log.settle_once("unknown", "late", None));
+        assert_eq!(log.dedupe_bytes, cost);
+        // Persisting the same pid again replaces the session and its bytes.
+        log.persist("p3", "s3".into(), vec![], answered(&["x"]), t0);
+        assert_eq!(log.dedupe_bytes, cost);
+        log.persist("p3", "s3".into(), vec![], w.state(), t0);
+        assert!(log.settle_once("p3", "late", Some(answer.clone())));
+        let mut w = restored(&mut log, "p3");
+        assert_eq!(w.admit(&"late".into(), Some(2)), Admission::Replay(answer));
+        assert_eq!(log.dedupe_bytes, 0);
     }
 
     #[test]

@@ -173,7 +173,9 @@ impl SioSession {
             .data
             .unwrap_or_else(|| Value::Object(Default::default()));
         let handshake = Arc::new(handshake);
-        if ns.0.setup.middlewares.read().is_empty() {
+        let inline = ns.0.setup.middlewares.read().is_empty()
+            && admission::claims_shared_session(&ns, &handshake).is_none();
+        if inline {
             // Nothing to wait for: admit here, on the connection's thread.
             let (socket, _) = admission::new_socket(&ns, self.conn.clone(), handshake);
             match admission::enter(&ns, &socket) {

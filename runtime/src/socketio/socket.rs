@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use super::ack::{AckSender, PendingAcks};
 use super::broadcast::BroadcastOperator;
 use super::codec::{encode_control, encode_event, encode_payload_event};
+use super::dedupe::{DedupeState, DedupeStats, DedupeWindow};
 use super::disconnect::DisconnectReason;
 use super::error::{AckError, SendError};
 use super::extensions::Extensions;
@@ -66,6 +67,9 @@ pub(crate) struct SocketInner {
     pub(crate) rooms: Mutex<HashSet<String>>,
     acks: PendingAcks,
     extensions: Extensions,
+    /// The emit ids of exactly-once emits seen, and their answers; allocated at the first
+    /// one, so an idle socket pays for none of it.
+    dedupe: Mutex<Option<Box<DedupeWindow>>>,
 }
 
 /// One client's membership of one namespace. Cheap to clone; all clones are the same socket.
@@ -129,6 +133,7 @@ impl Socket {
                 rooms: Mutex::new(HashSet::new()),
                 acks: PendingAcks::default(),
                 extensions: Extensions::default(),
+                dedupe: Mutex::new(None),
             }),
         }
     }
@@ -157,6 +162,10 @@ impl Socket {
     /// What the client presented at connection.
     pub fn handshake(&self) -> &Handshake {
         &self.inner.handshake
+    }
+
+    pub(crate) fn handshake_arc(&self) -> Arc<Handshake> {
+        self.inner.handshake.clone()
     }
 
     pub(crate) fn encodes(&self) -> &super::codec::EncodeCounters {
@@ -483,17 +492,32 @@ impl Socket {
     }
 
     /// Dispatch an event from the client. Returns the handler's future to run, if any.
-    /// `payload` holds the arguments after the event name.
+    /// `payload` holds the arguments after the event name. An exactly-once emit (`tw:once`)
+    /// is unwrapped and deduplicated first.
     pub(crate) fn dispatch_event(
         &self,
         name: &str,
         payload: Payload,
         ack_id: Option<u64>,
     ) -> Option<LocalFuture> {
+        if name == super::dedupe::ONCE_EVENT {
+            return super::dedupe::dispatch(self, payload, ack_id);
+        }
         let ack = AckSender {
             socket: self.clone(),
             id: ack_id,
+            once: None,
         };
+        self.run_handler(name, payload, ack)
+    }
+
+    /// Run the handler of `name` (or the catch-all one) with `payload` and `ack`.
+    pub(crate) fn run_handler(
+        &self,
+        name: &str,
+        payload: Payload,
+        ack: AckSender,
+    ) -> Option<LocalFuture> {
         let handler = self.inner.handlers.read().get(name).cloned();
         match handler {
             Some(handler) => handler(self.clone(), payload, ack),
@@ -511,6 +535,59 @@ impl Socket {
     /// An ack from the client.
     pub(crate) fn resolve_ack(&self, id: u64, payload: Payload) {
         self.inner.acks.resolve(id, payload);
+    }
+
+    /// What this socket's exactly-once deduplication did so far.
+    ///
+    /// A client emit sent as `42<ack>["tw:once","<emit id>","<event>",...args]` (or its
+    /// compact equivalent) runs the handler of `<event>` with `args` the first time the
+    /// socket sees `<emit id>`; a duplicate gets the first run's answer for its own ack id
+    /// (or waits for it), and never runs the handler again. The socket remembers the last
+    /// [`Config::emit_dedupe_window`](crate::Config::emit_dedupe_window) emit ids (a copy of
+    /// an id forgotten past it runs again) and up to
+    /// [`Config::emit_dedupe_max_ack_bytes`](crate::Config::emit_dedupe_max_ack_bytes) of
+    /// their answers; connection state recovery carries them over to the recovered socket.
+    /// Clients: `tickwire_client::Client::emit_once_with_ack`, or `emitOnce` of
+    /// `protocol/js/tickwire-once.js` for the official JS client.
+    pub fn emit_dedupe_stats(&self) -> DedupeStats {
+        self.inner
+            .dedupe
+            .lock()
+            .as_ref()
+            .map(|window| window.stats())
+            .unwrap_or_default()
+    }
+
+    /// The emit ids and answers of exactly-once emits, as connection state recovery keeps
+    /// them with the session.
+    pub(crate) fn dedupe_state(&self) -> DedupeState {
+        self.inner
+            .dedupe
+            .lock()
+            .as_ref()
+            .map(|window| window.state())
+            .unwrap_or_default()
+    }
+
+    /// Take over a recovered session's emit ids and answers (before the socket goes live).
+    pub(crate) fn restore_dedupe_state(&self, state: DedupeState) {
+        if state.is_empty() {
+            return;
+        }
+        self.with_dedupe(|window| window.restore(state));
+    }
+
+    /// Run `f` on this socket's window of exactly-once emit ids (allocating it first).
+    pub(crate) fn with_dedupe<R>(&self, f: impl FnOnce(&mut DedupeWindow) -> R) -> R {
+        let mut window = self.inner.dedupe.lock();
+        let window =
+            window.get_or_insert_with(|| Box::new(DedupeWindow::new(self.inner.ns.config())));
+        f(window)
+    }
+
+    /// The private session id of connection state recovery, when it is on.
+    pub(crate) fn recovery_pid(&self) -> Option<&str> {
+        self.inner.pid.as_deref()
     }
 
     /// Tear the socket down once: leave every room, fail pending acks, run disconnect
@@ -535,10 +612,9 @@ impl Socket {
         }
         let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
         self.inner.ns.remove_socket(&self.inner.id, &rooms);
-        if let (Some(pid), Some(log)) = (&self.inner.pid, &self.inner.ns.0.recovery) {
+        if let Some(pid) = self.inner.pid.as_deref() {
             if super::recovery::recoverable(reason) {
-                let now = std::time::Instant::now();
-                log.lock().persist(pid, self.inner.id.clone(), rooms, now);
+                self.persist_session(pid, rooms);
             }
         }
         self.inner.acks.clear();
@@ -560,6 +636,25 @@ impl Socket {
         self.inner.handlers.write().clear();
         *self.inner.any_handler.write() = None;
         self.inner.extensions.clear();
+    }
+
+    /// Keep the session of a socket that dropped for a recoverable reason: in the cluster's
+    /// store when the adapter keeps one, else in the namespace's own log.
+    fn persist_session(&self, pid: &str, rooms: Vec<String>) {
+        let ns = &self.inner.ns;
+        if let Some(shared) = ns.adapter().get().and_then(|a| a.shared_recovery()) {
+            let session = super::shared_recovery::SessionRecord {
+                sid: self.inner.id.clone(),
+                rooms,
+                // The emit ids already answered follow the session to any node.
+                extra: serde_json::to_value(self.dedupe_state()).unwrap_or(Value::Null),
+            };
+            shared.persist(ns.name(), pid, session);
+        } else if let Some(log) = &ns.0.recovery {
+            let now = std::time::Instant::now();
+            log.lock()
+                .persist(pid, self.inner.id.clone(), rooms, self.dedupe_state(), now);
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod cors;
 mod disconnect;
 mod early_events;
 mod encode_once;
+mod exactly_once;
 mod handshake;
 mod heartbeat;
 mod independent_servers;

@@ -11,6 +11,7 @@
 //! let a handler run: tests await frames on the wire or events from the handlers.
 #![allow(dead_code)]
 
+pub(crate) mod proxy;
 pub(crate) mod redis;
 
 use std::collections::VecDeque;

@@ -67,6 +67,21 @@ impl Redis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Run one command (a short one: it blocks the calling thread) and return its reply as
+    /// text (integers and strings as such, arrays one item per line).
+    pub(crate) fn command(&self, args: &[&str]) -> String {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client
+            .get_connection()
+            .expect("a connection to the test's Redis");
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let reply: redis::Value = cmd.query(&mut conn).expect("the command ran");
+        text(reply)
+    }
+
     /// Kills the server and reaps it. `Child::kill` is `Ok` for a child that has already
     /// exited or been reaped (a second `stop`, or the drop after one), so both results count.
     pub(crate) fn stop(&mut self) {
@@ -83,5 +98,13 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+fn text(value: redis::Value) -> String {
+    match value {
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Array(items) => items.into_iter().map(text).collect::<Vec<_>>().join("\n"),
+        other => redis::from_redis_value::<String>(other).unwrap_or_default(),
     }
 }

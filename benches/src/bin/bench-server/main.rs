@@ -8,6 +8,11 @@
 //! `actix_web::HttpServer` instead (the runner's `tickwire-plain`), to measure what the
 //! HTTP dispatcher costs each websocket.
 //!
+//! Cluster and recovery (the contract's section of that name): with `REDIS_URL` the node
+//! joins the cluster on that Redis (a `RedisStreamsAdapter`; `REDIS_BUS=pubsub` for the
+//! pub/sub `RedisAdapter`), `RECOVERY=1` turns on connection state recovery, and `publish`
+//! `[from, count]` emits `seq` `{"n": i}` to every socket of `/` on every node, acking `count`.
+//!
 //! With `GAME_CLUSTER=1` and `REDIS_URL`, the server is instead one node of a game cluster
 //! (see [`game_cluster`]): the matches-across-nodes benchmark.
 
@@ -22,8 +27,10 @@ use clap::Parser;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
+use tickwire::cluster::{RedisAdapter, RedisStreamsAdapter};
 use tickwire::{
-    Config, Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo, SocketIo,
+    Config, Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo,
+    RecoveryConfig, SocketIo,
 };
 
 #[global_allocator]
@@ -120,16 +127,22 @@ async fn main() -> std::io::Result<()> {
 
     // The benchmark measures throughput, so the per-connection inbound rate limit (default
     // 500 messages/s) is raised: a closed-loop echo client sends thousands per second.
-    let io = SocketIo::builder()
-        .config(Config {
-            max_inbound_messages_per_sec: 1_000_000,
-            ..Config::default()
-        })
-        .build();
+    let mut builder = SocketIo::builder().config(Config {
+        max_inbound_messages_per_sec: 1_000_000,
+        ..Config::default()
+    });
+    if std::env::var("RECOVERY").is_ok_and(|v| v == "1") {
+        builder = builder.connection_state_recovery(RecoveryConfig::default());
+    }
+    let io = builder.build();
     let game_cluster = std::env::var("GAME_CLUSTER").is_ok_and(|v| v == "1");
     match std::env::var("REDIS_URL") {
         Ok(url) if game_cluster => game_cluster::serve(&io, &url).await?,
-        _ => contract(&io, hz),
+        Ok(url) => {
+            join_cluster(&io, &url).await?;
+            contract(&io, hz);
+        }
+        Err(_) => contract(&io, hz),
     }
 
     let service = io.service();
@@ -148,7 +161,17 @@ async fn main() -> std::io::Result<()> {
     server.run().await
 }
 
-/// The contract's `/`: `ping`, `join`, and with `hz` a match room per room.
+/// Join the cluster at `url`: a Redis stream, or pub/sub with `REDIS_BUS=pubsub`.
+async fn join_cluster(io: &SocketIo, url: &str) -> std::io::Result<()> {
+    let joined = if std::env::var("REDIS_BUS").is_ok_and(|v| v == "pubsub") {
+        RedisAdapter::builder(url).attach(io).await.map(drop)
+    } else {
+        RedisStreamsAdapter::builder(url).attach(io).await.map(drop)
+    };
+    joined.map_err(std::io::Error::other)
+}
+
+/// The contract's `/`: `ping`, `join`, `publish`, and with `hz` a match room per room.
 fn contract(io: &SocketIo, hz: Option<u32>) {
     let rooms: Rooms = Arc::default();
     let server = io.clone();
@@ -156,6 +179,23 @@ fn contract(io: &SocketIo, hz: Option<u32>) {
         socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
             ack.send(&value).ok();
         });
+        let publisher = server.clone();
+        socket.on(
+            "publish",
+            move |_, Data((from, count)): Data<(u64, u64)>, ack| {
+                let ns = publisher.of("/");
+                // One request asks for at most a million: a bigger one is cut to that.
+                let count = count.min(1_000_000);
+                async move {
+                    if let Some(ns) = ns {
+                        for n in from..from.saturating_add(count) {
+                            ns.emit("seq", &serde_json::json!({ "n": n })).ok();
+                        }
+                    }
+                    ack.send(&count).ok();
+                }
+            },
+        );
         let (server, rooms) = (server.clone(), rooms.clone());
         socket.on("join", move |socket, Data(room): Data<String>, ack| {
             let (server, rooms) = (server.clone(), rooms.clone());
