@@ -887,3 +887,239 @@ where
     })
     .await;
 }
+
+/// Counts like [`Tally`], at 10 Hz with a clock that moves every tick, and sends each player
+/// the delta from the tick it acknowledged (`state-delta`).
+#[derive(Default)]
+struct Beacon {
+    counts: BTreeMap<PlayerId, i64>,
+    clock: u64,
+    events: Vec<String>,
+}
+
+/// The clock, and the counts that changed.
+#[derive(Serialize)]
+struct Changed {
+    clock: u64,
+    counts: Vec<(PlayerId, i64)>,
+}
+
+#[derive(Serialize)]
+struct Lit {
+    clock: u64,
+    counts: Vec<(PlayerId, i64)>,
+}
+
+impl Match for Beacon {
+    type Input = Add;
+    type Snapshot = Lit;
+
+    fn on_join(&mut self, _: &mut MatchContext, player: PlayerId, _: &PlayerInfo) {
+        self.counts.entry(player).or_default();
+    }
+
+    fn on_leave(&mut self, _: &mut MatchContext, player: PlayerId, reason: LeaveReason) {
+        self.events.push(format!("leave {player} {reason:?}"));
+    }
+
+    fn on_input(&mut self, _: &mut MatchContext, player: PlayerId, _seq: u32, input: Add) {
+        *self.counts.entry(player).or_default() += input.n;
+    }
+
+    fn tick(&mut self, _: &mut MatchContext, _: Duration) -> Lit {
+        self.clock += 1;
+        Lit {
+            clock: self.clock,
+            counts: self.counts.iter().map(|(p, n)| (*p, *n)).collect(),
+        }
+    }
+
+    fn deltas(&self) -> Option<tickwire::game::Deltas> {
+        Some(tickwire::game::Deltas {
+            history: 32,
+            ..Default::default()
+        })
+    }
+
+    fn delta(&self, base: &Lit, current: &Lit) -> Option<tickwire::game::SnapshotDelta> {
+        let counts = current
+            .counts
+            .iter()
+            .filter(|entry| !base.counts.contains(entry))
+            .copied()
+            .collect();
+        Some(tickwire::game::SnapshotDelta::new(Changed {
+            clock: current.clock,
+            counts,
+        }))
+    }
+
+    fn state(&self) -> Value {
+        json!({ "events": self.events })
+    }
+}
+
+/// A snapshot (full or delta) or the answer to an ack, as a client of a [`Beacon`] sees it.
+#[derive(Debug)]
+enum Seen {
+    Full(u64),
+    Delta { tick: u64, base: u64 },
+    Answer(Value),
+}
+
+impl Seen {
+    fn tick(&self) -> u64 {
+        match self {
+            Seen::Full(tick) | Seen::Delta { tick, .. } => *tick,
+            Seen::Answer(reply) => panic!("a snapshot expected, got the answer {reply}"),
+        }
+    }
+}
+
+/// The next snapshot, delta or answer to the ack `answer`.
+async fn next_seen(client: &mut WsClient, answer: u64) -> Seen {
+    let ack = format!("43{answer}[");
+    let Msg::Text(text) = client
+        .wait_for(|m| {
+            m.text_starts_with(r#"42["state","#)
+                || m.text_starts_with(r#"42["state-delta","#)
+                || m.text_starts_with(&ack)
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let data = parse_sio(&text).data.expect("a payload");
+    if text.starts_with(&ack) {
+        return Seen::Answer(data[0].clone());
+    }
+    let tick = data[1]["tick"].as_u64().expect("tick");
+    match data[1]["base"].as_u64() {
+        Some(base) => Seen::Delta { tick, base },
+        None => Seen::Full(tick),
+    }
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn a_player_of_another_node_resumes_through_a_third_one_from_the_newest_snapshot() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, 2).await,
+        node(&redis, 2).await,
+        node(&redis, 2).await,
+    ];
+    // A match on node A; its player is connected to node B.
+    let config = MatchConfig {
+        tick_rate: 10,
+        reconnect_window: Duration::from_secs(10),
+        empty_timeout: Duration::from_secs(30),
+        ..MatchConfig::default()
+    };
+    let handle = MatchRoom::spawn(&nodes[0].io, config, Beacon::default());
+    let at = MatchRef {
+        node: nodes[0].cluster.node_id(),
+        id: handle.id(),
+    };
+    let token = nodes[1]
+        .cluster
+        .reserve(at, PlayerInfo::default())
+        .await
+        .expect("a seat reserved from node B");
+    let (mut on_b, _) = WsClient::connect(nodes[1].port).await;
+    on_b.send_text(&format!(r#"421["join","{}"]"#, token.0))
+        .await;
+    let player = within("seated from node B", async {
+        loop {
+            if let Seen::Answer(reply) = next_seen(&mut on_b, 1).await {
+                return reply["player"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{reply}"));
+            }
+        }
+    })
+    .await;
+
+    // Its acknowledgements travel to node A with its inputs: the deltas come back to B.
+    let (mut last, mut seq, mut deltas) = (0, 0, 0);
+    within("deltas reach node B", async {
+        while deltas < 2 {
+            let seen = next_seen(&mut on_b, 1).await;
+            let tick = seen.tick();
+            assert!(
+                tick > last || last == 0,
+                "ticks increase: {last} then {tick}"
+            );
+            last = tick;
+            if let Seen::Delta { base, .. } = seen {
+                assert!(base < tick);
+                deltas += 1;
+            }
+            seq += 1;
+            on_b.send_text(&format!(r#"42["input",[{seq},{{"n":1}},{tick}]]"#))
+                .await;
+        }
+    })
+    .await;
+
+    // It drops from B and rejoins through node C: the newest full snapshot arrives at once,
+    // before the join is answered, then ticks strictly increase from there.
+    on_b.close().await;
+    settled_async(|| async {
+        let state = handle.state().await.unwrap_or_default();
+        state["events"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!(format!("leave {player} Disconnected"))))
+    })
+    .await;
+    let (mut on_c, _) = WsClient::connect(nodes[2].port).await;
+    on_c.send_text(&format!(r#"429["join","{}"]"#, token.0))
+        .await;
+    let resumed = within("the resumed snapshot", next_seen(&mut on_c, 9)).await;
+    let Seen::Full(from) = resumed else {
+        panic!("the newest full snapshot first, before the answer: {resumed:?}")
+    };
+    assert!(from >= last, "resumed from {from}, had {last}");
+    let mut newest = from;
+    let mut answered = false;
+    let mut ticks = 0;
+    while !answered || ticks < 3 {
+        match within("the ticks after the rejoin", next_seen(&mut on_c, 9)).await {
+            Seen::Answer(reply) => {
+                assert_eq!(reply["player"], json!(player), "the same seat: {reply}");
+                answered = true;
+            }
+            Seen::Full(tick) => {
+                assert!(tick > newest, "ticks increase: {newest} then {tick}");
+                newest = tick;
+                ticks += 1;
+            }
+            seen @ Seen::Delta { .. } => {
+                panic!("a delta before the new connection acknowledged: {seen:?}")
+            }
+        }
+    }
+    // Acknowledging through node C brings the deltas back, from a tick of the new connection.
+    seq += 1;
+    on_c.send_text(&format!(r#"42["input",[{seq},{{"n":1}},{newest}]]"#))
+        .await;
+    within("deltas through node C", async {
+        loop {
+            let seen = next_seen(&mut on_c, 9).await;
+            let tick = seen.tick();
+            assert!(tick > newest, "ticks increase: {newest} then {tick}");
+            newest = tick;
+            if let Seen::Delta { base, .. } = seen {
+                assert!(base >= from, "a base of the new connection: {base}");
+                return;
+            }
+        }
+    })
+    .await;
+    let counters: HashMap<_, _> = nodes[0].cluster.counters().into_iter().collect();
+    assert_eq!(counters["malformed"], 0);
+    handle.stop().await;
+}

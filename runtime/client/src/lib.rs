@@ -100,6 +100,7 @@ mod once;
 mod payload;
 mod reconnect;
 mod recovery;
+mod ticks;
 mod wire;
 
 pub use builder::ClientBuilder;
@@ -108,5 +109,6 @@ pub use handle::Client;
 pub use handlers::{AckResponder, ConnectionEvent};
 pub use payload::RawPayload;
 pub use reconnect::Reconnect;
+pub use ticks::{AckedInput, Ticks};
 
 pub use tickwire_protocol::{Codec, Payload};

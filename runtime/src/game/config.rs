@@ -19,7 +19,10 @@ pub struct MatchConfig {
     pub input_queue: usize,
     /// The event snapshots are sent as (default `state`).
     pub snapshot_event: String,
-    /// The event players send inputs with, as `[seq, input]` (default `input`).
+    /// The event players send inputs with, as `[seq, input]`, or `[seq, input, tick]` to
+    /// acknowledge the newest tick the client applied (default `input`; see
+    /// [`Match`](super::Match#on-the-wire)). Compact clients send the postcard encoding of
+    /// `(seq, input)` or `(seq, input, tick)` (`u32`, the input, `u64`).
     pub input_event: String,
     /// Wrap snapshots as `{"tick", "acks", "state"}` (default). Without it the snapshot is
     /// sent bare, for games that do not reconcile predictions.

@@ -1,10 +1,12 @@
 //! The actor of one match, owning the game state and running its fixed tick.
 //!
 //! Per tick: inputs queued since the last tick are applied in sequence order (duplicates and
-//! stale sequences ignored), [`Match::tick`] runs with the clock's `dt`, and the snapshot is
-//! encoded once per codec in use and queued for every connected player in the *latest* class
-//! (a lagging client gets the newest snapshot, never a backlog). Events the match emitted
-//! during the tick follow the snapshot.
+//! stale sequences ignored), with the tick each player acknowledged; [`Match::tick`] runs
+//! with the clock's `dt`, and the snapshot (or, in a match that sends deltas, each player's
+//! delta from its acknowledged tick) is encoded once per codec in use and queued for every
+//! connected player in the *latest* class (a lagging client gets the newest snapshot, never a
+//! backlog). Events the match emitted during the tick follow the snapshot. A player who
+//! rejoins its seat gets the newest snapshot at once.
 //!
 //! Its handlers are one line each into the plain methods below; the seat bookkeeping they
 //! rely on ([`Seats`]) is tested on its own.
@@ -18,16 +20,18 @@ use serde_json::Value;
 
 use super::config::MatchConfig;
 use super::context::{Encoded, MatchContext, Outgoing};
-use super::inputs::{new_inputs_in_order, InputQueue};
+use super::delta::{Deltas, MAX_HISTORY};
+use super::history::History;
+use super::inputs::{new_inputs_in_order, receive, InputQueue};
 use super::link::{Delivery, MatchLink};
 use super::match_trait::{DisposeReason, LeaveReason, Match, PlayerId, PlayerInfo};
 use super::member::{latest_key, Member, RemoteMember};
 use super::metrics::TickStats;
 use super::registry::{InputSink, MatchRegistry};
 use super::seats::{JoinError, SeatState, SeatToken, Seats};
-use super::snapshot::FanOut;
+use super::snapshot::{FanOut, Newest};
 use super::tick::TickClock;
-use crate::socketio::{Codec, Data, EncodeCounters, Frame, Payload, Socket, SocketId};
+use crate::socketio::{Codec, EncodeCounters, Frame, Payload, Socket, SocketId};
 
 /// Messages a match actor's mailbox holds; control calls wait (`send().await`) beyond it.
 const MATCH_MAILBOX: usize = 256;
@@ -41,6 +45,13 @@ pub(crate) struct MatchActor<M: Match> {
     config: MatchConfig,
     game: M,
     seats: Seats<M::Input>,
+    /// How it sends deltas, if it does ([`Match::deltas`], read at start).
+    deltas: Option<Deltas>,
+    /// The last snapshots: the newest (for rejoins), and the delta bases. Boxed: the actor
+    /// is `Unpin`, snapshots need not be.
+    history: Box<History<M::Snapshot>>,
+    /// The newest snapshot's full frames, for rejoins before the next tick.
+    newest: Newest,
     clock: TickClock,
     timer: Option<SpawnHandle>,
     empty_since: Option<Instant>,
@@ -68,6 +79,12 @@ impl<M: Match> MatchActor<M> {
         registry: &Arc<MatchRegistry>,
     ) -> MatchActor<M> {
         let node = registry.node_id();
+        let deltas = game.deltas().map(|d| Deltas {
+            history: d.history.clamp(1, MAX_HISTORY),
+            ..d
+        });
+        // The delta bases, and the current tick's.
+        let kept = deltas.as_ref().map_or(1, |d| d.history + 1);
         MatchActor {
             id,
             node,
@@ -76,6 +93,9 @@ impl<M: Match> MatchActor<M> {
             seats: Seats::new(config.max_players, config.input_queue),
             config,
             game,
+            deltas,
+            history: Box::new(History::new(kept)),
+            newest: Newest::default(),
             timer: None,
             empty_since: Some(Instant::now()),
             stats,
@@ -119,12 +139,15 @@ impl<M: Match> MatchActor<M> {
         self.lapse_seats(now);
         let mut mctx = self.context();
         mctx.tick = tick.slot;
-        // Inputs, per player in sequence order, newer than what was applied.
+        // Inputs, per player in sequence order, newer than what was applied; and the tick
+        // each player acknowledged (from now on, this tick may be acknowledged too).
         let mut dropped = 0;
         for seat in self.seats.by_player_mut() {
             let batch: Vec<(u32, M::Input)> = {
                 let mut q = seat.inputs.lock();
                 dropped += std::mem::take(&mut q.dropped);
+                seat.acked = q.ack.newest();
+                q.ack.sent(tick.slot);
                 q.items.drain(..).collect()
             };
             for (seq, input) in new_inputs_in_order(batch, &mut seat.last_seq) {
@@ -132,14 +155,16 @@ impl<M: Match> MatchActor<M> {
             }
         }
         let snapshot = self.game.tick(&mut mctx, tick.dt);
-        let fan_out = FanOut {
-            encodes: &self.encodes,
-            key: self.key,
-            event: &self.config.snapshot_event,
-            envelope: self.config.envelope,
-            link: self.link.as_deref(),
-        };
-        let bytes = fan_out.run(&self.game, &self.seats, tick.slot, &snapshot);
+        self.history.push(tick.slot, snapshot);
+        let fan_out = FanOut::new(
+            &self.config,
+            self.deltas.as_ref(),
+            &self.encodes,
+            self.key,
+            self.link.as_deref(),
+        );
+        let (bytes, newest) = fan_out.run(&self.game, &self.seats, &self.history);
+        self.newest = newest;
         self.flush(&mut mctx);
         let work = now.elapsed();
         {
@@ -371,6 +396,13 @@ impl<M: Match> MatchActor<M> {
         };
         let remote_now = matches!(member, Member::Remote(_));
         seat.state = SeatState::Connected { member };
+        // A new connection: it has nothing older than the newest snapshot, which a rejoin
+        // gets now, and what was acknowledged before was another connection's.
+        seat.acked = None;
+        seat.inputs
+            .lock()
+            .ack
+            .resume(self.history.newest().map(|(tick, _)| tick));
         let (player, info) = (seat.id, seat.info.clone());
         if let Some(old) = replaced {
             self.release(&token, &old, remote_now);
@@ -382,7 +414,26 @@ impl<M: Match> MatchActor<M> {
             self.game.on_join(&mut mctx, player, &info);
         }
         self.flush(&mut mctx);
+        if rejoin {
+            self.resume(player);
+        }
         Ok(player)
+    }
+
+    /// `player` rejoined: the newest full snapshot now, not at the next tick (before the
+    /// join's answer, in the latest class the ticks' snapshots then replace).
+    fn resume(&mut self, player: PlayerId) {
+        let Some(member) = self.seats.member_of(player) else {
+            return;
+        };
+        let fan_out = FanOut::new(
+            &self.config,
+            self.deltas.as_ref(),
+            &self.encodes,
+            self.key,
+            self.link.as_deref(),
+        );
+        fan_out.resume(&self.game, &self.history, &mut self.newest, player, member);
     }
 
     fn dropped(&mut self, token: &str, member: &Member) {
@@ -419,17 +470,11 @@ impl<M: Match> MatchActor<M> {
     }
 }
 
-/// Where the inputs of a seat taken from another node go: decoded as `[seq, input]` like a
-/// local socket's, into the seat's queue.
+/// Where the inputs of a seat taken from another node go: decoded as `[seq, input]` or
+/// `[seq, input, tick]` like a local socket's (its node forwards the payload as it came, the
+/// acknowledged tick with it), into the seat's queue.
 fn input_sink<M: Match>(inputs: Arc<Mutex<InputQueue<M::Input>>>) -> InputSink {
-    Arc::new(
-        move |payload: Payload| match payload.into_deserialize::<(u32, M::Input)>() {
-            Ok((seq, input)) => inputs.lock().push(seq, input),
-            Err(e) => {
-                tracing::debug!(error = %e, "remote input did not match the game's type; skipped")
-            }
-        },
-    )
+    Arc::new(move |payload: Payload| receive(&inputs, payload))
 }
 
 /// Report the socket's disconnect and route its input events into the seat's queue.
@@ -447,13 +492,10 @@ fn wire_socket<M: Match>(
         addr.do_send(Dropped { token, socket });
     });
     if hooked {
-        socket.on(
-            &config.input_event,
-            move |_, Data((seq, input)): Data<(u32, M::Input)>, _| {
-                inputs.lock().push(seq, input);
-                async {}
-            },
-        );
+        socket.on(&config.input_event, move |_, payload: Payload, _| {
+            receive(&inputs, payload);
+            async {}
+        });
     }
     hooked
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::context::MatchContext;
+use super::delta::{Deltas, SnapshotDelta};
 
 /// A player's number within a match.
 pub type PlayerId = u32;
@@ -60,8 +61,28 @@ impl DisposeReason {
 
 /// The game logic of a match. All state lives in the implementing value, inside the match's
 /// actor: no locks.
+///
+/// # On the wire
+///
+/// - Players send inputs as the input event
+///   ([`MatchConfig::input_event`](super::MatchConfig::input_event)) with `[seq, input]`, or
+///   `[seq, input, tick]` to also acknowledge `tick`, the newest snapshot the client applied
+///   (a full one or a delta). The match keeps each player's newest acknowledged tick; one
+///   that was not sent yet (a future or huge number), is older than the one kept (a duplicate
+///   or a retry), predates the player's current connection, or is not a tick number at all is
+///   ignored, and the input counts all the same.
+/// - Every tick, each connected player gets the snapshot
+///   ([`MatchConfig::snapshot_event`](super::MatchConfig::snapshot_event), a
+///   [`SnapshotEnvelope`](super::SnapshotEnvelope)), or, for a match that sends deltas
+///   ([`Match::deltas`]), a change from the player's acknowledged tick
+///   ([`Deltas::event`], a [`DeltaEnvelope`](super::DeltaEnvelope)).
+/// - A player who rejoins its seat (within the reconnect window, through any node of a
+///   cluster) gets the newest full snapshot at once, before its join completes, then every
+///   tick from there: never an older one. It gets full snapshots until it acknowledges a tick
+///   of its new connection.
 pub trait Match: Send + Unpin + 'static {
-    /// What a player sends each input event (after its sequence number).
+    /// What a player sends each input event (after its sequence number, before the tick it
+    /// may acknowledge).
     type Input: DeserializeOwned + Send + 'static;
     /// What every player receives each tick.
     type Snapshot: Serialize + 'static;
@@ -89,6 +110,23 @@ pub trait Match: Send + Unpin + 'static {
     /// A per-player view replacing the shared snapshot for `player` (default: none, so the
     /// shared snapshot is encoded once per codec for everybody).
     fn view(&self, _player: PlayerId, _shared: &Self::Snapshot) -> Option<Self::Snapshot> {
+        None
+    }
+
+    /// Send delta snapshots: keep the last [`Deltas::history`] snapshots and send each player
+    /// the change from its acknowledged tick ([`Match::delta`]). Read once, when the match
+    /// starts; `None` (the default) sends full snapshots only, keeps only the newest (for
+    /// rejoins), and never calls [`Match::delta`].
+    fn deltas(&self) -> Option<Deltas> {
+        None
+    }
+
+    /// The change from `base`, the snapshot of a tick some players acknowledged, to
+    /// `current`, this tick's ([`SnapshotDelta::new`] of any serializable value). Called once
+    /// per tick for each distinct base among the players (with [`Match::deltas`] only); the
+    /// players of that base share the encoded bytes. `None` (the default) sends them the full
+    /// snapshot. A player with a view of its own ([`Match::view`]) always gets its full view.
+    fn delta(&self, _base: &Self::Snapshot, _current: &Self::Snapshot) -> Option<SnapshotDelta> {
         None
     }
 

@@ -4,7 +4,10 @@
 //! [`Matchmaker`]); the match ticks at N Hz on absolute deadlines ([`TickClock`]), applies
 //! player inputs in sequence order, and sends every player a snapshot each tick, encoded
 //! once per codec and coalesced for lagging clients, with the last input it applied per
-//! player for client-side reconciliation ([`SnapshotEnvelope`]).
+//! player for client-side reconciliation ([`SnapshotEnvelope`]). Clients acknowledge the
+//! newest tick they applied with their inputs; a match may send each player the change from
+//! that tick instead of the whole snapshot ([`Match::deltas`], [`DeltaEnvelope`]), and a
+//! player who rejoins its seat gets the newest full snapshot at once.
 //!
 //! The game's rules are the [`Match`] trait's callbacks; what they may do is on the
 //! [`MatchContext`]. Players hold seats ([`SeatToken`]) with a reservation timeout and a
@@ -19,7 +22,10 @@
 pub mod cluster;
 mod config;
 mod context;
+mod delta;
+mod frames;
 mod handle;
+mod history;
 mod inputs;
 mod link;
 mod match_actor;
@@ -31,9 +37,11 @@ mod registry;
 mod seats;
 mod snapshot;
 mod tick;
+mod tick_ack;
 
 pub use config::MatchConfig;
 pub use context::MatchContext;
+pub use delta::{DeltaEnvelope, Deltas, SnapshotDelta};
 pub use handle::{MatchHandle, MatchRoom};
 pub use match_trait::{DisposeReason, LeaveReason, Match, PlayerId, PlayerInfo};
 pub use matchmaker::{Assignment, Matchmaker, MatchmakerConfig, MatchmakingError, Ticket};

@@ -71,6 +71,8 @@ pub(super) struct Seat<I> {
     pub(super) inputs: Arc<Mutex<InputQueue<I>>>,
     /// The last input sequence applied.
     pub(super) last_seq: Option<u32>,
+    /// The newest tick its client acknowledged, as of the last tick (the base of its deltas).
+    pub(super) acked: Option<u64>,
 }
 
 impl<I> Seat<I> {
@@ -141,6 +143,7 @@ impl<I> Seats<I> {
                 state: SeatState::Reserved { expires },
                 inputs: Arc::new(Mutex::new(InputQueue::new(self.input_queue))),
                 last_seq: None,
+                acked: None,
             },
         );
         Ok(SeatToken(token))

@@ -20,6 +20,7 @@ mod exactly_once;
 mod handshake;
 mod heartbeat;
 mod independent_servers;
+mod match_resume;
 mod matches;
 mod namespaces;
 mod recovery;
