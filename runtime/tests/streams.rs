@@ -3,7 +3,8 @@
 //! recovers through the other node with exactly what it missed; killing every Redis
 //! connection mid-stream loses and duplicates nothing; an outage delivers locally at once
 //! and flushes in order afterwards; the stream's cap and the session's window give a fresh
-//! session, never a gap.
+//! session, never a gap; and a Node `socket.io` server on the official streams adapter
+//! shares the stream, its clients recovering on tickwire and the other way round.
 //!
 //! Each test starts its own `redis-server` on a free loopback port and stops it by its PID.
 
@@ -431,4 +432,26 @@ async fn an_emit_retried_through_the_other_node_runs_once_and_gets_its_answer() 
     back.send_text(r#"429["tw:once","order-2","buy","shield"]"#)
         .await;
     back.wait_for_text(r#"439["shield #2"]"#).await;
+}
+
+/// One stream shared with a Node `socket.io` server on the official
+/// `@socket.io/redis-streams-adapter` (`node_streams.mjs`): broadcasts cross both ways with
+/// the same stream ids, a Node room operation applies in stream order, and a client recovers
+/// from either server on the other.
+#[actix_rt::test]
+#[cfg_attr(
+    any(tickwire_missing_redis, tickwire_missing_interop_js),
+    ignore = "needs redis-server, node and npm ci in runtime/tests/interop/js (run .ci/setup), \
+              or TICKWIRE_SKIP_INTEROP is set"
+)]
+async fn a_node_streams_adapter_server_shares_the_stream_and_recovers_both_ways() {
+    let redis = Redis::start();
+    let node = node(&redis).await;
+    support::run_node_script_with(
+        "node_streams.mjs",
+        node.port,
+        &[("TICKWIRE_REDIS_URL", redis.url())],
+        Duration::from_secs(40),
+    )
+    .await;
 }
