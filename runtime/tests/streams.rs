@@ -63,6 +63,10 @@ async fn node_counting(
                 ack.send(&format!("{item} #{run}")).ok();
             }
         });
+        socket.on("whisper", |socket, Data(n): Data<u64>, ack| async move {
+            socket.emit("m", &n).unwrap();
+            ack.send(&n).ok();
+        });
         socket.on("join", |socket, Data(room): Data<String>, ack| async move {
             socket.join(room);
             ack.send(&"ok").ok();
@@ -432,6 +436,37 @@ async fn an_emit_retried_through_the_other_node_runs_once_and_gets_its_answer() 
     back.send_text(r#"429["tw:once","order-2","buy","shield"]"#)
         .await;
     back.wait_for_text(r#"439["shield #2"]"#).await;
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn private_emits_lost_with_the_transport_are_replayed_through_the_other_node() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let mut client = WsClient::open(a.port).await;
+    let (sid, pid) = connect(&mut client, "").await;
+    client.send_text(r#"421["whisper",1]"#).await;
+    let (n, offset) = within("a private emit", next_m(&mut client)).await;
+    assert_eq!(n, 1);
+    stream_id(&offset);
+    // Emitted, then lost with the transport before the client read them.
+    for (ack, n) in [(2, 2), (3, 3)] {
+        client
+            .send_text(&format!(r#"42{ack}["whisper",{n}]"#))
+            .await;
+        client.wait_for_text(&format!("43{ack}[{n}]")).await;
+    }
+    drop(client);
+    session_stored(&redis, &pid, true).await;
+    let mut back = WsClient::open(b.port).await;
+    let auth = format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#);
+    assert_eq!(connect(&mut back, &auth).await.0, sid, "recovered");
+    for expected in [2, 3] {
+        assert_eq!(within("a missed emit", next_m(&mut back)).await.0, expected);
+    }
 }
 
 /// One stream shared with a Node `socket.io` server on the official

@@ -232,7 +232,14 @@ impl Socket {
     }
 
     /// Emit `event` with one argument to this client.
+    ///
+    /// With connection state recovery on, the emit is kept like a broadcast to the socket's
+    /// own room and carries its offset (a JSON client's), so a session recovered after a
+    /// drop gets the emits it missed too, as with Socket.IO.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
+        if let Some(logged) = self.logged_route()? {
+            return logged.emit(event, data);
+        }
         let frames = encode_event(
             self.encodes(),
             self.codec(),
@@ -249,10 +256,33 @@ impl Socket {
     /// A payload travels only on its own codec: JSON arguments to a JSON client, compact
     /// bytes ([`Payload::from_compact`]) to a compact client. Typed emits reach both.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), SendError> {
+        if let Some(logged) = self.logged_route()? {
+            return logged.emit_payload(event, payload);
+        }
         let nsp = self.inner.ns.name();
         let frames =
             encode_payload_event(self.encodes(), self.codec(), nsp, event, &payload, None)?;
         self.send_frames(&frames, Class::Reliable)
+    }
+
+    /// With recovery on, the route of a JSON client's emits: a broadcast to its own room,
+    /// kept in this node's log (or in the cluster's, whose adapter delivers it in the log's
+    /// order). `None` with recovery off and for compact clients (which do not recover).
+    fn logged_route(&self) -> Result<Option<BroadcastOperator>, SendError> {
+        if self.inner.ns.0.recovery.is_none() || self.codec() != Codec::Json {
+            return Ok(None);
+        }
+        if self.inner.state.lock().lifecycle == Lifecycle::Disconnected {
+            return Err(SendError::Disconnected);
+        }
+        let to_self = self.inner.ns.to(self.inner.id.to_string());
+        let shared = self
+            .inner
+            .ns
+            .adapter()
+            .get()
+            .is_some_and(|adapter| adapter.shared_recovery().is_some());
+        Ok(Some(if shared { to_self } else { to_self.local() }))
     }
 
     /// Emit and wait for the client's ack (at most `timeout`), deserialized as `T` (the

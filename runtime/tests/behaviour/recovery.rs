@@ -35,6 +35,13 @@ fn server_on(
             ack.send(&"ok").ok();
         });
         socket.on(
+            "whisper",
+            |socket, Data(text): Data<String>, ack| async move {
+                socket.emit("m", &text).ok();
+                ack.send(&"ok").ok();
+            },
+        );
+        socket.on(
             "shout",
             |socket, Data(text): Data<String>, ack| async move {
                 socket.ns().to("r").emit("m", &text).ok();
@@ -122,6 +129,36 @@ async fn a_dropped_socket_gets_its_id_rooms_and_missed_broadcasts_back() {
     let mut again = WsClient::open(port).await;
     let (sid_again, _) = connect(&mut again, &auth).await;
     assert_ne!(sid_again, sid);
+}
+
+#[actix_rt::test]
+async fn a_private_emit_lost_with_the_transport_is_replayed_in_order() {
+    let (io, mut connects, mut reasons) = server();
+    let port = serve(&io);
+    let ns = io.of("/").unwrap();
+
+    let mut first = WsClient::open(port).await;
+    let (sid, pid) = connect(&mut first, "").await;
+    connects.next().await;
+    first.send_text(r#"421["whisper","one"]"#).await;
+    let (text, offset) = next_m(&mut first).await;
+    assert_eq!(text, "one", "a private emit carries its offset too");
+    first.wait_for_text(r#"431["ok"]"#).await;
+    // The server emits, then the transport drops before the client read any of it.
+    first.send_text(r#"422["whisper","two"]"#).await;
+    first.wait_for_text(r#"432["ok"]"#).await;
+    ns.emit("m", &"three").unwrap();
+    first.send_text(r#"423["whisper","four"]"#).await;
+    first.wait_for_text(r#"433["ok"]"#).await;
+    drop(first);
+    assert_eq!(reasons.next().await, DisconnectReason::TransportClose);
+
+    let mut back = WsClient::open(port).await;
+    let auth = format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#);
+    assert_eq!(connect(&mut back, &auth).await.0, sid);
+    for expected in ["two", "three", "four"] {
+        assert_eq!(next_m(&mut back).await.0, expected);
+    }
 }
 
 #[actix_rt::test]
