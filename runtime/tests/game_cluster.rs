@@ -705,11 +705,24 @@ async fn placement_follows_load_and_a_burst_of_groups_spreads() {
     for i in 0..6 {
         clients.push(queue_on(&nodes[0], "duel", &format!("p{i}")).await);
     }
-    let mut hosts = Vec::new();
-    for pair in clients.chunks_mut(2) {
-        hosts.push(within("grouped", seats_of(pair)).await.0.node);
+    // The six queue concurrently, so which two make a group is up to the queue's order.
+    let mut groups: HashMap<MatchRef, usize> = HashMap::new();
+    for client in &mut clients {
+        let seat = within("grouped", ack_of(client, 1)).await;
+        let at: MatchRef = seat["match"]
+            .as_str()
+            .unwrap_or_else(|| panic!("grouped: {seat}"))
+            .parse()
+            .expect("a match ref");
+        *groups.entry(at).or_default() += 1;
     }
+    assert_eq!(groups.len(), 3, "three matches: {groups:?}");
+    assert!(
+        groups.values().all(|&n| n == 2),
+        "two players each: {groups:?}"
+    );
     let light = nodes[1].cluster.node_id();
+    let hosts: Vec<_> = groups.keys().map(|at| at.node).collect();
     assert_eq!(hosts, vec![light; 3], "the lighter node hosts the burst");
     assert_eq!(MatchRoom::count(&nodes[1].io), 3);
     drop(busy);
