@@ -105,7 +105,7 @@ pub mod socketio;
 #[doc(no_inline)]
 pub use config::Config;
 #[doc(no_inline)]
-pub use engine::Server;
+pub use engine::{Server, TlsConfig, TlsError};
 #[doc(no_inline)]
 pub use game::{
     Assignment, DisposeReason, JoinError, LeaveReason, Match, MatchConfig, MatchContext,

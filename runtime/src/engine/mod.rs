@@ -13,7 +13,8 @@
 //! its own, close it). Socket.IO ([`crate::socketio`]) is that upper.
 //!
 //! [`Server`] is the HTTP server that takes the websockets of a [`crate::SocketIo`] off
-//! actix-web's HTTP dispatcher, so that an idle websocket holds no buffer at all.
+//! actix-web's HTTP dispatcher, so that an idle websocket holds no buffer at all; with a
+//! [`TlsConfig`] it serves HTTPS and WSS (rustls), and reloads its certificate live.
 //!
 //! Dependencies point down only: this layer uses the protocol crate and the shared
 //! [`Config`](crate::Config), never the layers above.
@@ -29,10 +30,12 @@ mod outbox;
 mod polling;
 mod server;
 mod sessions;
+mod tls;
 mod upper;
 mod websocket;
 
 pub use server::Server;
+pub use tls::{TlsConfig, TlsError};
 
 pub(crate) use echo::Echo;
 pub(crate) use handle::ConnHandle;

@@ -5,7 +5,8 @@
 //! dispatcher for its whole life: two 8 KiB buffers and the dispatcher's per-poll work for
 //! every frame. [`Server`] serves the same app, but asks actix-http to hand websocket
 //! upgrades over: tickwire then owns the socket, and an idle websocket holds no buffer at
-//! all. Every other request (polling included) goes to the app as usual.
+//! all. Every other request (polling included) goes to the app as usual. Listeners are plain
+//! HTTP or HTTPS ([`TlsConfig`]).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -20,10 +21,13 @@ use actix_http::{h1, HttpService, Request, Response};
 use actix_rt::net::TcpStream;
 use actix_server::ServerBuilder;
 use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 use actix_web::Error;
 
 use super::sessions::Engine;
+use super::tls::TlsConfig;
+use super::websocket::WsStream;
 use crate::SocketIo;
 
 /// An HTTP server for an actix-web app that mounts a [`SocketIo`]: like
@@ -33,8 +37,15 @@ use crate::SocketIo;
 ///
 /// Websocket upgrade requests are all handed to tickwire: an upgrade for another path gets
 /// `404`. Apps with websockets of their own keep `actix_web::HttpServer`, where
-/// [`SocketIo::service`] works the same. The app runs with actix-web's default `AppConfig`
-/// (request info such as the host still comes from each request's headers).
+/// [`SocketIo::service`] works the same (and TLS comes from
+/// [`TlsConfig::server_config`]). The app runs with actix-web's default `AppConfig`: request
+/// info such as the host comes from each request's headers, and on an HTTPS listener
+/// `ConnectionInfo::scheme` says `https` only when a `Forwarded` or `X-Forwarded-Proto`
+/// header says so.
+///
+/// HTTPS and WSS: [`Server::bind_tls`] with a [`TlsConfig`] (its
+/// [`reload`](TlsConfig::reload) swaps the certificate under running listeners). Plain and
+/// TLS listeners can be mixed in one server.
 ///
 /// ```no_run
 /// use actix_web::App;
@@ -132,7 +143,7 @@ where
         self
     }
 
-    /// Listen on every address `addrs` resolves to.
+    /// Listen on every address `addrs` resolves to (plain HTTP and WS).
     pub fn bind<A: ToSocketAddrs>(mut self, addrs: A) -> io::Result<Self> {
         for addr in addrs.to_socket_addrs()? {
             self = self.listen(TcpListener::bind(addr)?)?;
@@ -140,7 +151,16 @@ where
         Ok(self)
     }
 
-    /// Serve on a listener that is already bound.
+    /// Listen with TLS (HTTPS and WSS) on every address `addrs` resolves to, with the
+    /// certificate of `tls` (and of its later reloads).
+    pub fn bind_tls<A: ToSocketAddrs>(mut self, addrs: A, tls: &TlsConfig) -> io::Result<Self> {
+        for addr in addrs.to_socket_addrs()? {
+            self = self.listen_tls(TcpListener::bind(addr)?, tls)?;
+        }
+        Ok(self)
+    }
+
+    /// Serve plain HTTP and WS on a listener that is already bound.
     pub fn listen(mut self, listener: TcpListener) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         self.addrs.push(addr);
@@ -149,31 +169,41 @@ where
         self.builder = self
             .builder
             .listen(format!("tickwire-{addr}"), listener, move || {
-                let io = io.clone();
-                let upgrade = fn_factory(move || {
-                    let io = io.clone();
-                    async move {
-                        Ok::<_, ()>(fn_service(
-                            move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
-                                let io = io.clone();
-                                async move {
-                                    super::websocket::take_over(io, req, framed).await;
-                                    Ok::<_, UpgradeError>(())
-                                }
-                            },
-                        ))
-                    }
-                });
                 let app = factory()
                     .into_factory()
                     .map_err(|err| err.into().error_response());
                 HttpService::build()
                     .tcp_nodelay(true)
                     .local_addr(addr)
-                    .upgrade(upgrade)
+                    .upgrade(take_over::<TcpStream>(io.clone()))
                     .finish(map_config(app, |_| AppConfig::default()))
                     .tcp()
             })?;
+        Ok(self)
+    }
+
+    /// Serve HTTPS and WSS on a listener that is already bound, with the certificate of
+    /// `tls` (and of its later reloads).
+    pub fn listen_tls(mut self, listener: TcpListener, tls: &TlsConfig) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        self.addrs.push(addr);
+        let factory = self.factory.clone();
+        let io: Arc<[Arc<Engine>]> = self.ios.clone().into();
+        let config = tls.server_config();
+        self.builder =
+            self.builder
+                .listen(format!("tickwire-tls-{addr}"), listener, move || {
+                    let app = factory()
+                        .into_factory()
+                        .map_err(|err| err.into().error_response());
+                    HttpService::build()
+                        .tcp_nodelay(true)
+                        .local_addr(addr)
+                        .secure()
+                        .upgrade(take_over::<TlsStream<TcpStream>>(io.clone()))
+                        .finish(map_config(app, |_| AppConfig::default()))
+                        .rustls_0_23(config.clone())
+                })?;
         Ok(self)
     }
 
@@ -190,6 +220,33 @@ where
 }
 
 const DEFAULT_FD_RESERVE: usize = 4096;
+
+/// The upgrade service of a listener whose sockets are `S`: every websocket upgrade is taken
+/// over (see [`super::websocket::take_over`]).
+fn take_over<S: WsStream>(
+    io: Arc<[Arc<Engine>]>,
+) -> impl ServiceFactory<
+    (Request, Framed<S, h1::Codec>),
+    Config = (),
+    Response = (),
+    Error = UpgradeError,
+    InitError = (),
+> {
+    fn_factory(move || {
+        let io = io.clone();
+        async move {
+            Ok::<_, ()>(fn_service(
+                move |(req, framed): (Request, Framed<S, h1::Codec>)| {
+                    let io = io.clone();
+                    async move {
+                        super::websocket::take_over(io, req, framed).await;
+                        Ok::<_, UpgradeError>(())
+                    }
+                },
+            ))
+        }
+    })
+}
 
 /// Grow the descriptor table to hold `descriptors` entries: open that many descriptors at
 /// once (stopping at the process limit) and close them again. The table keeps its size.

@@ -18,16 +18,19 @@
 //!
 //! Files: [`core`] (one websocket's work), [`frame`] (RFC 6455 frame writing), [`link`]
 //! (what the actor says to a websocket besides the outbox), [`body`] and [`raw`] (the two
-//! front ends); this file opens sessions on websockets and probes upgrades.
+//! front ends), [`stream`] (the socket under [`raw`]: plain TCP or TLS); this file opens
+//! sessions on websockets and probes upgrades.
 
 mod body;
 mod core;
 mod frame;
 mod link;
 mod raw;
+mod stream;
 
 pub(crate) use link::WsLink;
 pub(crate) use raw::take_over;
+pub(crate) use stream::WsStream;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The front end of [`crate::Server`]: actix-http hands the websocket upgrade over, and the
 //! socket is ours ([`RawWs`]): no dispatcher buffers, no per-poll work, and an idle websocket
-//! holds no read or write buffer.
+//! holds no read or write buffer. The socket is plain TCP or TLS ([`WsStream`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,26 +9,26 @@ use std::task::{Context, Poll};
 
 use actix_codec::{Framed, FramedParts};
 use actix_http::h1;
-use actix_rt::net::TcpStream;
 use bytes::BytesMut;
 use tickwire_protocol::engineio::{RequestError, TransportKind};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::super::handle::cut_slow_consumer;
 use super::super::http::{cap_refusal_body, origin_of, parse_query, request_info};
 use super::super::sessions::Engine;
 use super::super::Codec;
 use super::core::{WsCore, FRAMES_PER_POLL};
+use super::stream::WsStream;
 use super::{probe, start};
 
 /// A websocket upgrade handed over by actix-http's dispatcher (see [`crate::Server`]): the
 /// socket is ours from here on, without the dispatcher's buffers or its per-poll work.
 ///
 /// Requests for another path, or that are not Engine.IO websockets, get an HTTP error.
-pub(crate) async fn take_over(
+pub(crate) async fn take_over<S: WsStream>(
     servers: Arc<[Arc<Engine>]>,
     req: actix_http::Request,
-    framed: Framed<TcpStream, h1::Codec>,
+    framed: Framed<S, h1::Codec>,
 ) {
     // The dispatcher's two buffers go now; only bytes the client already sent are kept.
     let FramedParts {
@@ -63,6 +63,7 @@ pub(crate) async fn take_over(
                 stream,
                 written: 0,
                 linger: None,
+                shut_down: false,
                 write_timeout,
                 stalled: None,
             });
@@ -135,14 +136,16 @@ async fn accept(
 /// A websocket on a socket of its own: reads land in the core's input buffer only when
 /// bytes arrive (an idle websocket holds no read or write buffer), and the framed output
 /// goes out with one write per batch.
-struct RawWs {
+struct RawWs<S> {
     core: WsCore,
-    stream: TcpStream,
+    stream: S,
     /// Bytes of `core.out` already written.
     written: usize,
     /// After the close frame: how long the client's remaining bytes are still read (and
     /// dropped), so closing does not reset the connection under the close frame.
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The write side is shut down (for TLS: the close_notify is out too).
+    shut_down: bool,
     /// How long the socket may stay unwritable with bytes to write.
     write_timeout: std::time::Duration,
     /// Since when the socket has been unwritable with bytes to write (a timer to the write
@@ -153,11 +156,7 @@ struct RawWs {
 /// How long a closed websocket waits for its client to close too.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Bytes read from the socket per read call (a stack buffer; only what is left of a partial
-/// frame is kept).
-const READ_CHUNK: usize = 4096;
-
-impl Future for RawWs {
+impl<S: WsStream> Future for RawWs<S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -166,30 +165,22 @@ impl Future for RawWs {
             stream,
             written,
             linger,
+            shut_down,
             write_timeout,
             stalled,
         } = self.get_mut();
         if let Some(deadline) = linger.as_mut() {
-            return drain_until_closed(stream, deadline, cx);
+            return drain_until_closed(stream, shut_down, deadline, cx);
         }
         if core.outbox.is_slow() {
             // Cut: nothing more is written; dropping the socket closes it.
             return Poll::Ready(());
         }
         loop {
-            let reader = &*stream;
-            let output_full = core.read(cx, |cx, buf| loop {
-                match reader.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Poll::Ready(false),
-                    Poll::Pending => return Poll::Pending,
-                }
-                match read_into(reader, buf) {
-                    Ok(0) => return Poll::Ready(false),
-                    Ok(_) => return Poll::Ready(true),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => return Poll::Ready(false),
-                }
+            let output_full = core.read(cx, |cx, buf| match stream.poll_read_into(cx, buf) {
+                Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(false),
+                Poll::Ready(Ok(_)) => Poll::Ready(true),
+                Poll::Pending => Poll::Pending,
             });
             loop {
                 if *written == core.out.len() {
@@ -197,11 +188,19 @@ impl Future for RawWs {
                     *written = 0;
                     core.out = Vec::new();
                     core.write(cx);
-                    if core.out.is_empty() {
-                        break;
-                    }
                 }
-                match Pin::new(&mut *stream).poll_write(cx, &core.out[*written..]) {
+                let progress = if core.out.is_empty() {
+                    // Nothing of ours is left: what the stream itself still holds (TLS
+                    // records) goes out too. Plain TCP holds nothing: this is `Ready` at once.
+                    match Pin::new(&mut *stream).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => break,
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                } else {
+                    Pin::new(&mut *stream).poll_write(cx, &core.out[*written..])
+                };
+                match progress {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         *written += n;
                         *stalled = None;
@@ -227,9 +226,8 @@ impl Future for RawWs {
             }
             let flushed = *written == core.out.len();
             if core.finished && flushed {
-                let _ = Pin::new(&mut *stream).poll_shutdown(cx);
                 let deadline = linger.insert(Box::pin(tokio::time::sleep(LINGER)));
-                return drain_until_closed(stream, deadline, cx);
+                return drain_until_closed(stream, shut_down, deadline, cx);
             }
             if !(output_full && flushed) {
                 return Poll::Pending;
@@ -239,44 +237,32 @@ impl Future for RawWs {
     }
 }
 
-thread_local! {
-    /// One read buffer per thread, shared by its websockets: a read lands here, and only
-    /// the bytes read are copied to the websocket's own input.
-    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
-}
-
-/// Read what the socket has (up to [`READ_CHUNK`]) and append it to `buf`.
-fn read_into(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let n = stream.try_read(&mut scratch)?;
-        buf.extend_from_slice(&scratch[..n]);
-        Ok(n)
-    })
-}
-
-/// Read and drop what the client still sends until it closes or `deadline` passes.
-fn drain_until_closed(
-    stream: &TcpStream,
+/// Shut the write side down (for TLS, once its records and close_notify are out; plain TCP
+/// at once), then read and drop what the client still sends until it closes or `deadline`
+/// passes.
+fn drain_until_closed<S: WsStream>(
+    stream: &mut S,
+    shut_down: &mut bool,
     deadline: &mut Pin<Box<tokio::time::Sleep>>,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
     if deadline.as_mut().poll(cx).is_ready() {
         return Poll::Ready(());
     }
-    for _ in 0..FRAMES_PER_POLL {
-        match stream.poll_read_ready(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return Poll::Ready(()),
-            Poll::Pending => return Poll::Pending,
+    if !*shut_down {
+        match Pin::new(&mut *stream).poll_shutdown(cx) {
+            // Shut down, or cannot be (the peer is gone): either way nothing more goes out.
+            Poll::Ready(_) => *shut_down = true,
+            // The deadline bounds the wait.
+            Poll::Pending => {}
         }
-        let mut dropped = BytesMut::new();
-        match read_into(stream, &mut dropped) {
-            Ok(0) => return Poll::Ready(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return Poll::Ready(()),
+    }
+    let mut dropped = BytesMut::new();
+    for _ in 0..FRAMES_PER_POLL {
+        match stream.poll_read_into(cx, &mut dropped) {
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
+            Poll::Ready(Ok(_)) => dropped.clear(),
+            Poll::Pending => return Poll::Pending,
         }
     }
     // Still sending: the other connections get their turn first.
