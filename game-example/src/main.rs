@@ -1,13 +1,14 @@
 //! `game-example`: serve the arena game. `--help` lists the options.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use clap::Parser;
 use game_example::game::state::RoundConfig;
 use game_example::match_glue::MatchSettings;
 use game_example::{headless, start, ServerOptions};
-use tickwire::Codec;
+use tickwire::{Codec, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -55,6 +56,15 @@ struct Cli {
     /// disconnected.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     drain_grace: f64,
+    /// Serve HTTPS and WSS with this certificate chain (PEM: the server's certificate first,
+    /// then the intermediates, as in a "fullchain" file). Needs --tls-key. On SIGHUP both
+    /// files are read again: new connections get the new certificate, players stay
+    /// connected, and files that do not load keep the old certificate (the error is logged).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[actix_web::main]
@@ -77,6 +87,18 @@ async fn main() -> anyhow::Result<()> {
         bail!("--drain-grace must be a number of seconds, 0 or more");
     }
     let drain_grace = Duration::from_secs_f64(cli.drain_grace);
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => {
+            if cli.bots > 0 {
+                bail!(
+                    "--bots needs plain HTTP: the headless bots (tickwire's Rust client) do not \
+                     speak TLS; run them against a plain listener"
+                );
+            }
+            Some(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?)
+        }
+        _ => None,
+    };
     let options = ServerOptions {
         bind: cli.bind.clone(),
         port: cli.port,
@@ -93,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
         fill_after: (cli.fill_after > 0.0).then(|| Duration::from_secs_f64(cli.fill_after)),
         redis: cli.redis.clone(),
         drain_grace,
+        tls: tls.clone(),
     };
     let mut server = start(options).await?;
     let url = server.url();
@@ -107,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
         .map(|c| format!("{:016x}", c.node_id()));
     if let Some(node) = &node {
         println!("  cluster: node {node}; one queue with every node on this Redis");
+    }
+    if let Some(tls) = tls {
+        reload_on_hangup(tls);
     }
     let bots: Vec<_> = (0..cli.bots)
         .map(|i| {
@@ -148,6 +174,32 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("bye");
     Ok(())
+}
+
+/// Read the certificate and key again on every SIGHUP (a renewal): new connections get the
+/// new certificate, live ones go on; files that do not load keep the old one.
+fn reload_on_hangup(tls: TlsConfig) {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(error) => {
+                tracing::warn!(%error, "no SIGHUP handler: the certificate is not reloaded");
+                return;
+            }
+        };
+        println!("  TLS: SIGHUP reloads {}", tls.cert_path().display());
+        actix_rt::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if let Err(error) = tls.reload() {
+                    tracing::error!(%error, "TLS reload failed; keeping the current certificate");
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse};
 use anyhow::Context as _;
-use tickwire::SocketIo;
+use tickwire::{SocketIo, TlsConfig};
 
 use crate::events;
 use crate::lobby::Lobby;
@@ -43,6 +43,8 @@ pub struct ServerOptions {
     /// In a cluster, how long [`RunningServer::shutdown`] lets this node's matches run to
     /// their end before it ends them.
     pub drain_grace: Duration,
+    /// Serve HTTPS and WSS with this certificate (its reloads included); `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +57,7 @@ impl Default for ServerOptions {
             fill_after: Some(Duration::from_secs(5)),
             redis: None,
             drain_grace: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -64,6 +67,8 @@ impl Default for ServerOptions {
 pub struct RunningServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// It serves HTTPS (and WSS).
+    pub tls: bool,
     /// The Socket.IO server.
     pub io: SocketIo,
     /// Matchmaking and matches.
@@ -76,10 +81,11 @@ pub struct RunningServer {
 impl RunningServer {
     /// The page's address (`localhost` when listening on every interface).
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
         if self.addr.ip().is_unspecified() {
-            format!("http://localhost:{}/", self.addr.port())
+            format!("{scheme}://localhost:{}/", self.addr.port())
         } else {
-            format!("http://{}/", self.addr)
+            format!("{scheme}://{}/", self.addr)
         }
     }
 
@@ -179,7 +185,12 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     if options.workers > 0 {
         server = server.workers(options.workers);
     }
-    let server = match server.bind((options.bind.as_str(), options.port)) {
+    let address = (options.bind.as_str(), options.port);
+    let bound = match &options.tls {
+        Some(tls) => server.bind_tls(address, tls),
+        None => server.bind(address),
+    };
+    let server = match bound {
         Ok(server) => server,
         Err(e) => {
             // A node that cannot serve leaves the cluster it has joined.
@@ -202,6 +213,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     });
     Ok(RunningServer {
         addr,
+        tls: options.tls.is_some(),
         io,
         lobby,
         drain_grace: options.drain_grace,

@@ -56,6 +56,7 @@ fn node_options(redis: &Redis, round: RoundConfig, drain_grace: Duration) -> Ser
         fill_after: None,
         redis: Some(redis.url()),
         drain_grace,
+        tls: None,
     }
 }
 
