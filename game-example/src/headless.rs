@@ -5,6 +5,14 @@
 //! The client runs handlers on its driver task; [`HeadlessPlayer`] turns them into a bounded
 //! queue of events the bot awaits in order. When the queue is full, new events are dropped
 //! and counted (snapshots are "latest" data anyway; the bot sees the next one).
+//!
+//! Players acknowledge the newest tick they applied with each input (`[seq, input, tick]`),
+//! so the match sends them delta snapshots, which they apply to the state of the delta's base
+//! ([`tickwire_client::Ticks`], [`crate::game::delta::apply`]); a delta whose base they no
+//! longer keep is skipped until the next full snapshot. Spectators send no inputs: they get
+//! full snapshots.
+
+use std::collections::VecDeque;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,16 +22,25 @@ use anyhow::{anyhow, bail, Context as _};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tickwire::Codec;
-use tickwire_client::{Client, RawPayload, Reconnect};
+use tickwire_client::{Client, RawPayload, Reconnect, Ticks};
 use tokio::sync::mpsc;
 
 use crate::game::bots::{BotBrain, BotView};
+use crate::game::delta::apply;
 use crate::game::state::{Arena, Input, Snapshot, PHASE_OVER, PHASE_PLAYING};
-use crate::match_glue::{INPUT_EVENT, SNAPSHOT_EVENT};
-use crate::wire::{JoinReply, JoinRequest, Joined, Matched, QueueError, QueueRequest, SnapshotMsg};
+use crate::match_glue::{DELTA_EVENT, INPUT_EVENT, SNAPSHOT_EVENT};
+use crate::wire::{
+    DeltaMsg, JoinReply, JoinRequest, Joined, Matched, QueueError, QueueRequest, SnapshotMsg,
+};
 
 /// Events queued per player before new ones are dropped.
 const EVENT_QUEUE: usize = 1024;
+
+/// States kept by tick as delta bases (more than a match keeps at any tick rate up to 128).
+const KEEP_STATES: usize = 40;
+
+/// The last states applied that a [`MatchOutcome`] keeps.
+pub const RECENT_STATES: usize = 64;
 
 /// One headless connection to namespace `/`, with its events in a queue.
 #[derive(Debug)]
@@ -108,8 +125,14 @@ pub struct MatchOutcome {
     pub joined: Joined,
     /// The last snapshot of the round (the scoreboard), if it saw the round end.
     pub final_snapshot: Option<Snapshot>,
-    /// Snapshots received.
+    /// States applied: full snapshots and deltas.
     pub snapshots: u64,
+    /// Of those, the deltas.
+    pub deltas: u64,
+    /// Deltas skipped: their base was no longer kept (or they were not newer).
+    pub deltas_skipped: u64,
+    /// The last [`RECENT_STATES`] states applied: `(tick, from a delta, state)`.
+    pub recent: VecDeque<(u64, bool, Snapshot)>,
     /// Inputs sent.
     pub inputs: u32,
     /// The highest input sequence the server acknowledged for this player.
@@ -189,37 +212,62 @@ pub async fn play_until_end(
         joined,
         final_snapshot: None,
         snapshots: 0,
+        deltas: 0,
+        deltas_skipped: 0,
+        recent: VecDeque::with_capacity(RECENT_STATES),
         inputs: 0,
         last_ack: None,
         ended: None,
     };
     let mut brain = BotBrain::new(seed);
+    let mut ticks: Ticks<Snapshot> = Ticks::new(KEEP_STATES);
     let play = async {
         while let Some((event, payload)) = player.next_event().await {
             if event == "match-ended" {
                 outcome.ended = Some(payload.deserialize::<String>()?);
                 return Ok(());
             }
-            if event != SNAPSHOT_EVENT {
+            let (tick, acks, from_delta) = if event == SNAPSHOT_EVENT {
+                let msg: SnapshotMsg = payload.deserialize()?;
+                (
+                    ticks.full(msg.tick, msg.state).then_some(msg.tick),
+                    msg.acks,
+                    false,
+                )
+            } else if event == DELTA_EVENT {
+                let msg: DeltaMsg = payload.deserialize()?;
+                let applied = ticks.delta(msg.tick, msg.base, msg.delta, |base, d| apply(base, &d));
+                outcome.deltas_skipped += u64::from(!applied);
+                (applied.then_some(msg.tick), msg.acks, true)
+            } else {
                 continue;
-            }
-            let msg: SnapshotMsg = payload.deserialize()?;
+            };
+            let Some(state) = tick.and_then(|tick| ticks.get(tick)) else {
+                continue;
+            };
             outcome.snapshots += 1;
+            outcome.deltas += u64::from(from_delta);
+            if outcome.recent.len() == RECENT_STATES {
+                outcome.recent.pop_front();
+            }
+            outcome
+                .recent
+                .push_back((tick.unwrap_or_default(), from_delta, state.clone()));
             let me = outcome.joined.player;
-            if let Some(&(_, seq)) = msg.acks.iter().find(|(p, _)| *p == me) {
+            if let Some(&(_, seq)) = acks.iter().find(|(p, _)| *p == me) {
                 outcome.last_ack = Some(seq);
             }
-            if msg.state.phase == PHASE_OVER {
-                outcome.final_snapshot = Some(msg.state);
+            if state.phase == PHASE_OVER {
+                outcome.final_snapshot = Some(state.clone());
                 continue;
             }
             if outcome.joined.spectator {
                 continue;
             }
             let dt = 1.0 / f64::from(outcome.joined.tick_rate.max(1));
-            if let Some(input) = decide(&mut brain, &msg.state, me, &arena, dt) {
+            if let Some(input) = decide(&mut brain, state, me, &arena, dt) {
                 outcome.inputs += 1;
-                player.emit(INPUT_EVENT, &(outcome.inputs, input))?;
+                player.emit(INPUT_EVENT, &ticks.input(outcome.inputs, &input))?;
             }
         }
         bail!("disconnected during the match")

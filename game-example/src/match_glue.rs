@@ -6,13 +6,21 @@
 //! player's last applied sequence number for the browser's reconciliation. Bot seats think
 //! here, once per tick. Spectators hold a seat too (so snapshots reach them through the
 //! same per-codec fan-out) but have no avatar.
+//!
+//! Delta snapshots: a client that sends inputs as `[seq, input, tick]` acknowledges the
+//! newest tick it applied; from then on it gets [`DELTA_EVENT`] with the change from that
+//! tick ([`crate::game::delta`]) rather than the whole snapshot, while the tick is among the
+//! last [`delta_history`] kept. Clients that acknowledge nothing (spectators, older clients)
+//! keep getting full snapshots.
 
 use std::time::Duration;
 
 use serde_json::Value;
+use tickwire::game::{Deltas, SnapshotDelta};
 use tickwire::{LeaveReason, Match, MatchConfig, MatchContext, PlayerId, PlayerInfo};
 
 use crate::game::bots::{BotBrain, BotView};
+use crate::game::delta::diff;
 use crate::game::rules::{add_player, remove_player, step};
 use crate::game::state::{Arena, GameState, Input, Pid, RoundConfig, Snapshot, Tuning};
 use crate::wire::{MatchSummary, ScoreLine};
@@ -22,8 +30,17 @@ pub const FIRST_BOT_ID: Pid = 1000;
 
 /// The event snapshots are sent as.
 pub const SNAPSHOT_EVENT: &str = "state";
-/// The event inputs arrive as (`[seq, input]`).
+/// The event inputs arrive as (`[seq, input]`, or `[seq, input, tick]` acknowledging `tick`).
 pub const INPUT_EVENT: &str = "input";
+/// The event delta snapshots are sent as (`{tick, base, acks, delta}`, the delta a
+/// [`StateDelta`](crate::game::delta::StateDelta)).
+pub const DELTA_EVENT: &str = "state-delta";
+
+/// Past snapshots a match keeps as delta bases at `tick_rate`: a quarter of a second, at
+/// least 8 (a client whose acknowledgement is older gets the full snapshot).
+pub fn delta_history(tick_rate: u32) -> usize {
+    (tick_rate as usize / 4).max(8)
+}
 
 const BOT_NAMES: [&str; 8] = [
     "Ada", "Brick", "Cyan", "Dash", "Echo", "Flint", "Gizmo", "Hex",
@@ -206,6 +223,17 @@ impl Match for ArenaMatch {
         snapshot
     }
 
+    fn deltas(&self) -> Option<Deltas> {
+        Some(Deltas {
+            history: delta_history(self.tick_rate),
+            event: DELTA_EVENT.into(),
+        })
+    }
+
+    fn delta(&self, base: &Snapshot, current: &Snapshot) -> Option<SnapshotDelta> {
+        Some(SnapshotDelta::new(diff(base, current)))
+    }
+
     /// The lobby's list reads this: on one node straight from the match, in a cluster from
     /// the directory (as of the host's last heartbeat, which carries at most
     /// [`MAX_LISTED_STATE`](tickwire::game::cluster::MAX_LISTED_STATE) bytes of it; a summary
@@ -311,6 +339,22 @@ mod tests {
         // The last human leaving ends the match.
         m.unseat(1, LeaveReason::Left);
         assert!(m.advance(dt).1);
+    }
+
+    #[test]
+    fn the_match_sends_the_game_s_deltas() {
+        let settings = MatchSettings::default();
+        let mut m = ArenaMatch::new(&settings, 0, 4, 7);
+        let deltas = m.deltas().expect("deltas on");
+        assert_eq!((deltas.history, deltas.event.as_str()), (8, DELTA_EVENT));
+        assert_eq!(delta_history(120), 30);
+        let dt = Duration::from_millis(33);
+        let base = m.advance(dt).0;
+        let current = m.advance(dt).0;
+        let sent = m.delta(&base, &current).expect("a delta").to_json();
+        let delta: crate::game::delta::StateDelta =
+            serde_json::from_value(sent.expect("serializes")).unwrap();
+        assert_eq!(crate::game::delta::apply(&base, &delta), current);
     }
 
     #[test]

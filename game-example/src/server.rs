@@ -21,6 +21,7 @@ const INDEX_HTML: &str = include_str!("../web/index.html");
 const GAME_JS: &str = include_str!("../web/game.js");
 const CLIENT_JS: &str = include_str!("../web/tickwire-client.js");
 const CODECS_JS: &str = include_str!("../web/codecs.js");
+const DELTA_JS: &str = include_str!("../web/delta.js");
 /// The compact codec's browser module (empty when the protocol crate does not ship it).
 const COMPACT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/tickwire-compact.js"));
 
@@ -161,6 +162,10 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .route(
                 "/codecs.js",
                 web::get().to(|| async { asset("text/javascript; charset=utf-8", CODECS_JS) }),
+            )
+            .route(
+                "/delta.js",
+                web::get().to(|| async { asset("text/javascript; charset=utf-8", DELTA_JS) }),
             )
             .route(
                 "/tickwire-compact.js",

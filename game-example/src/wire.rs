@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::game::delta::StateDelta;
 use crate::game::state::{Arena, Snapshot, Tuning};
 
 /// `queue`: put me in the matchmaking queue.
@@ -125,6 +126,20 @@ pub struct SnapshotMsg {
     pub state: Snapshot,
 }
 
+/// The runtime's delta envelope as a client reads it (`state-delta`): the change from
+/// `base`, a tick this client acknowledged, to `tick`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeltaMsg {
+    /// The tick this delta brings the client to.
+    pub tick: u64,
+    /// The tick it is a change from.
+    pub base: u64,
+    /// `(player, last input sequence applied)` for every seated player.
+    pub acks: Vec<(u32, u32)>,
+    /// The game's delta.
+    pub delta: StateDelta,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +188,15 @@ mod tests {
                 bot: false,
             }]),
         };
+        let mut moved = snapshot.clone();
+        moved.players[0].x += 1.0;
+        moved.projectiles.clear();
+        both_ways(&DeltaMsg {
+            tick: 78,
+            base: 77,
+            acks: vec![(1, 13)],
+            delta: crate::game::delta::diff(&snapshot, &moved),
+        });
         both_ways(&SnapshotMsg {
             tick: 77,
             acks: vec![(1, 12)],

@@ -3,6 +3,9 @@
 //! in Node, and must match byte for byte. A drift (a field added, reordered, or retyped on
 //! one side) fails here rather than as garbage in the browser.
 //!
+//! The page's delta application (`web/delta.js`) is checked here too: for deltas of real
+//! play (bots) and a made-up one, `applyDelta(base, delta)` must give Rust's snapshot.
+//!
 //! Needs `node` (`.ci/setup` installs it): without it the build script marks the test ignored,
 //! unless `CI` is set, in which case it runs and fails saying what to install.
 //! `protocol/js/tickwire-compact.js` is part of the repository: without it the test fails.
@@ -11,12 +14,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use game_example::game::delta::diff;
 use game_example::game::state::{
     Arena, Input, Kill, PlayerView, ProjectileView, RosterEntry, Snapshot, Tuning,
 };
+use game_example::match_glue::{ArenaMatch, MatchSettings};
 use game_example::wire::{
-    JoinReply, JoinRequest, Joined, MatchSummary, Matched, QueueError, QueueRequest, ScoreLine,
-    SnapshotMsg, SpectateRequest,
+    DeltaMsg, JoinReply, JoinRequest, Joined, MatchSummary, Matched, QueueError, QueueRequest,
+    ScoreLine, SnapshotMsg, SpectateRequest,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -83,6 +88,61 @@ fn snapshot(roster: bool) -> SnapshotMsg {
     }
 }
 
+/// A delta from `snapshot(false)`: a player moved and was hit, one left, one joined; a
+/// projectile gone, one moved, one new; the roster sent.
+fn delta() -> DeltaMsg {
+    let base = snapshot(false);
+    let mut current = snapshot(true).state;
+    current.players[0].x += 3.5;
+    current.players[0].hp = 50;
+    current.players.remove(1);
+    current.players.push(PlayerView {
+        id: 3,
+        x: 10.0,
+        y: 20.0,
+        angle: 0.25,
+        hp: 100,
+        score: 0,
+        kills: 0,
+        deaths: 0,
+        alive: true,
+    });
+    current.projectiles[0].x += 25.0;
+    current.projectiles.push(ProjectileView {
+        id: 11,
+        x: 7.0,
+        y: 8.0,
+    });
+    current.kills.clear();
+    DeltaMsg {
+        tick: base.tick + 3,
+        base: base.tick,
+        acks: vec![(1, 80)],
+        delta: diff(&base.state, &current),
+    }
+}
+
+/// A check of `web/delta.js`: `applyDelta(base, delta)` must be `current`.
+fn applies(base: &Snapshot, current: &Snapshot) -> Value {
+    json!({
+        "event": "applyDelta",
+        "side": "apply",
+        "value": {"base": base, "delta": diff(base, current), "current": current},
+        "hex": "",
+    })
+}
+
+/// Pairs of snapshots of real play: 4 bots for 4 s, bases 1 to 3 ticks back.
+fn played_pairs() -> Vec<Value> {
+    let mut game = ArenaMatch::new(&MatchSettings::default(), 0, 4, 11);
+    let dt = std::time::Duration::from_millis(33);
+    let snapshots: Vec<Snapshot> = (0..120).map(|_| game.advance(dt).0).collect();
+    (3..snapshots.len())
+        .step_by(9)
+        .map(|i| applies(&snapshots[i - 1 - i % 3], &snapshots[i]))
+        .collect()
+}
+
 #[test]
 #[cfg_attr(
     game_example_missing_node,
@@ -105,7 +165,7 @@ fn browser_payload_types_match_rust() {
         arena: Arena::standard(),
         tuning: Tuning::default(),
     };
-    let cases = vec![
+    let mut cases = vec![
         case("queue", "payload", &QueueRequest { name: "Ada".into() }),
         case(
             "join-match",
@@ -149,6 +209,22 @@ fn browser_payload_types_match_rust() {
                     fire: true,
                     ms: 16,
                 },
+            ),
+        ),
+        case(
+            "input",
+            "payload",
+            &(
+                7u32,
+                Input {
+                    dx: 0,
+                    dy: -1,
+                    aim: -2.5,
+                    fire: false,
+                    ms: 50,
+                },
+                // The acknowledged tick, beyond 32 bits.
+                9_007_199_254u64,
             ),
         ),
         case("leave", "ack", &true),
@@ -222,8 +298,24 @@ fn browser_payload_types_match_rust() {
         ),
         case("state", "payload", &snapshot(true)),
         case("state", "payload", &snapshot(false)),
+        case("state-delta", "payload", &delta()),
+        case(
+            "state-delta",
+            "payload",
+            &DeltaMsg {
+                tick: 2,
+                base: 1,
+                acks: vec![],
+                delta: diff(&snapshot(false).state, &snapshot(false).state),
+            },
+        ),
         case("match-ended", "payload", &"finished"),
+        applies(&snapshot(false).state, &{
+            let d = delta();
+            game_example::game::delta::apply(&snapshot(false).state, &d.delta)
+        }),
     ];
+    cases.extend(played_pairs());
     let count = cases.len();
     let mut child = Command::new("node")
         .arg(root.join("tests/compact/check_schemas.mjs"))

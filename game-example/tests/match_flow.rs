@@ -1,7 +1,9 @@
 //! In-process: the game server on a free port; two headless players (tickwire's Rust client,
 //! one on the JSON codec and one on the compact codec) queue, get matched, play a short round
 //! and agree on the final score; a spectator watches; the operations endpoints report the
-//! match. Every wait is on an event, with a safety timeout.
+//! match. The players acknowledge ticks and so get delta snapshots, which they apply: the
+//! states they make are the spectator's full snapshots of the same ticks. Every wait is on an
+//! event, with a safety timeout.
 //!
 //! One test function on purpose: the runtime spreads matches over the arbiters of the HTTP
 //! workers it has seen in this process, so a second server in another `System` of the same
@@ -152,6 +154,30 @@ async fn two_players_are_matched_play_a_round_and_agree_on_the_score() {
         assert!(outcome.inputs > 0);
         let ack = outcome.last_ack.expect("inputs acknowledged");
         assert!(ack > 0 && ack <= outcome.inputs);
+    }
+    // The players (JSON and compact) got deltas and applied them to states they had; what
+    // they made is what the spectator, who acknowledges nothing, got whole.
+    assert_eq!(rc.deltas, 0, "the spectator gets full snapshots");
+    for (name, outcome) in [("alice", &ra), ("bob", &rb)] {
+        assert!(
+            outcome.deltas > outcome.snapshots / 2,
+            "{name} applied {} deltas of {} states ({} skipped)",
+            outcome.deltas,
+            outcome.snapshots,
+            outcome.deltas_skipped
+        );
+        let mut compared = 0;
+        for (tick, from_delta, state) in &outcome.recent {
+            if let Some((_, _, full)) = rc.recent.iter().find(|(t, _, _)| t == tick) {
+                assert_eq!(state, full, "{name}'s state of tick {tick}");
+                compared += usize::from(*from_delta);
+            }
+        }
+        assert!(compared > 10, "{name}: {compared} delta states compared");
+        eprintln!(
+            "{name}: {} deltas of {} states, {} skipped, {compared} compared with the spectator's",
+            outcome.deltas, outcome.snapshots, outcome.deltas_skipped
+        );
     }
     let scores = |o: &MatchOutcome| {
         let snapshot = o.final_snapshot.clone().expect("saw the scoreboard");

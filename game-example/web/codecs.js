@@ -41,6 +41,62 @@ export function gameEvents(t) {
     acks: t.vec(t.tuple(t.u32, t.u32)),
     state: Snapshot,
   });
+  // src/game/delta.rs PlayerChange: [id, mask, fields...], the mask naming the fields that
+  // follow (bit 0 x, 1 y, 2 angle, 3 hp, 4 score, 5 kills, 6 deaths, 7 alive).
+  const changeFields = [t.f32, t.f32, t.f32, t.u8, t.u32, t.u16, t.u16, t.bool];
+  const PlayerChange = {
+    encode(w, v) {
+      const [id, mask] = v;
+      t.u32.encode(w, id);
+      t.u8.encode(w, mask);
+      let i = 2;
+      changeFields.forEach((codec, bit) => {
+        if (mask & (1 << bit)) codec.encode(w, v[i++]);
+      });
+      if (i !== v.length) throw new TypeError('a player change has the fields its mask names');
+    },
+    decode(r) {
+      const out = [t.u32.decode(r), t.u8.decode(r)];
+      changeFields.forEach((codec, bit) => {
+        if (out[1] & (1 << bit)) out.push(codec.decode(r));
+      });
+      return out;
+    },
+  };
+  // src/game/delta.rs StateDelta, in the runtime's DeltaEnvelope.
+  const StateDelta = t.struct({
+    phase: t.u8,
+    time_left: t.f32,
+    left: t.vec(t.u32),
+    players: t.vec(PlayerChange),
+    gone: t.vec(t.u32),
+    shots: t.vec(t.tuple(t.u32, t.f32, t.f32)),
+    kills: t.vec(Kill),
+    roster: t.option(t.vec(RosterEntry)),
+  });
+  const DeltaMsg = t.struct({
+    tick: t.u53,
+    base: t.u53,
+    acks: t.vec(t.tuple(t.u32, t.u32)),
+    delta: StateDelta,
+  });
+  // `[seq, input]`, or `[seq, input, tick]` acknowledging the newest tick applied: postcard
+  // `(seq, input)` with the tick (a u64) after it when there is one.
+  const InputMsg = {
+    encode(w, v) {
+      if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) {
+        throw new TypeError('an input is [seq, input] or [seq, input, tick]');
+      }
+      t.u32.encode(w, v[0]);
+      Input.encode(w, v[1]);
+      if (v.length === 3) t.u53.encode(w, v[2]);
+    },
+    decode(r) {
+      const out = [t.u32.decode(r), Input.decode(r)];
+      if (r.remaining() > 0) out.push(t.u53.decode(r));
+      return out;
+    },
+  };
   const Rect = t.struct({ x: t.f64, y: t.f64, w: t.f64, h: t.f64 });
   const Arena = t.struct({
     width: t.f64,
@@ -85,7 +141,7 @@ export function gameEvents(t) {
     queue: t.struct({ name: t.string }),
     'join-match': { payload: t.struct({ token: t.string }), ack: JoinReply },
     spectate: { payload: t.struct({ match_id: t.string }), ack: JoinReply },
-    input: t.tuple(t.u32, Input),
+    input: InputMsg,
     leave: { payload: null, ack: t.bool },
     matches: { payload: null, ack: t.vec(MatchSummary) },
     rtt: { payload: t.u32, ack: t.u32 },
@@ -93,6 +149,7 @@ export function gameEvents(t) {
     matched: t.struct({ token: t.string, match_id: t.string, bots: t.u32 }),
     'queue-error': t.struct({ message: t.string }),
     state: SnapshotMsg,
+    'state-delta': DeltaMsg,
     'match-ended': t.string,
   };
 }

@@ -10,11 +10,18 @@
 // position and replay the inputs it has not applied yet. Other players and projectiles are
 // drawn a little in the past, interpolated between the two snapshots around that time.
 //
+// Deltas: each input also acknowledges the newest tick applied (`[seq, input, tick]`), so the
+// server sends `state-delta` (the change from that tick) instead of the whole snapshot; the
+// page applies it to the state it kept for the delta's base (delta.js). A delta whose base is
+// not kept is skipped: the server sends a full snapshot once that base is too old for it too.
+// Spectators send no inputs: they get full snapshots.
+//
 // Codec: compact (binary, postcard payloads) when /tickwire-compact.js loads and the server
 // accepts it; JSON with `?codec=json` (or when compact fails).
 
 import { connect, jsonParser } from './tickwire-client.js';
 import { loadCompactParserFactory } from './codecs.js';
+import { TickStates } from './delta.js';
 
 const PHASE_COUNTDOWN = 0;
 const PHASE_PLAYING = 1;
@@ -46,6 +53,8 @@ const game = {
   lastAck: 0,
   pendingInputs: 0,
   snapshots: 0,
+  deltas: 0, // of the snapshots, those applied from a delta
+  deltasSkipped: 0, // deltas whose base was not kept
   projectilesInFlight: 0,
   roster: {}, // id -> {name, bot}
   arena: null, // the field, from the join reply
@@ -168,7 +177,19 @@ function openSocket(codec) {
     showScreen('lobby');
     setConn(`matchmaking failed: ${e.message}`);
   });
-  s.on('state', onState);
+  s.on('state', (msg) => {
+    if (inMatch() && ticks.full(Number(msg.tick), msg.state)) onState(msg);
+  });
+  s.on('state-delta', (msg) => {
+    if (!inMatch()) return;
+    const state = ticks.delta(Number(msg.tick), Number(msg.base), msg.delta);
+    if (state === null) {
+      game.deltasSkipped += 1;
+      return;
+    }
+    game.deltas += 1;
+    onState({ tick: msg.tick, acks: msg.acks, state });
+  });
   s.on('match-ended', onMatchEnded);
 }
 
@@ -278,6 +299,7 @@ function phaseName(phase) {
 let seq = 0;
 let pending = []; // inputs sent and not yet applied by the server: {seq, input}
 let buffer = []; // recent snapshots: {tick, state}
+const ticks = new TickStates(64); // states applied by tick: delta bases (the server keeps 8+)
 let clockOffset = null; // ms: arrival time − server time, the least delayed seen
 let visualOffset = { x: 0, y: 0 }; // smooths corrections of our prediction
 let myAlive = false;
@@ -294,6 +316,7 @@ function leaveMatchState() {
   game.phase = null;
   pending = [];
   buffer = [];
+  ticks.clear();
   clockOffset = null;
   colorSlots.clear();
 }
@@ -326,9 +349,12 @@ function onJoinReply(reply) {
     : 'WASD / arrows: move · mouse: aim · click or space: shoot · Esc: leave';
 }
 
+function inMatch() {
+  return (game.screen === 'game' || game.screen === 'scoreboard') && arena !== null;
+}
+
 function onState(msg) {
-  if (game.screen !== 'game' && game.screen !== 'scoreboard') return;
-  if (!arena) return;
+  if (!inMatch()) return;
   const now = performance.now();
   const st = msg.state;
   const tick = Number(msg.tick);
@@ -500,7 +526,8 @@ setInterval(() => {
   if (game.predicted && myAlive && game.phase !== PHASE_OVER) {
     game.predicted = movePlayer(game.predicted, input);
   }
-  socket.emit('input', [seq, input]);
+  const tick = ticks.ack();
+  socket.emit('input', tick === null ? [seq, input] : [seq, input, tick]);
 }, INPUT_INTERVAL_MS);
 
 // Ping: an acked round trip every 2 s.
@@ -707,7 +734,8 @@ function drawHud(now) {
       ? `${me.alive ? `HP ${me.hp}` : 'respawning…'} · score ${me.score} · ${me.kills} kills`
       : '';
   const ping = game.ping === null ? '–' : `${Math.round(game.ping)} ms`;
-  $('hud-net').textContent = `ping ${ping} · tick ${game.measuredRate}/${game.tickRate} Hz · ${game.codec}`;
+  const deltas = game.snapshots ? Math.round((100 * game.deltas) / game.snapshots) : 0;
+  $('hud-net').textContent = `ping ${ping} · tick ${game.measuredRate}/${game.tickRate} Hz · ${game.codec} · deltas ${deltas}%`;
   $('hud-match').textContent = `match #${game.matchId} · unacked inputs ${pending.length}`;
   const banner = $('banner');
   if (game.phase === PHASE_COUNTDOWN) {

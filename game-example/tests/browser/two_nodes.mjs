@@ -228,11 +228,20 @@ try {
         ping: window.__game.ping,
         rate: window.__game.measuredRate,
         codec: window.__game.codec,
+        snapshots: window.__game.snapshots,
+        deltas: window.__game.deltas,
+        deltasSkipped: window.__game.deltasSkipped,
         errors: window.__game.errors,
       })),
     ),
   );
   log(`screenshot: ${shot}; Alice, Bob, Carol: ${JSON.stringify(stats)}`);
+  // The players acknowledge ticks and get deltas (through the bus on the node that does not
+  // host the match); the spectator acknowledges nothing and gets full snapshots.
+  for (const [name, s] of [['Alice', stats[0]], ['Bob', stats[1]]]) {
+    if (s.deltas < s.snapshots / 2) throw new Error(`${name} applied ${s.deltas} deltas of ${s.snapshots} states`);
+  }
+  if (stats[2].deltas !== 0) throw new Error(`Carol, watching, applied ${stats[2].deltas} deltas`);
   log('PASS: two pages on two nodes in one match; each saw the other move; a third page watched');
 } catch (error) {
   failed = true;

@@ -161,9 +161,17 @@ try {
     ping: window.__game.ping,
     rate: window.__game.measuredRate,
     codec: window.__game.codec,
+    snapshots: window.__game.snapshots,
+    deltas: window.__game.deltas,
+    deltasSkipped: window.__game.deltasSkipped,
     errors: window.__game.errors,
   }));
   log(`screenshot: ${shot}; Bob's view: ${JSON.stringify(stats)}`);
+  // Both pages acknowledge ticks with their inputs: most states came as deltas.
+  for (const { name, page } of pages) {
+    const s = await page.evaluate(() => ({ snapshots: window.__game.snapshots, deltas: window.__game.deltas }));
+    if (s.deltas < s.snapshots / 2) throw new Error(`${name} applied ${s.deltas} deltas of ${s.snapshots} states`);
+  }
   log('PASS: two pages in one match; one moved, the other saw it');
 } catch (error) {
   failed = true;

@@ -1,9 +1,12 @@
 // Checks web/codecs.js against postcard bytes written by Rust: reads cases from stdin
 // (`[{event, side, value, hex}]`, side = "payload" or "ack"), decodes each hex with the
 // event's declared type and compares with `value`, then encodes `value` and compares bytes.
+// Cases with side "apply" check web/delta.js instead: `applyDelta(value.base, value.delta)`
+// must equal `value.current` (snapshots and the delta as Rust's JSON).
 // Run by tests/compact_schemas.rs.
 
 import { gameEvents } from '../../web/codecs.js';
+import { applyDelta } from '../../web/delta.js';
 
 const modulePath = process.argv[2];
 const mod = await import(modulePath);
@@ -37,6 +40,16 @@ let failures = 0;
 for (const c of cases) {
   const label = `${c.event} (${c.side})`;
   try {
+    if (c.side === 'apply') {
+      const got = applyDelta(c.value.base, c.value.delta);
+      if (!same(got, c.value.current)) {
+        failures++;
+        console.error(`${label}: applied ${JSON.stringify(got)}, Rust made ${JSON.stringify(c.value.current)}`);
+      } else {
+        console.log(`ok ${label}: ${c.value.current.players.length} players`);
+      }
+      continue;
+    }
     const codec = codecOf(c.event, c.side);
     const decoded = mod.fromPayload(codec, Buffer.from(c.hex, 'hex'));
     if (!same(decoded, c.value)) {
