@@ -145,6 +145,11 @@ fn serve_tls(io: &SocketIo, tls: &TlsConfig) -> u16 {
 
 /// A TLS connection to `port` trusting only `ca_pem`, for `localhost`.
 async fn tls_connect(port: u16, ca_pem: &str) -> io::Result<TlsStream<TcpStream>> {
+    tls_over(TcpStream::connect(("127.0.0.1", port)).await?, ca_pem).await
+}
+
+/// TLS for `localhost` over `tcp`, trusting only `ca_pem`.
+async fn tls_over(tcp: TcpStream, ca_pem: &str) -> io::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots
@@ -158,7 +163,6 @@ async fn tls_connect(port: u16, ca_pem: &str) -> io::Result<TlsStream<TcpStream>
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     let name = ServerName::try_from("localhost").expect("server name");
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -176,7 +180,15 @@ type Wss = WebSocketStream<TlsStream<TcpStream>>;
 
 /// A Socket.IO client on `/` over WSS, trusting `ca_pem`.
 async fn wss_connect(port: u16, ca_pem: &str) -> Wss {
-    let stream = within("a TLS handshake", tls_connect(port, ca_pem))
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    wss_over(tcp, port, ca_pem).await
+}
+
+/// [`wss_connect`] over `tcp`.
+async fn wss_over(tcp: TcpStream, port: u16, ca_pem: &str) -> Wss {
+    let stream = within("a TLS handshake", tls_over(tcp, ca_pem))
         .await
         .expect("TLS handshake");
     let url = format!("wss://localhost:{port}/socket.io/?EIO=4&transport=websocket");
@@ -338,6 +350,47 @@ async fn reload_swaps_the_certificate_and_keeps_live_connections() {
     let mut fresh = wss_connect(port, &second_ca.pem).await;
     echo(&mut fresh, 1, 100).await;
     echo(&mut live, 4, 100).await;
+}
+
+#[actix_rt::test]
+async fn a_wss_client_that_stops_reading_is_cut_after_the_write_timeout() {
+    let dir = Dir::new("stall");
+    let ca = Ca::new("tickwire test CA");
+    let (cert, key) = dir.install(&ca.server_cert());
+    let tls = TlsConfig::from_pem_files(&cert, &key).expect("TLS config");
+    let config = tickwire::Config {
+        write_timeout: Duration::from_millis(300),
+        ..tickwire::Config::default()
+    };
+    let (reasons, mut reasons_rx) = tokio::sync::mpsc::unbounded_channel();
+    let io = SocketIo::builder().config(config).build();
+    io.ns("/", move |socket| {
+        let reasons = reasons.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = reasons.send(reason);
+        });
+        // 6 MiB in all: within the 8 MiB budget, more than the socket buffers (the client's
+        // is 4 KiB) and rustls's hold.
+        socket.on("fill", |socket, _: Payload, _| async move {
+            let blob = "z".repeat(512 << 10);
+            for _ in 0..12 {
+                socket.emit("blob", &blob).ok();
+            }
+        });
+    });
+    let port = serve_tls(&io, &tls);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("connect");
+    let mut stalled = wss_over(tcp, port, &ca.pem).await;
+    // Ask for the blobs, then never read again.
+    send_text(&mut stalled, r#"42["fill"]"#).await;
+    let reason = within("the disconnect", reasons_rx.recv()).await;
+    assert_eq!(reason, Some(tickwire::DisconnectReason::SlowConsumer));
+    drop(stalled);
 }
 
 #[actix_rt::test]
