@@ -26,7 +26,8 @@
 //!
 //! [`Server`] serves the same app with the websockets of a [`SocketIo`] taken off the HTTP
 //! dispatcher: tickwire owns each socket after the upgrade (a few KiB per idle connection,
-//! one task and one `write` per batch of frames).
+//! one task and one `write` per batch of frames). With a [`TlsConfig`] it serves HTTPS and
+//! WSS (rustls, from PEM files) and reloads its certificate without dropping a connection.
 //!
 //! ## A complete match
 //!
