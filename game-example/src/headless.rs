@@ -242,7 +242,7 @@ pub async fn play_until_end(
             } else {
                 continue;
             };
-            let Some(state) = tick.and_then(|tick| ticks.get(tick)) else {
+            let Some((tick, state)) = tick.and_then(|tick| Some((tick, ticks.get(tick)?))) else {
                 continue;
             };
             outcome.snapshots += 1;
@@ -250,9 +250,7 @@ pub async fn play_until_end(
             if outcome.recent.len() == RECENT_STATES {
                 outcome.recent.pop_front();
             }
-            outcome
-                .recent
-                .push_back((tick.unwrap_or_default(), from_delta, state.clone()));
+            outcome.recent.push_back((tick, from_delta, state.clone()));
             let me = outcome.joined.player;
             if let Some(&(_, seq)) = acks.iter().find(|(p, _)| *p == me) {
                 outcome.last_ack = Some(seq);
