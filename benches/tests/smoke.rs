@@ -411,3 +411,89 @@ fn publish_reaches_every_node_with_recovery_offsets() {
             .all(|(_, offset)| offset.split_once('-').is_some()));
     });
 }
+
+/// A `redis-server` of the test's own on a free port (killed by its PID at the end).
+fn redis_server() -> Server {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("redis-server starts (Debian's redis-server; .ci/setup installs it)");
+    let redis = Server { child, port };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    redis
+}
+
+#[test]
+#[cfg_attr(
+    benches_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+fn cluster_broadcast_times_every_number_on_both_nodes_and_both_buses() {
+    let redis = redis_server();
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    for bus in ["pubsub", "streams"] {
+        let env = [("REDIS_URL", url.as_str()), ("REDIS_BUS", bus)];
+        let a = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+        let b = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+        let r = loadgen(
+            &a,
+            &format!("cluster-broadcast-{bus}"),
+            &[
+                "cluster-broadcast",
+                "--rate",
+                "200",
+                "--receivers-a",
+                "1",
+                "--receivers-b",
+                "2",
+                "--warmup",
+                "0.2",
+                "--duration",
+                "0.5",
+                "--drain",
+                "5",
+                "--ports",
+                &format!("{},{}", a.port, b.port),
+                "--server-pids",
+                &format!("{},{}", a.child.id(), b.child.id()),
+                "--redis-pid",
+                &redis.child.id().to_string(),
+            ],
+        );
+        // Every receiver got every measured number once, in order: two on node A (the
+        // publisher among them), two on node B.
+        assert_eq!(metric(&r, "receivers"), 4.0, "{bus}");
+        assert!(metric(&r, "expected") > 0.0, "{bus}");
+        assert_eq!(metric(&r, "missing"), 0.0, "{bus}");
+        assert_eq!(metric(&r, "out_of_order"), 0.0, "{bus}");
+        assert_eq!(metric(&r, "disconnects"), 0.0, "{bus}");
+        assert_eq!(
+            metric(&r, "local_samples") + metric(&r, "remote_samples"),
+            metric(&r, "expected"),
+            "{bus}"
+        );
+        assert_eq!(metric(&r, "local_samples"), metric(&r, "remote_samples"));
+        assert!(metric(&r, "remote_p50_us") > 0.0, "{bus}");
+        assert!(metric(&r, "remote_p99_us") >= metric(&r, "remote_p50_us"));
+        assert!(metric(&r, "delivered_per_s") > 0.0, "{bus}");
+        // /proc counts CPU in 10 ms ticks: one node may show none in half a second.
+        for cpu in [
+            "node_a_cpu_us_per_msg",
+            "node_b_cpu_us_per_msg",
+            "redis_cpu_us_per_msg",
+        ] {
+            let v = metric(&r, cpu);
+            assert!(v.is_finite() && v >= 0.0, "{bus}: {cpu} = {v}");
+        }
+        assert!(metric(&r, "cpu_us_per_msg") > 0.0, "{bus}");
+    }
+}

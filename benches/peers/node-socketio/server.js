@@ -2,6 +2,11 @@
 // `ping` acks its argument, `join` joins a room and acks "ok", and with TICK_HZ set a ticker
 // on absolute deadlines emits a stamped `state` event to every room that has members.
 //
+// Cluster (the contract's "Cluster and recovery" section): with REDIS_URL the node joins the
+// cluster through @socket.io/redis-adapter (Redis pub/sub, on the `redis` client), and
+// `publish` [from, count] emits `seq` {n: i} for each i in order to every socket of `/` on
+// every node, then acks count.
+//
 //   node server.js --port P        (or PORT=P node server.js)
 "use strict";
 
@@ -29,7 +34,21 @@ const io = new Server(httpServer, {
   httpCompression: false,
 });
 
+// One request asks for at most this many numbers (as tickwire's bench-server).
+const MAX_PUBLISH = 1000000;
+
 io.on("connection", (socket) => {
+  socket.on("publish", (args, ack) => {
+    const [from, count] = Array.isArray(args) ? args.map(Number) : [NaN, NaN];
+    if (!Number.isInteger(from) || !Number.isInteger(count) || from < 0 || count < 0) {
+      if (typeof ack === "function") ack({ error: "publish takes [from, count]" });
+      return;
+    }
+    const n = Math.min(count, MAX_PUBLISH);
+    const nsp = io.of("/");
+    for (let i = from; i < from + n; i++) nsp.emit("seq", { n: i });
+    if (typeof ack === "function") ack(n);
+  });
   socket.on("ping", (value, ack) => {
     if (typeof ack === "function") ack(value);
   });
@@ -73,6 +92,27 @@ if (hz > 0) {
   schedule();
 }
 
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`node socket.io peer listening on 127.0.0.1:${port} (TICK_HZ=${process.env.TICK_HZ || "none"})`);
+async function joinCluster(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  for (const client of [pubClient, subClient]) {
+    client.on("error", (err) => console.error(`redis: ${err.message}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
+
+async function main() {
+  if (process.env.REDIS_URL) await joinCluster(process.env.REDIS_URL);
+  httpServer.listen(port, "127.0.0.1", () => {
+    const cluster = process.env.REDIS_URL ? "redis" : "none";
+    console.log(`node socket.io peer listening on 127.0.0.1:${port} (TICK_HZ=${process.env.TICK_HZ || "none"}, cluster=${cluster})`);
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
 });

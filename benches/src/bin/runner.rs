@@ -5,6 +5,12 @@
 //!
 //! Run through `benches/run.sh`, which builds everything first. Each server is started
 //! fresh for each run and killed by its PID afterwards.
+//!
+//! `--cluster` runs the cluster scenarios instead (results in `<out>/cluster/`): per run a
+//! fresh `redis-server` on a free port and two nodes of one server kind on it — tickwire on
+//! the pub/sub bus (`tickwire`, like for like with the peers' pub/sub adapters), tickwire on
+//! the streams bus (`tickwire-streams`), Node with `@socket.io/redis-adapter` and
+//! socketioxide with `socketioxide-redis` — driven by `loadgen cluster-broadcast`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,13 +34,15 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Servers, in interleaving order (`tickwire-plain` runs idle-memory only, `floor-rooms`
-    /// the tick fan-out scenarios only).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "tickwire,tickwire-plain,node,socketioxide,floor,floor-rooms"
-    )]
+    /// the tick fan-out scenarios only). Default: tickwire, tickwire-plain, node,
+    /// socketioxide, floor, floor-rooms; with `--cluster`: tickwire, tickwire-streams, node,
+    /// socketioxide.
+    #[arg(long, value_delimiter = ',')]
     servers: Vec<String>,
+    /// Run the cluster scenarios (two nodes of each server on a Redis of the run's own)
+    /// instead of the single-server ones; results go to `<out>/cluster/`.
+    #[arg(long)]
+    cluster: bool,
     /// Only these scenarios (keys as printed, e.g. `echo-ack,fanout-10x100@60`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -69,9 +77,11 @@ struct Spec {
     args: Vec<String>,
     /// Longest the loadgen may take before it is killed.
     timeout_s: u64,
-    /// Nodes of a game cluster on a Redis of the run's own (tickwire only); 0: one contract
-    /// server.
+    /// Nodes on a Redis of the run's own; 0: one contract server.
     nodes: usize,
+    /// The nodes form a game cluster (`GAME_CLUSTER=1`, tickwire only); otherwise they are
+    /// contract servers with `REDIS_URL` (every server kind).
+    game: bool,
 }
 
 fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: u64) -> Spec {
@@ -82,6 +92,7 @@ fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: 
         args: args.split_whitespace().map(str::to_owned).collect(),
         timeout_s,
         nodes: 0,
+        game: false,
     }
 }
 
@@ -95,6 +106,7 @@ fn cluster_spec(matches: usize, per: usize, hz: u32, nodes: usize, quick: bool) 
     let (warmup, duration) = if quick { (0.5, 1.0) } else { (1.0, 3.0) };
     Spec {
         nodes,
+        game: true,
         ..spec(
             &key,
             "cluster-match",
@@ -105,6 +117,42 @@ fn cluster_spec(matches: usize, per: usize, hz: u32, nodes: usize, quick: bool) 
             120,
         )
     }
+}
+
+/// Broadcasts across two contract servers on one Redis (`loadgen cluster-broadcast`).
+fn broadcast_spec(key: &str, args: &str) -> Spec {
+    Spec {
+        nodes: 2,
+        ..spec(key, "cluster-broadcast", None, args, 120)
+    }
+}
+
+/// The cluster scenarios (`--cluster`; documented in README): cross-node latency at 1,000
+/// and 10,000 broadcasts/s (publisher on node A, 4 receivers on node B) and fan-out to
+/// 1,000 sockets per node.
+fn cluster_specs(quick: bool) -> Vec<Spec> {
+    let (window, fanout) = if quick {
+        ("--warmup 0.5 --duration 1 --drain 2", 200)
+    } else {
+        ("--warmup 1 --duration 3 --drain 3", 1000)
+    };
+    vec![
+        broadcast_spec(
+            "cluster-bcast@1k",
+            &format!("--rate 1000 --batch-ms 1 --receivers-a 0 --receivers-b 4 {window}"),
+        ),
+        broadcast_spec(
+            "cluster-bcast@10k",
+            &format!("--rate 10000 --batch-ms 1 --receivers-a 0 --receivers-b 4 {window}"),
+        ),
+        broadcast_spec(
+            "cluster-fanout-2x1000@20",
+            &format!(
+                "--rate 20 --batch-ms 1 --receivers-a {} --receivers-b {fanout} {window}",
+                fanout - 1
+            ),
+        ),
+    ]
 }
 
 /// The sizes of a full run (documented in README) and of `--quick`.
@@ -233,6 +281,11 @@ fn server_cmd(
     let mut env = Vec::new();
     let (program, args) = match name {
         "tickwire" => (bins.join("bench-server"), vec![]),
+        // On the streams bus (the cluster scenarios; elsewhere the same as `tickwire`).
+        "tickwire-streams" => {
+            env.push(("REDIS_BUS".to_owned(), "streams".to_owned()));
+            (bins.join("bench-server"), vec![])
+        }
         "tickwire-baseline" => match baseline {
             Some(path) => (path.to_path_buf(), vec![]),
             None => bail!("tickwire-baseline needs --baseline <path to a bench-server>"),
@@ -259,7 +312,8 @@ fn server_cmd(
         other => {
             bail!(
                 "unknown server {other:?} \
-                 (tickwire, tickwire-baseline, tickwire-plain, node, socketioxide, floor, floor-rooms)"
+                 (tickwire, tickwire-baseline, tickwire-plain, tickwire-streams, node, \
+                 socketioxide, floor, floor-rooms)"
             )
         }
     };
@@ -431,8 +485,10 @@ fn start_redis(log: &Path, pin: bool) -> Result<(Server, u16)> {
     Ok((redis, port))
 }
 
-/// A cluster scenario: a Redis and `spec.nodes` nodes of tickwire's bench-server (node k
-/// on core k mod 2, Redis on core 0, the generator on core 1), all fresh.
+/// A cluster scenario: a Redis and `spec.nodes` nodes of one server kind (node k on core
+/// k mod 2, Redis on core 0, the generator on core 1), all fresh. A game cluster is
+/// tickwire's bench-server with `GAME_CLUSTER=1`; otherwise the nodes are contract servers
+/// with `REDIS_URL`, tickwire on the pub/sub bus unless the command names another.
 fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunResult> {
     let tag = format!("{}-{}-{rep}", cmd.name, spec.key.replace('@', "_"));
     let logs = ctx.out.join("logs");
@@ -447,7 +503,12 @@ fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<Ru
         "REDIS_URL".into(),
         format!("redis://127.0.0.1:{redis_port}/"),
     ));
-    node_cmd.env.push(("GAME_CLUSTER".into(), "1".into()));
+    if spec.game {
+        node_cmd.env.push(("GAME_CLUSTER".into(), "1".into()));
+    } else if !node_cmd.env.iter().any(|(k, _)| k == "REDIS_BUS") {
+        // Like for like with the peers' pub/sub adapters (peers ignore it).
+        node_cmd.env.push(("REDIS_BUS".into(), "pubsub".into()));
+    }
     let mut nodes = Vec::new();
     let mut ports = Vec::new();
     for k in 0..spec.nodes {
@@ -697,8 +758,54 @@ fn rows() -> Vec<Row> {
             row(key, "gen_cpu_pct", "generator CPU %", 1.0, false),
         ]);
     }
+    for key in BROADCAST_KEYS {
+        v.extend([
+            row(key, "remote_p50_us", "node B (remote) p50 ms", MS, false),
+            row(key, "remote_p99_us", "node B (remote) p99 ms", MS, false),
+            row(key, "remote_p999_us", "node B (remote) p99.9 ms", MS, false),
+            row(key, "local_p50_us", "node A (local) p50 ms", MS, false),
+            row(key, "local_p99_us", "node A (local) p99 ms", MS, false),
+            row(key, "broadcasts_per_s", "broadcasts/s sent", 1.0, true),
+            row(key, "delivered_per_s", "messages delivered/s", 1.0, true),
+            row(key, "missing_pct", "missing %", 1.0, false),
+            row(key, "out_of_order", "out of order", 1.0, false),
+            row(
+                key,
+                "node_a_cpu_us_per_msg",
+                "node A CPU µs/msg",
+                1.0,
+                false,
+            ),
+            row(
+                key,
+                "node_b_cpu_us_per_msg",
+                "node B CPU µs/msg",
+                1.0,
+                false,
+            ),
+            row(key, "redis_cpu_us_per_msg", "Redis CPU µs/msg", 1.0, false),
+            row(
+                key,
+                "cpu_us_per_msg",
+                "all CPU µs/msg (A+B+Redis)",
+                1.0,
+                false,
+            ),
+            row(key, "node_a_cpu_pct", "node A CPU %", 1.0, false),
+            row(key, "node_b_cpu_pct", "node B CPU %", 1.0, false),
+            row(key, "redis_cpu_pct", "Redis CPU %", 1.0, false),
+            row(key, "gen_cpu_pct", "generator CPU %", 1.0, false),
+        ]);
+    }
     v
 }
+
+/// The keys of the broadcast-across-nodes scenarios (`--cluster`).
+const BROADCAST_KEYS: [&str; 3] = [
+    "cluster-bcast@1k",
+    "cluster-bcast@10k",
+    "cluster-fanout-2x1000@20",
+];
 
 /// The keys of the matches-across-nodes scenarios.
 const CLUSTER_KEYS: [&str; 4] = [
@@ -1330,6 +1437,24 @@ fn machine() -> BTreeMap<String, String> {
     m
 }
 
+/// Whether `server` takes part in `spec`.
+fn runs_on(server: &str, spec: &Spec) -> bool {
+    match server {
+        // The floor with per-room clocks only matters where rooms tick.
+        "floor-rooms" => spec.key.starts_with("fanout-"),
+        // Serving through HttpServer changes what an idle websocket holds; the other
+        // scenarios measure tickwire::Server only.
+        "tickwire-plain" => spec.key == "idle-memory",
+        // The streams bus only matters across nodes.
+        "tickwire-streams" => spec.nodes > 0 && !spec.game,
+        // Matches across nodes: tickwire's game cluster only (the peers have none).
+        _ if spec.game => server == "tickwire",
+        // Broadcasts across nodes: every server with a Redis adapter (not the floor).
+        _ if spec.nodes > 0 => !server.starts_with("floor"),
+        _ => true,
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let started = Instant::now();
@@ -1337,7 +1462,11 @@ fn main() -> Result<()> {
         .parent()
         .context("runner has no directory")?
         .to_path_buf();
-    let out = args.out.clone();
+    let out = if args.cluster {
+        args.out.join("cluster")
+    } else {
+        args.out.clone()
+    };
     std::fs::create_dir_all(out.join("logs"))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = cores >= 2 && Command::new("taskset").arg("-V").output().is_ok();
@@ -1349,13 +1478,26 @@ fn main() -> Result<()> {
         out: out.clone(),
         pin,
     };
-    let mut specs = specs(args.quick, args.all_shapes);
+    let mut specs = if args.cluster {
+        cluster_specs(args.quick)
+    } else {
+        specs(args.quick, args.all_shapes)
+    };
     if !args.only.is_empty() {
         specs.retain(|s| args.only.contains(&s.key));
     }
     let reps = if args.quick { 1 } else { args.reps };
-    let servers: Vec<ServerCmd> = args
-        .servers
+    let default_servers = if args.cluster {
+        "tickwire,tickwire-streams,node,socketioxide"
+    } else {
+        "tickwire,tickwire-plain,node,socketioxide,floor,floor-rooms"
+    };
+    let server_names: Vec<String> = if args.servers.is_empty() {
+        default_servers.split(',').map(str::to_owned).collect()
+    } else {
+        args.servers.clone()
+    };
+    let servers: Vec<ServerCmd> = server_names
         .iter()
         .map(|s| server_cmd(s, &bins, &args.benches_dir, args.baseline.as_deref()))
         .collect::<Result<_>>()?;
@@ -1372,19 +1514,7 @@ fn main() -> Result<()> {
     for rep in 0..reps {
         for spec in &specs {
             for server in &servers {
-                // The floor with per-room clocks only matters where rooms tick.
-                if server.name == "floor-rooms" && !spec.key.starts_with("fanout-") {
-                    pb.inc(1);
-                    continue;
-                }
-                // Matches across nodes: tickwire's game cluster only (the peers have none).
-                if spec.nodes > 0 && server.name != "tickwire" {
-                    pb.inc(1);
-                    continue;
-                }
-                // Serving through HttpServer changes what an idle websocket holds; the
-                // other scenarios measure tickwire::Server only.
-                if server.name == "tickwire-plain" && spec.key != "idle-memory" {
+                if !runs_on(&server.name, spec) {
                     pb.inc(1);
                     continue;
                 }
@@ -1426,12 +1556,26 @@ fn main() -> Result<()> {
     pb.finish_and_clear();
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
     let table = table(&results, &names);
-    let targets = targets(&results);
+    let targets = if args.cluster {
+        Vec::new()
+    } else {
+        targets(&results)
+    };
+    let pinning = if args.cluster {
+        "Per run: a fresh redis-server and two nodes of one server kind on it; node A (the \
+         publisher's) and Redis pinned to core 0, node B and the load generator to core 1. \
+         tickwire = the pub/sub bus (REDIS_BUS=pubsub, like for like with the peers' pub/sub \
+         adapters), tickwire-streams = the streams bus."
+    } else {
+        "Server pinned to core 0, load generator to core 1."
+    };
     let mut summary_md = format!(
         "Medians of {reps} interleaved repetitions (min–max); ×tw = peer median / tickwire median.\n\
-         Server pinned to core 0, load generator to core 1.\n\n{table}\n"
+         {pinning}\n\n{table}\n"
     );
-    summary_md.push_str("Targets (benches/README.md):\n\n");
+    if !targets.is_empty() {
+        summary_md.push_str("Targets (benches/README.md):\n\n");
+    }
     for (what, ok, detail) in &targets {
         let mark = match ok {
             Some(true) => "met",

@@ -10,6 +10,8 @@
 //! loadgen slow-consumer --port P [--rooms 10 --normal 999 --hz 60]
 //! loadgen cluster-match --ports A,B [--matches 100 --per-match 10 --hz 30]
 //!                       (two bench-server nodes with GAME_CLUSTER=1 on one REDIS_URL)
+//! loadgen cluster-broadcast --ports A,B [--rate 1000 --batch-ms 1 --receivers-a 0 --receivers-b 4]
+//!                       (two contract servers with REDIS_URL on one Redis: `publish` on A)
 //! ```
 //! Common flags: `--server-pid PID` (server CPU% and RSS from /proc), `--json PATH`.
 
@@ -29,6 +31,7 @@ use tickwire_benches::report::RunResult;
 use tickwire_benches::stats;
 use tokio::task::JoinHandle;
 
+mod cluster_broadcast;
 mod cluster_match;
 
 #[derive(Parser)]
@@ -169,6 +172,38 @@ enum Scenario {
         #[arg(long)]
         redis_pid: Option<u32>,
     },
+    /// Broadcasts across two nodes: a publisher on node A drives `publish` at a rate; every
+    /// socket on both nodes times each number against its send time.
+    ClusterBroadcast {
+        /// Broadcasts per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// The publisher sends what is due every this many milliseconds.
+        #[arg(long, default_value_t = 1.0)]
+        batch_ms: f64,
+        /// Sockets on node A besides the publisher.
+        #[arg(long, default_value_t = 0)]
+        receivers_a: usize,
+        /// Sockets on node B.
+        #[arg(long, default_value_t = 4)]
+        receivers_b: usize,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        /// Longest wait after the window for the measured numbers to arrive.
+        #[arg(long, default_value_t = 2.0)]
+        drain: f64,
+        /// The two nodes' ports: the publisher's node first.
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u16>,
+        /// The two nodes' PIDs, in the order of `--ports`.
+        #[arg(long, value_delimiter = ',')]
+        server_pids: Vec<u32>,
+        /// redis-server's PID (its CPU).
+        #[arg(long)]
+        redis_pid: Option<u32>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -265,6 +300,34 @@ async fn run(scenario: Scenario, common: Common) -> Result<RunResult> {
                 redis_pid,
             };
             cluster_match::run(&g.common, shape, nodes).await
+        }
+        Scenario::ClusterBroadcast {
+            rate,
+            batch_ms,
+            receivers_a,
+            receivers_b,
+            warmup,
+            duration,
+            drain,
+            ports,
+            server_pids,
+            redis_pid,
+        } => {
+            let shape = cluster_broadcast::Shape {
+                rate,
+                batch_ms,
+                receivers_a,
+                receivers_b,
+                warmup,
+                duration,
+                drain,
+            };
+            let nodes = cluster_broadcast::Nodes {
+                ports,
+                pids: server_pids,
+                redis_pid,
+            };
+            cluster_broadcast::run(&g.common, shape, nodes).await
         }
     }
 }
