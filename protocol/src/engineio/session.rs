@@ -314,7 +314,7 @@ impl Session {
 
     /// The next control packet to send on the active transport.
     pub fn poll_transmit(&mut self) -> Option<Packet> {
-        self.transmit.pop_front()
+        pop_or_release(&mut self.transmit)
     }
 
     /// Whether control packets are waiting for the active transport.
@@ -324,11 +324,21 @@ impl Session {
 
     /// The next packet to send on the probing websocket.
     pub fn poll_probe_transmit(&mut self) -> Option<Packet> {
-        self.probe_transmit.pop_front()
+        pop_or_release(&mut self.probe_transmit)
     }
 
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        pop_or_release(&mut self.events)
     }
+}
+
+/// The front of `queue`; once it is drained, its buffer is released, so an idle session
+/// holds none (a session lives as long as its connection, and most of that time is idle).
+fn pop_or_release<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if front.is_none() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+    front
 }

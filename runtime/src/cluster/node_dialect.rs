@@ -581,7 +581,7 @@ fn describe(socket: &Socket) -> Value {
     let headers: Map<String, Value> = handshake
         .headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::from(v.to_str().ok()?))))
+        .filter_map(|(k, v)| Some((k.to_owned(), Value::from(std::str::from_utf8(v).ok()?))))
         .collect();
     let query: Map<String, Value> = handshake
         .query

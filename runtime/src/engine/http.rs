@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
 
 use super::caps::CapRefusal;
+use super::headers::Headers;
 use super::sessions::Engine;
 use super::upper::RequestInfo;
 use super::Codec;
@@ -82,24 +83,12 @@ pub(crate) fn request_info(
     address: Option<SocketAddr>,
     query: Vec<(String, String)>,
 ) -> RequestInfo {
-    // A copy sized to the headers present: cloning the request's map would keep its spare
-    // capacity, and cloned values would keep the whole read buffer they were parsed from
-    // (they share it), several KiB per connection.
-    let kept = || {
-        request_headers
-            .iter()
-            .filter(|(name, _)| !transport_mechanics(name))
-    };
-    let mut headers = HeaderMap::with_capacity(kept().count());
-    for (name, value) in kept() {
-        let name =
-            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        headers.append(name, copy);
-    }
+    // A compact copy: the request's map would keep its spare capacity, and its values the
+    // whole read buffer they were parsed from (they share it), several KiB per connection.
     RequestInfo {
-        headers: Arc::new(headers),
+        headers: Arc::new(Headers::from_map(request_headers, |name| {
+            !transport_mechanics(name)
+        })),
         query: query.into(),
         address,
         issued: SystemTime::now(),

@@ -23,6 +23,7 @@ mod caps;
 mod connection;
 mod echo;
 mod handle;
+mod headers;
 mod http;
 mod limiter;
 mod metrics;
@@ -34,6 +35,7 @@ mod tls;
 mod upper;
 mod websocket;
 
+pub use headers::Headers;
 pub use server::Server;
 pub use tls::{TlsConfig, TlsError};
 

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use actix_web::http::header::HeaderMap;
+use super::headers::Headers;
 use tickwire_protocol::engineio::CloseReason;
 
 use super::{ConnHandle, Frame};
@@ -79,7 +79,7 @@ impl From<CloseReason> for CloseCause {
 #[derive(Debug, Clone)]
 pub(crate) struct RequestInfo {
     /// The request's headers, without those of the websocket handshake itself.
-    pub(crate) headers: Arc<HeaderMap>,
+    pub(crate) headers: Arc<Headers>,
     /// The decoded query parameters.
     pub(crate) query: Arc<[(String, String)]>,
     /// The peer address, when known.

@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use actix_web::http::header::HeaderMap;
 use serde_json::Value;
 
-use crate::engine::RequestInfo;
+use crate::engine::{Headers, RequestInfo};
 
 /// What the client presented when it connected.
 #[derive(Debug, Clone)]
@@ -15,7 +14,7 @@ pub struct Handshake {
     /// The HTTP headers of the request that opened the connection (one copy per connection,
     /// shared by its sockets), without those of the websocket handshake itself
     /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`).
-    pub headers: Arc<HeaderMap>,
+    pub headers: Arc<Headers>,
     /// The decoded query parameters of that request.
     pub query: Arc<[(String, String)]>,
     /// The CONNECT packet's auth payload (`{}` when none).

@@ -29,6 +29,7 @@ mod dedupe;
 mod disconnect;
 mod error;
 mod extensions;
+mod handler_table;
 mod handshake;
 mod metrics;
 mod namespace;

@@ -21,6 +21,7 @@ use super::dedupe::{DedupeState, DedupeStats, DedupeWindow};
 use super::disconnect::DisconnectReason;
 use super::error::{AckError, SendError};
 use super::extensions::Extensions;
+use super::handler_table::HandlerTable;
 use super::handshake::Handshake;
 use super::namespace::Namespace;
 use super::payload::{FromPayload, Payload};
@@ -59,7 +60,7 @@ pub(crate) struct SocketInner {
     handshake: Arc<Handshake>,
     connected: AtomicBool,
     state: Mutex<State>,
-    handlers: RwLock<HashMap<String, ErasedHandler>>,
+    handlers: RwLock<HandlerTable<ErasedHandler>>,
     any_handler: RwLock<Option<ErasedHandler>>,
     disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Runtime hooks (e.g. a match seat), replaced and removed by key.
@@ -126,7 +127,7 @@ impl Socket {
                     buffered: Vec::new(),
                     buffered_bytes: 0,
                 }),
-                handlers: RwLock::new(HashMap::new()),
+                handlers: RwLock::default(),
                 any_handler: RwLock::new(None),
                 disconnect_handlers: Mutex::new(Vec::new()),
                 disconnect_hooks: Mutex::new(HashMap::new()),
@@ -204,7 +205,7 @@ impl Socket {
                 }
             }
         });
-        self.inner.handlers.write().insert(event.to_owned(), erased);
+        self.inner.handlers.write().insert(event, erased);
     }
 
     /// Register a handler for events that have no handler of their own; it receives the
