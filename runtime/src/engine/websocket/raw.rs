@@ -62,6 +62,7 @@ pub(crate) async fn take_over<S: WsStream>(
                 core,
                 stream,
                 written: 0,
+                greeting: true,
                 linger: None,
                 shut_down: false,
                 write_timeout,
@@ -141,6 +142,9 @@ struct RawWs<S> {
     stream: S,
     /// Bytes of `core.out` already written.
     written: usize,
+    /// `core.out` holds the `101` response alone, not written yet: the first poll adds the
+    /// frames already queued (the open packet), so they leave in the same write.
+    greeting: bool,
     /// After the close frame: how long the client's remaining bytes are still read (and
     /// dropped), so closing does not reset the connection under the close frame.
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -164,6 +168,7 @@ impl<S: WsStream> Future for RawWs<S> {
             core,
             stream,
             written,
+            greeting,
             linger,
             shut_down,
             write_timeout,
@@ -175,6 +180,9 @@ impl<S: WsStream> Future for RawWs<S> {
         if core.outbox.is_slow() {
             // Cut: nothing more is written; dropping the socket closes it.
             return Poll::Ready(());
+        }
+        if std::mem::take(greeting) {
+            core.write(cx);
         }
         loop {
             let output_full = core.read(cx, |cx, buf| match stream.poll_read_into(cx, buf) {
