@@ -9,7 +9,7 @@
 #   benches/run.sh --perf       # also profile tickwire's tick fan-out with perf
 #   benches/run.sh --only echo-ack,fanout-10x100@60 --servers tickwire,floor
 #   benches/run.sh --cluster    # the cluster scenarios instead: two nodes of each server kind
-#                               # on a fresh redis-server per run (results/cluster/, ~5 min)
+#                               # on a fresh redis-server per run (results/cluster/, ~3 min of runs)
 #   benches/run.sh --cluster --quick   # the same at tiny sizes, one repetition
 #
 # Extra arguments go to the runner (`runner --help`). Needs: cargo, node + npm, taskset;
