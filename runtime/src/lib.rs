@@ -67,6 +67,8 @@
 //! - [`game`]: the [`Match`] trait, matches on a fixed tick, seats, inputs, snapshots and the
 //!   matchmaker, on top of the Socket.IO layer's API.
 //! - [`cluster`]: the adapters and their buses, behind the Socket.IO layer's adapter trait.
+//! - `auth` (feature `auth`): signed session tokens, checked by a connect middleware,
+//!   renewed over the socket and revoked across the cluster, on top of the Socket.IO layer.
 //!
 //! [`Config`] holds every limit of every layer; the wire formats and protocol state machines
 //! live in the sans-IO [`tickwire_protocol`] crate, and the Rust client in `tickwire-client`.
@@ -93,6 +95,8 @@
 //! pass over the index; and a broadcast's fan-out puts the encoded frames straight into each
 //! member's outbound queue, with no mailbox hop.
 //!
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;
