@@ -1,47 +1,72 @@
-//! [`HandlerTable`]: a socket's event handlers by event name.
+//! [`ByName`]: a few values keyed by name, such as a socket's event handlers or a
+//! connection's sockets by namespace.
 //!
-//! Every socket has one, for its whole life, and a game registers a handful of events per
-//! socket: a list searched in order holds them in a single small allocation, where a hash
-//! map would add a table of its own to every idle connection, and finds a name among a few
-//! as fast.
+//! Every connection holds some for its whole life, and each holds a handful of names (the
+//! events a game registers per socket, the one or two namespaces a client joins): a list
+//! searched in order keeps them in one small allocation, where a hash map would add a table
+//! of its own to every idle connection, and finds a name among a few as fast. The longest
+//! list is bounded by configuration: a connection's namespaces by the server's
+//! (`Config::max_dynamic_namespaces` plus the static ones), a socket's events by its code.
 
-/// Handlers by event name, at most one per name.
+/// Values by name, at most one per name, in insertion order.
 #[derive(Debug)]
-pub(crate) struct HandlerTable<H> {
-    entries: Vec<(Box<str>, H)>,
+pub(crate) struct ByName<V> {
+    entries: Vec<(Box<str>, V)>,
 }
 
-impl<H> Default for HandlerTable<H> {
+impl<V> Default for ByName<V> {
     fn default() -> Self {
-        HandlerTable {
+        ByName {
             entries: Vec::new(),
         }
     }
 }
 
-impl<H> HandlerTable<H> {
-    /// Set the handler of `event`, replacing the one it had.
-    pub(crate) fn insert(&mut self, event: &str, handler: H) {
-        match self.entries.iter_mut().find(|(name, _)| &**name == event) {
-            Some((_, slot)) => *slot = handler,
-            None => self.entries.push((event.into(), handler)),
+impl<V> ByName<V> {
+    /// Set the value of `name`, replacing the one it had.
+    pub(crate) fn insert(&mut self, name: &str, value: V) {
+        match self.entries.iter_mut().find(|(n, _)| &**n == name) {
+            Some((_, slot)) => *slot = value,
+            None => self.entries.push((name.into(), value)),
         }
     }
 
-    /// Remove the handler of `event`, if any.
-    pub(crate) fn remove(&mut self, event: &str) {
-        self.entries.retain(|(name, _)| &**name != event);
+    /// Remove the value of `name` and return it, if any.
+    pub(crate) fn remove(&mut self, name: &str) -> Option<V> {
+        let at = self.entries.iter().position(|(n, _)| &**n == name)?;
+        let (_, value) = self.entries.remove(at);
+        if self.entries.is_empty() {
+            self.entries = Vec::new();
+        }
+        Some(value)
     }
 
-    /// The handler of `event`.
-    pub(crate) fn get(&self, event: &str) -> Option<&H> {
+    /// The value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&V> {
         self.entries
             .iter()
-            .find(|(name, _)| &**name == event)
-            .map(|(_, handler)| handler)
+            .find(|(n, _)| &**n == name)
+            .map(|(_, value)| value)
     }
 
-    /// Remove every handler.
+    /// Whether `name` has a value.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Whether there is none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Take every value out, in insertion order.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = V> {
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|(_, value)| value)
+    }
+
+    /// Remove every value.
     pub(crate) fn clear(&mut self) {
         self.entries = Vec::new();
     }
@@ -52,18 +77,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_handler_per_name_replaced_and_removed() {
-        let mut table = HandlerTable::default();
+    fn one_value_per_name_replaced_removed_and_taken() {
+        let mut table = ByName::default();
         table.insert("move", 1);
         table.insert("chat", 2);
         table.insert("move", 3);
         assert_eq!(table.get("move"), Some(&3));
-        assert_eq!(table.get("chat"), Some(&2));
+        assert!(table.contains("chat"));
         assert_eq!(table.get("mov"), None);
-        table.remove("move");
-        assert_eq!(table.get("move"), None);
+        assert_eq!(table.remove("move"), Some(3));
+        assert_eq!(table.remove("move"), None);
         assert_eq!(table.get("chat"), Some(&2));
+        table.insert("fire", 4);
+        assert_eq!(table.take_all().collect::<Vec<_>>(), [2, 4]);
+        assert!(table.is_empty());
+        table.insert("x", 5);
         table.clear();
-        assert_eq!(table.get("chat"), None);
+        assert!(table.is_empty());
     }
 }

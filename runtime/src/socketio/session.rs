@@ -6,7 +6,6 @@
 //! it sends itself ([`ToSession`]).
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,6 +13,7 @@ use serde_json::Value;
 use tickwire_protocol::socketio::{DecodeConfig, Packet, PacketKind, Reassembler};
 
 use super::admission::{self, Admit, NotEntered};
+use super::by_name::ByName;
 use super::codec::encode_control;
 use super::compact::Inbound;
 use super::disconnect::DisconnectReason;
@@ -48,8 +48,10 @@ pub(crate) struct SioSession {
     namespaces: Arc<Namespaces>,
     conn: ConnHandle,
     base: Handshake,
-    sockets: HashMap<String, Socket>,
-    pending: HashSet<String>,
+    /// The connection's sockets by namespace.
+    sockets: ByName<Socket>,
+    /// Namespaces being admitted.
+    pending: ByName<()>,
     reassembler: Reassembler,
 }
 
@@ -66,8 +68,8 @@ impl SioSession {
             namespaces,
             conn,
             base,
-            sockets: HashMap::new(),
-            pending: HashSet::new(),
+            sockets: ByName::default(),
+            pending: ByName::default(),
             reassembler,
         }
     }
@@ -195,7 +197,7 @@ impl SioSession {
             self.refuse(&nsp, &ConnectError::new("server busy"));
             return;
         }
-        self.pending.insert(nsp);
+        self.pending.insert(&nsp, ());
     }
 
     /// The namespace admitted a socket: it goes live (CONNECT reply, then what its connect
@@ -208,7 +210,7 @@ impl SioSession {
             return;
         }
         socket.go_live();
-        self.sockets.insert(nsp, socket);
+        self.sockets.insert(&nsp, socket);
     }
 
     fn refuse(&mut self, nsp: &str, error: &ConnectError) {
@@ -221,7 +223,7 @@ impl SioSession {
 
     /// The server closes the connection: every socket is told (DISCONNECT per namespace).
     fn disconnect_all(&mut self) {
-        for (_, socket) in self.sockets.drain() {
+        for socket in self.sockets.take_all() {
             socket.close(DisconnectReason::ServerNamespaceDisconnect, true);
         }
     }
@@ -265,7 +267,7 @@ impl SessionHandler for SioSession {
     /// The connection is closing: every socket disconnects with its reason.
     fn on_close(&mut self, cause: CloseCause) {
         let reason = DisconnectReason::from(cause);
-        for (_, socket) in self.sockets.drain() {
+        for socket in self.sockets.take_all() {
             socket.close(reason, false);
         }
     }

@@ -16,12 +16,12 @@ use tokio::sync::oneshot;
 
 use super::ack::{AckSender, PendingAcks};
 use super::broadcast::BroadcastOperator;
+use super::by_name::ByName;
 use super::codec::{encode_control, encode_event, encode_payload_event};
 use super::dedupe::{DedupeState, DedupeStats, DedupeWindow};
 use super::disconnect::DisconnectReason;
 use super::error::{AckError, SendError};
 use super::extensions::Extensions;
-use super::handler_table::HandlerTable;
 use super::handshake::Handshake;
 use super::namespace::Namespace;
 use super::payload::{FromPayload, Payload};
@@ -60,7 +60,7 @@ pub(crate) struct SocketInner {
     handshake: Arc<Handshake>,
     connected: AtomicBool,
     state: Mutex<State>,
-    handlers: RwLock<HandlerTable<ErasedHandler>>,
+    handlers: RwLock<ByName<ErasedHandler>>,
     any_handler: RwLock<Option<ErasedHandler>>,
     disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Runtime hooks (e.g. a match seat), replaced and removed by key.
