@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tickwire::{Data, PlayerInfo, SeatToken, Socket, SocketIo, Ticket};
+use tickwire::{Data, Namespace, PlayerInfo, SeatToken, Socket, SocketIo, Ticket};
 use tokio::sync::oneshot;
 
 use crate::lobby::{Lobby, SeatError, Taken, MODE};
@@ -59,9 +59,10 @@ pub fn clean_name(raw: &str) -> String {
     }
 }
 
-/// Declare namespace `/` with the game's events.
-pub fn register(io: &SocketIo, lobby: Arc<Lobby>) {
-    io.ns("/", move |socket| on_connect(&socket, lobby.clone()));
+/// Declare namespace `/` with the game's events; returns it (the server protects it with the
+/// guest tokens).
+pub fn register(io: &SocketIo, lobby: Arc<Lobby>) -> Namespace {
+    io.ns("/", move |socket| on_connect(&socket, lobby.clone()))
 }
 
 fn on_connect(socket: &Socket, lobby: Arc<Lobby>) {

@@ -11,12 +11,16 @@
 //! ([`tickwire_client::Ticks`], [`crate::game::delta::apply`]); a delta whose base they no
 //! longer keep is skipped until the next full snapshot. Spectators send no inputs: they get
 //! full snapshots.
+//!
+//! Like the page, each player first gets a guest token (`POST /token`) and connects with it;
+//! a task renews it over the socket (`tw:renew`) when two thirds of its life have passed, for
+//! as long as the player lives.
 
 use std::collections::VecDeque;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context as _};
 use serde::de::DeserializeOwned;
@@ -24,6 +28,7 @@ use serde::Serialize;
 use tickwire::Codec;
 use tickwire_client::{Client, RawPayload, Reconnect, Ticks};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::game::bots::{BotBrain, BotView};
 use crate::game::delta::apply;
@@ -42,18 +47,84 @@ const KEEP_STATES: usize = 40;
 /// The last states applied that a [`MatchOutcome`] keeps.
 pub const RECENT_STATES: usize = 64;
 
+/// A guest token, as `POST /token` and `tw:renew` answer.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct GuestToken {
+    token: String,
+    /// Seconds since the epoch.
+    exp: u64,
+}
+
+/// Get a guest token from the game at `base`.
+async fn guest_token(base: &str) -> anyhow::Result<GuestToken> {
+    let url = format!("{}/token", base.trim_end_matches('/'));
+    let mut response = awc::Client::default()
+        .post(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow!("POST {url}: {e}"))?;
+    if !response.status().is_success() {
+        bail!("POST {url}: HTTP {}", response.status());
+    }
+    response
+        .json::<GuestToken>()
+        .await
+        .map_err(|e| anyhow!("POST {url}: {e}"))
+}
+
+/// Renew the token over `client` when two thirds of the time left have passed, again and
+/// again (a failed renewal is retried each second until the token expires).
+async fn keep_renewed(client: Client, mut exp: u64) {
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    };
+    let mut wait = Duration::from_secs(exp).saturating_sub(now()) * 2 / 3;
+    loop {
+        tokio::time::sleep(wait).await;
+        if client.is_closed() {
+            return;
+        }
+        let renewed: Result<GuestToken, _> = client
+            .emit_with_ack(tickwire::auth::RENEW_EVENT, &(), Duration::from_secs(5))
+            .await;
+        match renewed {
+            Ok(token) => {
+                exp = token.exp;
+                wait = Duration::from_secs(exp).saturating_sub(now()) * 2 / 3;
+            }
+            Err(e) if Duration::from_secs(exp) > now() => {
+                tracing::debug!(error = %e, "token renewal failed; retrying");
+                wait = Duration::from_secs(1);
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// One headless connection to namespace `/`, with its events in a queue.
 #[derive(Debug)]
 pub struct HeadlessPlayer {
     client: Client,
     events: mpsc::Receiver<(String, RawPayload)>,
     dropped: Arc<AtomicU64>,
+    renewal: JoinHandle<()>,
+}
+
+impl Drop for HeadlessPlayer {
+    fn drop(&mut self) {
+        // The task holds a handle to the client: without it the client closes on drop.
+        self.renewal.abort();
+    }
 }
 
 impl HeadlessPlayer {
-    /// Connect to the game at `base` (`http://host:port`) in `codec`, without automatic
-    /// reconnection (the load bot reconnects itself, from the queue).
+    /// Connect to the game at `base` (`http://host:port`) in `codec` with a guest token of
+    /// its own, without automatic reconnection (the load bot reconnects itself, from the
+    /// queue).
     pub async fn connect(base: &str, codec: Codec) -> anyhow::Result<HeadlessPlayer> {
+        let token = guest_token(base).await?;
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
@@ -61,6 +132,7 @@ impl HeadlessPlayer {
             .codec(codec)
             .reconnect(Reconnect::disabled())
             .connect_timeout(Duration::from_secs(10))
+            .auth(serde_json::json!({ "token": token.token }))
             .on_any(move |_client, event, payload, _ack| {
                 if tx.try_send((event.to_owned(), payload)).is_err() {
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -69,10 +141,12 @@ impl HeadlessPlayer {
             .connect()
             .await
             .with_context(|| format!("connect to {base}"))?;
+        let renewal = tokio::spawn(keep_renewed(client.clone(), token.exp));
         Ok(HeadlessPlayer {
             client,
             events,
             dropped,
+            renewal,
         })
     }
 

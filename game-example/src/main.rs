@@ -65,6 +65,15 @@ struct Cli {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A file holding the secret the guest session tokens are signed with (its bytes, a
+    /// trailing newline dropped; 32 or more). Give every node of a cluster the same file, so
+    /// a token of one node works on all. Without it each process makes a random secret.
+    #[arg(long, value_name = "PATH")]
+    token_secret_file: Option<PathBuf>,
+    /// Seconds a guest token is valid; the page and the bots renew it over the socket
+    /// before it expires.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    token_lifetime: u64,
 }
 
 #[actix_web::main]
@@ -99,6 +108,23 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let token_secret = match &cli.token_secret_file {
+        Some(path) => {
+            let mut secret = std::fs::read(path)
+                .with_context(|| format!("reading --token-secret-file {}", path.display()))?;
+            while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                secret.pop();
+            }
+            if secret.len() < 32 {
+                bail!("--token-secret-file: the secret must be 32 bytes or more");
+            }
+            Some(secret)
+        }
+        None => None,
+    };
+    if cli.token_lifetime == 0 {
+        bail!("--token-lifetime must be at least 1 second");
+    }
     let options = ServerOptions {
         bind: cli.bind.clone(),
         port: cli.port,
@@ -116,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
         redis: cli.redis.clone(),
         drain_grace,
         tls: tls.clone(),
+        token_secret,
+        token_lifetime: Duration::from_secs(cli.token_lifetime),
     };
     let mut server = start(options).await?;
     let url = server.url();

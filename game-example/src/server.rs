@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse};
 use anyhow::Context as _;
+use tickwire::auth::{Revocations, SessionAuth};
 use tickwire::{SocketIo, TlsConfig};
 
 use crate::events;
@@ -22,6 +23,10 @@ const GAME_JS: &str = include_str!("../web/game.js");
 const CLIENT_JS: &str = include_str!("../web/tickwire-client.js");
 const CODECS_JS: &str = include_str!("../web/codecs.js");
 const DELTA_JS: &str = include_str!("../web/delta.js");
+/// The session token helper (renewal over the socket).
+const AUTH_JS: &str = include_str!("../../protocol/js/tickwire-auth.js");
+/// The prefix of the revocations in the cluster's Redis.
+const REVOCATIONS_PREFIX: &str = "tickwire-game-auth";
 /// The compact codec's browser module (empty when the protocol crate does not ship it).
 const COMPACT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/tickwire-compact.js"));
 
@@ -46,6 +51,11 @@ pub struct ServerOptions {
     pub drain_grace: Duration,
     /// Serve HTTPS and WSS with this certificate (its reloads included); `None`: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// The secret guest tokens are signed with; every node of a cluster needs the same.
+    /// `None`: a random one (tokens of this process work only here).
+    pub token_secret: Option<Vec<u8>>,
+    /// How long a guest token is valid (the page and the bots renew it over the socket).
+    pub token_lifetime: Duration,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +69,8 @@ impl Default for ServerOptions {
             redis: None,
             drain_grace: Duration::from_secs(30),
             tls: None,
+            token_secret: None,
+            token_lifetime: Duration::from_secs(600),
         }
     }
 }
@@ -74,6 +86,8 @@ pub struct RunningServer {
     pub io: SocketIo,
     /// Matchmaking and matches.
     pub lobby: Arc<Lobby>,
+    /// The guest tokens: `/` admits only sockets with one.
+    pub auth: SessionAuth,
     drain_grace: Duration,
     handle: ServerHandle,
     done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
@@ -120,6 +134,45 @@ impl RunningServer {
     }
 }
 
+/// `POST /token`: a guest token, `{"token": "...", "exp": <seconds since the epoch>}`.
+async fn guest_token(auth: web::Data<SessionAuth>) -> HttpResponse {
+    let subject = format!("guest-{:016x}", rand::random::<u64>());
+    match auth.issue(&subject, serde_json::json!({ "guest": true })) {
+        Ok(issued) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "token": issued.token, "exp": issued.claims.exp })),
+        Err(e) => {
+            tracing::error!(error = %e, "no guest token issued");
+            HttpResponse::InternalServerError().body("no token issued")
+        }
+    }
+}
+
+/// The session tokens of the game: signed with `secret` (random without one), revoked in the
+/// cluster's Redis when there is one.
+async fn session_auth(options: &ServerOptions) -> anyhow::Result<SessionAuth> {
+    let secret = match &options.token_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            if options.redis.is_some() {
+                tracing::warn!(
+                    "no token secret given: guest tokens of this node are refused by the \
+                     other nodes of the cluster (give every node the same --token-secret-file)"
+                );
+            }
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    let mut builder = SessionAuth::builder(secret).lifetime(options.token_lifetime);
+    if let Some(url) = &options.redis {
+        let revocations = Revocations::redis(url, REVOCATIONS_PREFIX)
+            .await
+            .context("connecting the token revocations to --redis")?;
+        builder = builder.revocations(revocations);
+    }
+    builder.build().context("the token secret")
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
@@ -131,6 +184,7 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 /// [`ServerOptions::redis`] it first joins the game cluster there (and fails when that Redis
 /// cannot be reached).
 pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    let auth = session_auth(&options).await?;
     let io = SocketIo::builder().build();
     let (settings, fill_after) = (options.settings.clone(), options.fill_after);
     let lobby = match &options.redis {
@@ -140,13 +194,16 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             // Not the URL: it may hold a password.
             .context("joining the game cluster of --redis")?,
     };
-    events::register(&io, lobby.clone());
-    let (app_io, app_lobby) = (io.clone(), lobby.clone());
+    let ns = events::register(&io, lobby.clone());
+    auth.protect(&ns);
+    let (app_io, app_lobby, app_auth) = (io.clone(), lobby.clone(), auth.clone());
     // tickwire's server: the app below, with the game's websockets on sockets of their own.
     let mut server = tickwire::Server::new(&io, move || {
         App::new()
             .app_data(web::Data::new(app_lobby.clone()))
             .app_data(web::Data::new(app_io.clone()))
+            .app_data(web::Data::new(app_auth.clone()))
+            .route("/token", web::post().to(guest_token))
             .route(
                 "/",
                 web::get().to(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
@@ -166,6 +223,10 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .route(
                 "/delta.js",
                 web::get().to(|| async { asset("text/javascript; charset=utf-8", DELTA_JS) }),
+            )
+            .route(
+                "/tickwire-auth.js",
+                web::get().to(|| async { asset("text/javascript; charset=utf-8", AUTH_JS) }),
             )
             .route(
                 "/tickwire-compact.js",
@@ -221,6 +282,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         tls: options.tls.is_some(),
         io,
         lobby,
+        auth,
         drain_grace: options.drain_grace,
         handle,
         done,

@@ -220,7 +220,17 @@ fn two_browser_pages_share_a_match_and_see_each_other_move() {
 
     let server = GameServer::start(
         "server",
-        &["--match-size", "2", "--fill-after", "0", "--workers", "2"],
+        // Short guest tokens: the pages renew them over their sockets while they play.
+        &[
+            "--match-size",
+            "2",
+            "--fill-after",
+            "0",
+            "--workers",
+            "2",
+            "--token-lifetime",
+            "3",
+        ],
     );
     run_script(
         &dir,

@@ -57,6 +57,9 @@ fn node_options(redis: &Redis, round: RoundConfig, drain_grace: Duration) -> Ser
         redis: Some(redis.url()),
         drain_grace,
         tls: None,
+        // One secret for the cluster: a guest token of one node works on every node.
+        token_secret: Some(b"the game cluster's token secret, 32+ bytes".to_vec()),
+        ..ServerOptions::default()
     }
 }
 

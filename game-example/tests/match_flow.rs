@@ -1,7 +1,8 @@
 //! In-process: the game server on a free port; two headless players (tickwire's Rust client,
 //! one on the JSON codec and one on the compact codec) queue, get matched, play a short round
 //! and agree on the final score; a spectator watches; the operations endpoints report the
-//! match. The players acknowledge ticks and so get delta snapshots, which they apply: the
+//! match; the page's guest token route works and `/` refuses a socket without a token (the
+//! players connect with guest tokens of their own). The players acknowledge ticks and so get delta snapshots, which they apply: the
 //! states they make are the spectator's full snapshots of the same ticks. Every wait is on an
 //! event, with a safety timeout.
 //!
@@ -73,7 +74,33 @@ async fn two_players_are_matched_play_a_round_and_agree_on_the_score() {
     let (status, page) = get(&base, "/").await;
     assert_eq!(status, 200);
     assert!(page.contains("game.js"));
+
+    // The page gets a guest token; `/` admits no socket without one.
+    let mut resp = awc::Client::default()
+        .post(format!("{base}/token"))
+        .send()
+        .await
+        .expect("POST /token");
+    assert_eq!(resp.status().as_u16(), 200);
+    let issued: serde_json::Value = resp.json().await.expect("token JSON");
+    let claims = server
+        .auth
+        .check(issued["token"].as_str().expect("a token"))
+        .await
+        .expect("a valid guest token");
+    assert!(claims.sub.starts_with("guest-"));
+    assert_eq!(issued["exp"].as_u64(), Some(claims.exp));
+    let refused = tickwire_client::Client::builder(base.clone())
+        .reconnect(tickwire_client::Reconnect::disabled())
+        .connect()
+        .await
+        .expect_err("refused without a token");
+    assert!(
+        matches!(&refused, tickwire_client::Error::ConnectRefused { message, .. } if message == "token missing"),
+        "{refused}"
+    );
     assert_eq!(get(&base, "/tickwire-client.js").await.0, 200);
+    assert_eq!(get(&base, "/tickwire-auth.js").await.0, 200);
 
     let mut alice = HeadlessPlayer::connect(&base, Codec::Json)
         .await

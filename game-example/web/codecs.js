@@ -151,6 +151,12 @@ export function gameEvents(t) {
     state: SnapshotMsg,
     'state-delta': DeltaMsg,
     'match-ended': t.string,
+    // session tokens (the runtime's auth layer; tickwire-auth.js renews)
+    'tw:renew': {
+      payload: null,
+      ack: t.struct({ token: t.string, exp: t.u53, error: t.string, message: t.string }),
+    },
+    'tw:unauthorized': t.struct({ code: t.string, message: t.string }),
   };
 }
 

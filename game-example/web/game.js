@@ -18,10 +18,16 @@
 //
 // Codec: compact (binary, postcard payloads) when /tickwire-compact.js loads and the server
 // accepts it; JSON with `?codec=json` (or when compact fails).
+//
+// Session: the page gets a guest token (`POST /token`) when it loads and connects with it
+// (`auth: {token}`); tickwire-auth.js renews it over the socket (`tw:renew`) before it
+// expires, so a long session keeps its socket, and every reconnection presents the newest
+// token. A token that expired meanwhile (the tab slept) is replaced by a new guest token.
 
 import { connect, jsonParser } from './tickwire-client.js';
 import { loadCompactParserFactory } from './codecs.js';
 import { TickStates } from './delta.js';
+import { REFRESHABLE, createTokenSession } from './tickwire-auth.js';
 
 const PHASE_COUNTDOWN = 0;
 const PHASE_PLAYING = 1;
@@ -60,6 +66,8 @@ const game = {
   arena: null, // the field, from the join reply
   lastScores: null,
   errors: [],
+  tokenRenewals: 0, // session tokens renewed over the socket
+  connects: 0, // sockets that connected (1 while the page never had to reconnect)
 };
 window.__game = game;
 
@@ -123,6 +131,25 @@ let socket = null;
 let compactFactory = null;
 let seatToken = null;
 let reconnectTimer = null;
+let session = null; // the session token (tickwire-auth.js)
+let staleToken = false; // the server refused or ended the token: get a new one first
+let detachSession = null;
+
+async function guestToken() {
+  const response = await fetch('/token', { method: 'POST' });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json(); // {token, exp}
+}
+
+/** A token to connect with: the current one, or a new guest token if it is stale or old. */
+async function freshSession() {
+  if (session && !staleToken && session.exp * 1000 > Date.now() + 1000) return session;
+  const token = await guestToken();
+  staleToken = false;
+  if (session) session.update(token);
+  else session = createTokenSession(token, { onToken: () => (game.tokenRenewals += 1) });
+  return session;
+}
 
 async function pickCodec() {
   const wanted = params.get('codec');
@@ -138,23 +165,50 @@ async function pickCodec() {
 }
 
 function openSocket(codec) {
+  freshSession().then(
+    () => openSocketWithToken(codec),
+    (e) => {
+      setConn(`cannot get a session token (${e.message}); retrying…`);
+      scheduleReconnect(codec);
+    },
+  );
+}
+
+function openSocketWithToken(codec) {
   game.codec = codec;
+  const auth = { token: session.token };
   const opts =
     codec === 'compact'
-      ? { parser: compactFactory(), query: { codec: 'compact' }, connectTimeout: 4000 }
-      : { parser: jsonParser };
+      ? { parser: compactFactory(), query: { codec: 'compact' }, connectTimeout: 4000, auth }
+      : { parser: jsonParser, auth };
+  if (detachSession) detachSession();
   const s = connect(location.origin, opts);
   socket = s;
+  detachSession = session.attach(s);
   let everConnected = false;
   s.on('connect', () => {
     everConnected = true;
     game.connected = true;
+    game.connects += 1;
     setConn(`connected · ${codec}`);
     $('play').disabled = false;
     onReconnected();
   });
   s.on('connect_error', (err) => {
     game.connected = false;
+    const code = err.data && err.data.code;
+    if (code) {
+      // The token was refused: a new guest token cures most reasons, `unavailable` passes by
+      // itself; a revoked session ends here.
+      if (code === 'revoked') {
+        setConn(`signed out (${err.message})`);
+        return;
+      }
+      if (REFRESHABLE.includes(code)) staleToken = true;
+      setConn(`session token refused (${err.message}); reconnecting…`);
+      scheduleReconnect(codec);
+      return;
+    }
     if (codec === 'compact' && !everConnected && params.get('codec') !== 'compact') {
       // The server (or this browser) cannot speak compact: remember, and use JSON.
       game.errors.push(`compact codec failed (${err.message}); using JSON`);
@@ -165,7 +219,20 @@ function openSocket(codec) {
     setConn(`cannot connect (${err.message}); retrying…`);
     scheduleReconnect(codec);
   });
+  let signedOut = null;
+  s.on('tw:unauthorized', (why) => {
+    // The server ends the socket right after this: reconnect with a new token, unless the
+    // session was revoked.
+    if (why && why.code === 'revoked') signedOut = why.message;
+    else staleToken = true;
+  });
   s.on('disconnect', (reason) => {
+    if (signedOut) {
+      game.connected = false;
+      $('play').disabled = true;
+      setConn(`signed out (${signedOut})`);
+      return;
+    }
     game.connected = false;
     $('play').disabled = true;
     setConn(`disconnected (${reason}); reconnecting…`);

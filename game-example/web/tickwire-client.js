@@ -12,7 +12,8 @@
 //   socket.on('connect', () => socket.emit('hello', { name: 'Ada' }));
 //   const answer = await socket.emitWithAck('rtt', 1);
 //
-// Reserved events: `connect`, `disconnect` (reason), `connect_error` (Error).
+// Reserved events: `connect`, `disconnect` (reason), `connect_error` (Error; `err.data` is
+// the data of the server's CONNECT_ERROR, if any).
 
 /** Socket.IO packet types. */
 export const PacketType = Object.freeze({
@@ -205,7 +206,8 @@ export class Socket extends Emitter {
         this._fire('connect');
         break;
       case PacketType.CONNECT_ERROR:
-        this._onClose((packet.data && packet.data.message) || 'refused');
+        // `err.data` is what the server attached (e.g. `{code}` of a refused token).
+        this._onClose((packet.data && packet.data.message) || 'refused', false, packet.data && packet.data.data);
         break;
       case PacketType.DISCONNECT:
         this._onClose('io server disconnect');
@@ -241,7 +243,7 @@ export class Socket extends Emitter {
     }
   }
 
-  _onClose(reason, byUser = false) {
+  _onClose(reason, byUser = false, data = undefined) {
     if (this._closed) return;
     this._closed = true;
     clearTimeout(this._connectTimer);
@@ -259,7 +261,11 @@ export class Socket extends Emitter {
       /* already closed */
     }
     if (wasConnected) this._fire('disconnect', reason);
-    else if (!byUser) this._fire('connect_error', new Error(reason));
+    else if (!byUser) {
+      const error = new Error(reason);
+      if (data !== undefined) error.data = data;
+      this._fire('connect_error', error);
+    }
   }
 
   /** Emit `event` with its arguments. Returns whether it was handed to the socket. */

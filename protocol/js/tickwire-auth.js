@@ -4,9 +4,15 @@
 //
 // The server issues a token (an HTTP route of the app) and checks it when the socket
 // connects with `auth: { token }`. Before the token expires, this module renews it over the
-// socket: it emits "tw:renew" with an ack and gets `{ token, exp }` back (exp in seconds
-// since the epoch), while the socket keeps its id, rooms and session. Each new token goes
-// into `socket.auth`, so a reconnection presents the fresh one.
+// socket: it emits "tw:renew" (no argument) with an ack and gets `{ token, exp, error,
+// message }` back (a new token and its exp in seconds since the epoch with `error` empty, or
+// `token` empty and the refusal's code in `error`), while the socket keeps its id, rooms and
+// session. Each new token goes into `socket.auth`, so a reconnection presents the fresh one.
+//
+// With the compact codec (tickwire-compact.js), register the two events' shapes:
+//
+//   "tw:renew": { payload: null, ack: t.struct({ token: t.string, exp: t.u53, error: t.string, message: t.string }) },
+//   "tw:unauthorized": t.struct({ code: t.string, message: t.string }),
 //
 //   import { io } from "socket.io-client";
 //   import { keepRenewed } from "./tickwire-auth.js";
@@ -137,11 +143,12 @@ export function createTokenSession(initial, options = {}) {
       } catch (error) {
         throw new RenewError("timeout", `no answer to ${RENEW_EVENT}: ${error?.message ?? error}`);
       }
-      if (reply && typeof reply.token === "string") {
-        session.update(reply);
-        return { token: reply.token, exp: reply.exp };
+      // `{ token, exp, error, message }`: a token and `error` empty, or the reverse.
+      if (reply && typeof reply.token === "string" && reply.token !== "" && !reply.error) {
+        session.update({ token: reply.token, exp: Number(reply.exp) });
+        return { token: reply.token, exp: Number(reply.exp) };
       }
-      throw new RenewError(reply?.error ?? "malformed", reply?.message ?? "renewal refused");
+      throw new RenewError(reply?.error || "malformed", reply?.message || "renewal refused");
     },
 
     /**

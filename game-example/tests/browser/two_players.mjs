@@ -1,7 +1,8 @@
 // Two headless Chromium pages play one match of the game at $GAME_URL: both queue and land in
 // the same match, one holds a movement key, the other sees that player move. Saves a
-// screenshot to artifacts/game.png. Starts no server: run the game binary with
-// `--match-size 2 --fill-after 0` first (tests/browser.rs does).
+// screenshot to artifacts/game.png. Each page renews its guest token over its socket several
+// times without reconnecting. Starts no server: run the game binary with
+// `--match-size 2 --fill-after 0 --token-lifetime 3` first (tests/browser.rs does).
 //
 //   GAME_URL=http://127.0.0.1:3000/ node two_players.mjs
 //
@@ -171,6 +172,14 @@ try {
   for (const { name, page } of pages) {
     const s = await page.evaluate(() => ({ snapshots: window.__game.snapshots, deltas: window.__game.deltas }));
     if (s.deltas < s.snapshots / 2) throw new Error(`${name} applied ${s.deltas} deltas of ${s.snapshots} states`);
+  }
+  // The server issues 3-second tokens: each page renews over its socket, past several
+  // lifetimes, and never reconnects to refresh.
+  for (const { name, page } of pages) {
+    await page.waitForFunction(() => window.__game.tokenRenewals >= 3, null, { timeout: 15_000 });
+    const s = await page.evaluate(() => ({ renewals: window.__game.tokenRenewals, connects: window.__game.connects }));
+    if (s.connects !== 1) throw new Error(`${name} connected ${s.connects} times`);
+    log(`${name}: ${s.renewals} token renewals on one socket`);
   }
   log('PASS: two pages in one match; one moved, the other saw it');
 } catch (error) {

@@ -131,9 +131,9 @@ test("a renewal without an answer, or unavailable, is retried; revoked is not", 
   const exp = secs(time.now()) + 30;
   const socket = fakeSocket([
     new Error("operation has timed out"),
-    { error: "unavailable", message: "token check unavailable" },
+    { token: "", exp: 0, error: "unavailable", message: "token check unavailable" },
     { token: "t2", exp: exp + 30 },
-    { error: "revoked", message: "token revoked" },
+    { token: "", exp: 0, error: "revoked", message: "token revoked" },
   ]);
   const session = keepRenewed(socket, { token: "t1", exp }, { ...time, retryDelay: 500 });
   await time.advance(20_000);
@@ -146,7 +146,7 @@ test("a renewal without an answer, or unavailable, is retried; revoked is not", 
   await time.advance(60_000);
   assert.equal(socket.renewals, 4, "no retry after revoked");
   assert.deepEqual(time.pending(), []);
-  await assert.rejects(session.renew(fakeSocket([{ error: "revoked", message: "token revoked" }])), (e) => {
+  await assert.rejects(session.renew(fakeSocket([{ token: "", exp: 0, error: "revoked", message: "token revoked" }])), (e) => {
     assert.ok(e instanceof RenewError);
     assert.equal(e.code, "revoked");
     return true;

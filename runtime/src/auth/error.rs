@@ -9,7 +9,7 @@ use crate::socketio::ConnectError;
 ///
 /// At connect the client gets CONNECT_ERROR with [`AuthError::message`] as `err.message`
 /// and `{"code": `[`AuthError::code`]`}` as `err.data`; a refused renewal answers the ack
-/// with `{"error": code, "message": message}`.
+/// with the code as `error` and the message as `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
     /// The handshake's `auth` has no `token` (code `missing`): get a token, then connect.
@@ -75,11 +75,6 @@ impl AuthError {
     /// The refusal of a namespace connection for this reason.
     pub fn to_connect_error(&self) -> ConnectError {
         ConnectError::new(self.message()).with_data(serde_json::json!({ "code": self.code() }))
-    }
-
-    /// The answer of a refused renewal: `{"error": code, "message": message}`.
-    pub(crate) fn to_ack(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self.code(), "message": self.message() })
     }
 }
 

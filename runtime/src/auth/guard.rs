@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::claims::Claims;
 use super::error::AuthError;
@@ -12,13 +13,44 @@ use super::live::expiry_timer;
 use super::session_auth::{Counters, Inner};
 use crate::socketio::{AckSender, ConnectError, Payload, Socket};
 
-/// The event a client emits, with an ack, to renew its token over the socket. The answer is
-/// `{"token": "...", "exp": <seconds since the epoch>}`, or `{"error": code, "message": ...}`.
+/// The event a client emits, with an ack and no argument, to renew its token over the
+/// socket. The answer is `{"token", "exp", "error", "message"}`: a new token and its expiry
+/// (seconds since the epoch) with `error` and `message` empty, or `token` empty, `exp` 0 and
+/// the refusal's [`AuthError::code`] and [`AuthError::message`]. (One shape for both
+/// codecs: with the compact one it is a postcard struct of a string, a u64 and two strings.)
 pub const RENEW_EVENT: &str = "tw:renew";
 
 /// The event the server emits just before it disconnects a socket whose token expired
-/// unrenewed or whose session was revoked: `{"code": "expired" | "revoked", "message": ...}`.
+/// unrenewed or whose session was revoked: `{"code": "expired" | "revoked", "message"}`
+/// (compact: a struct of two strings).
 pub const UNAUTHORIZED_EVENT: &str = "tw:unauthorized";
+
+/// The answer of a renewal.
+#[derive(Debug, Serialize)]
+struct RenewAnswer<'a> {
+    token: &'a str,
+    exp: u64,
+    error: &'a str,
+    message: &'a str,
+}
+
+impl RenewAnswer<'_> {
+    fn refused(why: &AuthError) -> RenewAnswer<'static> {
+        RenewAnswer {
+            token: "",
+            exp: 0,
+            error: why.code(),
+            message: why.message(),
+        }
+    }
+}
+
+/// Why a socket ends.
+#[derive(Debug, Serialize)]
+struct Unauthorized {
+    code: &'static str,
+    message: &'static str,
+}
 
 /// The token of a CONNECT's auth (`{"token": "..."}`).
 fn token_of(auth: &Value) -> Result<&str, AuthError> {
@@ -93,7 +125,7 @@ fn start(inner: &Arc<Inner>, socket: &Socket, claims: Claims) {
 /// socket is disconnected after the answer.
 async fn renew(inner: &Inner, socket: &Socket, ack: AckSender) {
     let Some(current) = Claims::of(socket) else {
-        ack.send(&AuthError::Missing.to_ack()).ok();
+        ack.send(&RenewAnswer::refused(&AuthError::Missing)).ok();
         return;
     };
     let renewed = match inner.check_revoked(&current).await {
@@ -106,13 +138,19 @@ async fn renew(inner: &Inner, socket: &Socket, ack: AckSender) {
             socket.insert_extension(claims);
             if inner.live.renewed(&current.jti, &socket.socket_id(), exp) {
                 Counters::add(&inner.counters.renewed);
-                ack.send(&json!({ "token": token, "exp": exp })).ok();
+                let answer = RenewAnswer {
+                    token: &token,
+                    exp,
+                    error: "",
+                    message: "",
+                };
+                ack.send(&answer).ok();
             }
         }
         Err(error) => {
             Counters::add(&inner.counters.renewals_refused);
             tracing::debug!(socket = socket.id(), %error, detail = ?error, "auth: renewal refused");
-            ack.send(&error.to_ack()).ok();
+            ack.send(&RenewAnswer::refused(&error)).ok();
             if error == AuthError::Revoked {
                 Counters::add(&inner.counters.revoked_disconnects);
                 end(socket, &error);
@@ -134,7 +172,10 @@ pub(crate) fn end(socket: &Socket, why: &AuthError) {
     socket
         .emit(
             UNAUTHORIZED_EVENT,
-            &json!({ "code": why.code(), "message": why.message() }),
+            &Unauthorized {
+                code: why.code(),
+                message: why.message(),
+            },
         )
         .ok();
     socket.disconnect(false);
@@ -142,6 +183,8 @@ pub(crate) fn end(socket: &Socket, why: &AuthError) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
