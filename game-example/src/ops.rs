@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
+use tickwire::auth::SessionAuth;
 use tickwire::game::cluster::NodeLoad;
 use tickwire::{Codec, MatchMetrics, MatchRoom, SocketIo};
 
@@ -368,11 +369,17 @@ fn render_cluster_status(c: &ClusterFigures) -> String {
 }
 
 /// `GET /metrics`.
-pub(crate) async fn metrics(io: web::Data<SocketIo>, lobby: web::Data<Arc<Lobby>>) -> HttpResponse {
+pub(crate) async fn metrics(
+    io: web::Data<SocketIo>,
+    lobby: web::Data<Arc<Lobby>>,
+    auth: web::Data<SessionAuth>,
+) -> HttpResponse {
     let figures = gather(&io, &lobby, false).await;
+    // The session tokens' counters (admitted, refused by reason, renewed, expired, revoked).
+    let text = render_metrics(&figures) + &auth.metrics_text();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render_metrics(&figures))
+        .body(text)
 }
 
 /// `GET /status`.

@@ -149,6 +149,15 @@ async fn two_players_are_matched_play_a_round_and_agree_on_the_score() {
     let (status, metrics) = get(&base, "/metrics").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("tickwire_connections 3"), "{metrics}");
+    // Three players with guest tokens; one client refused without a token.
+    assert!(
+        metrics.contains("tickwire_auth_live_sockets 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tickwire_auth_refused_total{reason=\"missing\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains(&format!(
         "tickwire_match_ticks_total{{match=\"{}\"}}",
         a.match_id

@@ -226,6 +226,27 @@ async fn connects_are_refused_with_the_reason() {
     let stats = node.auth.stats();
     assert_eq!(stats.admitted, 1);
     assert_eq!(stats.refused, cases.len() as u64);
+    assert_eq!(
+        stats.refused_by,
+        [
+            ("missing", 2),
+            ("malformed", 3),
+            ("expired", 1),
+            ("bad_signature", 2),
+            ("revoked", 1),
+            ("unavailable", 0)
+        ]
+    );
+    node.auth.add_metrics(&node.io);
+    let metrics = node.io.metrics_text();
+    assert!(
+        metrics.contains("tickwire_auth_refused_total{reason=\"malformed\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tickwire_auth_live_sockets 1"),
+        "{metrics}"
+    );
     assert!(
         node.sockets.try_next().is_none(),
         "no refused socket got in"

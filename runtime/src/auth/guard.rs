@@ -70,7 +70,7 @@ pub(crate) async fn admit(inner: &Arc<Inner>, socket: &Socket) -> Result<(), Con
             Ok(())
         }
         Err(error) => {
-            Counters::add(&inner.counters.refused);
+            inner.counters.refused(&error);
             tracing::debug!(socket = socket.id(), %error, detail = ?error, "auth: connection refused");
             Err(error.to_connect_error())
         }

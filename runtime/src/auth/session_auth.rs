@@ -12,7 +12,7 @@ use super::error::{AuthError, RevokeError};
 use super::live::LiveSessions;
 use super::revocation::{Listener, Revocations, MAX_JTI_BYTES};
 use super::token::{unix_secs, TokenRules, TokenSigner};
-use crate::socketio::Namespace;
+use crate::socketio::{Namespace, SocketIo};
 
 /// A token [`SessionAuth::issue`] signed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,11 +92,21 @@ impl SessionAuthBuilder {
     }
 }
 
+/// The reasons a connect is refused for, in [`AuthStats::refused_by`]'s order.
+const REFUSALS: [&str; 6] = [
+    "missing",
+    "malformed",
+    "expired",
+    "bad_signature",
+    "revoked",
+    "unavailable",
+];
+
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) issued: AtomicU64,
     pub(crate) admitted: AtomicU64,
-    pub(crate) refused: AtomicU64,
+    pub(crate) refused: [AtomicU64; REFUSALS.len()],
     pub(crate) renewed: AtomicU64,
     pub(crate) renewals_refused: AtomicU64,
     pub(crate) expired: AtomicU64,
@@ -108,10 +118,17 @@ impl Counters {
     pub(crate) fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Count a connect refused for `why`.
+    pub(crate) fn refused(&self, why: &AuthError) {
+        if let Some(i) = REFUSALS.iter().position(|code| *code == why.code()) {
+            Counters::add(&self.refused[i]);
+        }
+    }
 }
 
 /// What a [`SessionAuth`] did so far (this node).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthStats {
     /// Tokens issued.
     pub issued: u64,
@@ -119,6 +136,9 @@ pub struct AuthStats {
     pub admitted: u64,
     /// Connections refused (CONNECT_ERROR), whatever the reason.
     pub refused: u64,
+    /// Of those, how many for each reason ([`AuthError::code`]): `missing`, `malformed`,
+    /// `expired`, `bad_signature`, `revoked`, `unavailable`.
+    pub refused_by: [(&'static str, u64); 6],
     /// Renewals answered with a new token.
     pub renewed: u64,
     /// Renewals refused.
@@ -309,14 +329,105 @@ impl SessionAuth {
         Ok(())
     }
 
+    /// Add this node's figures ([`SessionAuth::stats`]) to `io`'s
+    /// [`metrics_text`](crate::SocketIo::metrics_text), as `tickwire_auth_*` families, for as
+    /// long as this `SessionAuth` lives.
+    pub fn add_metrics(&self, io: &SocketIo) {
+        let me = Arc::downgrade(&self.inner);
+        io.add_metrics(move |out| {
+            if let Some(inner) = me.upgrade() {
+                SessionAuth { inner }.write_metrics(out);
+            }
+        });
+    }
+
+    /// This node's figures as `tickwire_auth_*` families in the Prometheus text format
+    /// (no `# EOF`), for an app that renders its metrics itself.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        self.write_metrics(&mut out);
+        out
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let stats = self.stats();
+        let mut family = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP tickwire_auth_{name} {help}.");
+            let _ = writeln!(out, "# TYPE tickwire_auth_{name} {kind}");
+            let _ = writeln!(out, "tickwire_auth_{name} {value}");
+        };
+        family(
+            "tokens_issued_total",
+            "counter",
+            "Session tokens issued",
+            stats.issued,
+        );
+        family(
+            "admitted_total",
+            "counter",
+            "Sockets admitted with a token",
+            stats.admitted,
+        );
+        family(
+            "renewed_total",
+            "counter",
+            "Tokens renewed over a socket",
+            stats.renewed,
+        );
+        family(
+            "renewals_refused_total",
+            "counter",
+            "Renewals refused",
+            stats.renewals_refused,
+        );
+        family(
+            "expired_total",
+            "counter",
+            "Sockets disconnected because their token expired unrenewed",
+            stats.expired,
+        );
+        family(
+            "revoked_total",
+            "counter",
+            "Sessions revoked from this node",
+            stats.revoked,
+        );
+        family(
+            "revoked_disconnects_total",
+            "counter",
+            "Sockets disconnected because their session was revoked",
+            stats.revoked_disconnects,
+        );
+        family(
+            "live_sockets",
+            "gauge",
+            "Sockets holding a token",
+            stats.live,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tickwire_auth_refused_total Connections refused for their token, by reason."
+        );
+        let _ = writeln!(out, "# TYPE tickwire_auth_refused_total counter");
+        for (reason, count) in stats.refused_by {
+            let _ = writeln!(
+                out,
+                "tickwire_auth_refused_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
+    }
+
     /// What this node did so far.
     pub fn stats(&self) -> AuthStats {
         let c = &self.inner.counters;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let refused_by = std::array::from_fn(|i| (REFUSALS[i], get(&c.refused[i])));
         AuthStats {
             issued: get(&c.issued),
             admitted: get(&c.admitted),
-            refused: get(&c.refused),
+            refused: c.refused.iter().map(get).sum(),
+            refused_by,
             renewed: get(&c.renewed),
             renewals_refused: get(&c.renewals_refused),
             expired: get(&c.expired),
