@@ -63,9 +63,22 @@ fn token_of(auth: &Value) -> Result<&str, AuthError> {
 
 /// The connect middleware of a protected namespace.
 pub(crate) async fn admit(inner: &Arc<Inner>, socket: &Socket) -> Result<(), ConnectError> {
-    match verified(inner, socket).await {
+    let verified = match verified(inner, socket).await {
         Ok(claims) => {
+            let jti = claims.jti.clone();
             start(inner, socket, claims);
+            // Revoked while the check was on its way: refused (the refusal's close untracks
+            // the socket).
+            if inner.recently_revoked(&jti) {
+                Err(AuthError::Revoked)
+            } else {
+                Ok(())
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match verified {
+        Ok(()) => {
             Counters::add(&inner.counters.admitted);
             Ok(())
         }

@@ -77,6 +77,7 @@ impl SessionAuthBuilder {
             signer,
             revocations,
             live: LiveSessions::default(),
+            recent: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             counters: Counters::default(),
             listener: {
                 let me = me.clone();
@@ -153,11 +154,18 @@ pub struct AuthStats {
     pub live: u64,
 }
 
+/// How many of the latest revocations a node remembers for sockets being admitted.
+const RECENT_REVOCATIONS: usize = 1024;
+
 pub(crate) struct Inner {
     pub(crate) me: Weak<Inner>,
     pub(crate) signer: TokenSigner,
     pub(crate) revocations: Revocations,
     pub(crate) live: LiveSessions,
+    /// The latest sessions revoked (heard here or on the bus): a socket whose revocation
+    /// check passed just before its session was revoked, and which was not yet tracked when
+    /// the revocation arrived, is caught by this once tracked.
+    recent: parking_lot::Mutex<std::collections::VecDeque<String>>,
     pub(crate) counters: Counters,
     /// Held here, weakly by the store: what this node does when a session is revoked.
     listener: Arc<Listener>,
@@ -166,10 +174,24 @@ pub(crate) struct Inner {
 impl Inner {
     /// A session was revoked (here or on another node): disconnect this node's sockets of it.
     fn revoked_here(&self, jti: &str) {
+        {
+            // Remembered before the sockets are looked up; `admit` tracks a socket before it
+            // looks here: one of the two sees the other.
+            let mut recent = self.recent.lock();
+            if recent.len() >= RECENT_REVOCATIONS {
+                recent.pop_front();
+            }
+            recent.push_back(jti.to_owned());
+        }
         for socket in self.live.sockets_of(jti) {
             Counters::add(&self.counters.revoked_disconnects);
             super::guard::end(&socket, &AuthError::Revoked);
         }
+    }
+
+    /// Whether this node heard lately that session `jti` was revoked.
+    pub(crate) fn recently_revoked(&self, jti: &str) -> bool {
+        self.recent.lock().iter().any(|r| r == jti)
     }
 
     /// Whether `claims`'s session is revoked; `unavailable` when the store cannot say.
