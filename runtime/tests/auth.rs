@@ -373,6 +373,18 @@ async fn a_session_revoked_on_one_node_is_refused_and_ended_on_the_other() {
     ended_for(&mut bob_seen, "revoked").await;
     assert_eq!(a.auth.stats().revoked_disconnects, 2);
     assert_eq!(b.auth.stats().revoked_disconnects, 1);
+
+    // Without Redis the revocations cannot be read: refused, not let in unchecked.
+    let mut redis = redis;
+    redis.stop();
+    let fresh = a.auth.issue("carol", ()).unwrap();
+    assert_eq!(
+        refused(a.port, Some(json!({ "token": fresh.token }))).await,
+        (
+            "token check unavailable".to_owned(),
+            "unavailable".to_owned()
+        )
+    );
 }
 
 /// Runs `auth.mjs`: the official JS client refused for each reason, and renewing with
