@@ -10,7 +10,9 @@
 //!   `tests/interop/js/package.json` is not in its `node_modules` (`npm ci` there);
 //! - `tickwire_missing_interop_python`: the venv `tests/interop/python/.venv` is missing, or
 //!   lacks a package of `requirements.txt` at its pinned version;
-//! - `tickwire_missing_redis`: `redis-server` is not on `PATH`.
+//! - `tickwire_missing_redis`: `redis-server` is not on `PATH`;
+//! - `tickwire_missing_haproxy` / `tickwire_missing_nginx`: Debian's `haproxy` / `nginx` is
+//!   neither on `PATH` nor in `/usr/sbin` (the balancer tests of `tests/sticky_free.rs`).
 //!
 //! `TICKWIRE_SKIP_INTEROP` (any non-empty value) ignores the node and Python tests on purpose.
 //!
@@ -24,10 +26,12 @@
 
 use std::path::{Path, PathBuf};
 
-const CFGS: [&str; 3] = [
+const CFGS: [&str; 5] = [
     "tickwire_missing_interop_js",
     "tickwire_missing_interop_python",
     "tickwire_missing_redis",
+    "tickwire_missing_haproxy",
+    "tickwire_missing_nginx",
 ];
 
 fn main() {
@@ -75,6 +79,20 @@ fn main() {
         .into_iter()
         .collect();
     report("tickwire_missing_redis", "the cluster tests", &redis, None);
+
+    for balancer in ["haproxy", "nginx"] {
+        let found = on_path(balancer) || executable(&Path::new("/usr/sbin").join(balancer));
+        let missing: Vec<String> = (!found)
+            .then(|| format!("`{balancer}` is not on PATH nor in /usr/sbin"))
+            .into_iter()
+            .collect();
+        report(
+            &format!("tickwire_missing_{balancer}"),
+            &format!("the {balancer} balancer tests"),
+            &missing,
+            None,
+        );
+    }
 }
 
 /// Emits `cfg` and a warning when something is `missing`, or when `forced_by` (the name of

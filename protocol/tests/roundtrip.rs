@@ -399,4 +399,19 @@ proptest! {
         prop_assert_eq!(sid.len(), 20);
         prop_assert!(sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     }
+
+    #[test]
+    fn a_tagged_sid_is_url_safe_and_names_its_node(node in any::<[u8; 8]>(), entropy in any::<[u8; 15]>()) {
+        let tag = engineio::handshake::node_tag_from_entropy(node);
+        let sid = engineio::handshake::tagged_sid_from_entropy(&tag, entropy).expect("a node tag");
+        prop_assert!(sid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        prop_assert_eq!(engineio::handshake::sid_node_tag(&sid), Some(tag.as_str()));
+        // The random part is the untagged sid of the same entropy: as unguessable.
+        prop_assert!(sid.ends_with(&engineio::handshake::sid_from_entropy(entropy)));
+    }
+
+    #[test]
+    fn sid_node_tag_never_panics(sid in ".{0,64}") {
+        let _ = engineio::handshake::sid_node_tag(&sid);
+    }
 }

@@ -39,6 +39,8 @@ mod node;
 #[cfg(feature = "redis")]
 mod node_dialect;
 #[cfg(feature = "redis")]
+mod node_registry;
+#[cfg(feature = "redis")]
 mod redis_pubsub;
 #[cfg(feature = "redis")]
 mod redis_streams;

@@ -3,7 +3,7 @@
 //! message, a wait for one reply per other node, and the results.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op, Reply, WireAckError, WireFrame, WirePayload};
 use crate::socketio::{
-    AckError, Adapter, EncodedBroadcast, Payload, SendError, SharedRecovery, SocketDescription,
-    SocketId, Targets,
+    AckError, Adapter, EncodedBroadcast, Payload, SendError, SessionRoutes, SharedRecovery,
+    SocketDescription, SocketId, Targets,
 };
 
 /// How long past its timeout an ack request waits for the other nodes' replies (transit).
@@ -37,6 +37,9 @@ pub(crate) struct ClusterNode {
     /// The log every node reads, when the bus has one (Redis streams): it delivers this
     /// node's broadcasts here too, in its order, and keeps the recovery sessions.
     log: Option<Arc<dyn SharedRecovery>>,
+    /// The node registry, when this node advertises an address (sessions of other nodes
+    /// are then forwarded to their owners).
+    routes: OnceLock<Arc<dyn SessionRoutes>>,
 }
 
 impl ClusterNode {
@@ -64,7 +67,14 @@ impl ClusterNode {
             counters,
             requests: Mutex::new(HashMap::new()),
             log,
+            routes: OnceLock::new(),
         })
+    }
+
+    /// Hand `routes` to the server this node is attached to (set before attaching).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn set_routes(&self, routes: Arc<dyn SessionRoutes>) {
+        let _ = self.routes.set(routes);
     }
 
     fn self_ref(&self) -> Option<Arc<ClusterNode>> {
@@ -339,6 +349,10 @@ impl Adapter for ClusterNode {
 
     fn delivers_locally(&self) -> bool {
         self.log.is_some()
+    }
+
+    fn session_routes(&self) -> Option<Arc<dyn SessionRoutes>> {
+        self.routes.get().cloned()
     }
 }
 

@@ -14,6 +14,7 @@ use super::bus::{Bus, ClusterCounters};
 use super::message::Message;
 use super::node::ClusterNode;
 use super::node_dialect::{self, Channels};
+use super::node_registry::{check_advertised, NodeRegistry};
 use crate::link::redis::{numsub, resubscribe, NotQueued, Publisher};
 use crate::socketio::{Namespaces, SendError, SocketIo};
 
@@ -73,6 +74,8 @@ pub struct RedisAdapterBuilder {
     queue: usize,
     /// The key of the Node adapter's dialect, when speaking it.
     node_key: Option<String>,
+    /// This node's advertised base URL, for requests through other nodes.
+    advertise: Option<String>,
 }
 
 /// Why a [`RedisAdapter`] was not attached.
@@ -88,6 +91,9 @@ pub enum RedisAdapterError {
     /// The server already has a cluster adapter.
     #[error("this server already has a cluster adapter")]
     AlreadyAttached,
+    /// The advertised address is not a plain HTTP base URL (`http://host:port`).
+    #[error("invalid advertised address {0}")]
+    Advertise(String),
 }
 
 impl RedisAdapter {
@@ -98,6 +104,7 @@ impl RedisAdapter {
             channel: "tickwire".to_owned(),
             queue: 8192,
             node_key: None,
+            advertise: None,
         }
     }
 
@@ -148,6 +155,20 @@ impl RedisAdapterBuilder {
         self
     }
 
+    /// Long-polling and websocket upgrades through any node (no sticky sessions): this
+    /// node's base URL as the other nodes reach it, e.g. `http://10.0.0.5:3000` (plain HTTP,
+    /// no path; the listener that serves this [`SocketIo`]).
+    ///
+    /// The node registers it in Redis (renewed every 3 s, lapsing 10 s after the node
+    /// stops), puts its tag in every Engine.IO session id (`<tag>.<random>`), and forwards a
+    /// request for a session of another node to that node: a balancer without affinity
+    /// (round robin, L4 or L7) can send each request anywhere. Without it, session ids and
+    /// answers are those of a single node (the balancer must then be sticky).
+    pub fn advertise(mut self, base_url: impl Into<String>) -> Self {
+        self.advertise = Some(base_url.into());
+        self
+    }
+
     /// Connect to Redis, subscribe, and attach to `io`. When this returns, this node receives
     /// every broadcast any node publishes afterwards.
     pub async fn attach(self, io: &SocketIo) -> Result<RedisAdapter, RedisAdapterError> {
@@ -156,9 +177,16 @@ impl RedisAdapterBuilder {
         }
         let client =
             Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
+        let advertised = self
+            .advertise
+            .as_deref()
+            .map(check_advertised)
+            .transpose()?;
         let node_id: u64 = rand::random();
         if let Some(key) = self.node_key.clone() {
-            return self.attach_node_dialect(io, client, key, node_id).await;
+            return self
+                .attach_node_dialect(io, client, key, node_id, advertised)
+                .await;
         }
         let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
         let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
@@ -173,10 +201,15 @@ impl RedisAdapterBuilder {
             conn,
         };
         let node = ClusterNode::new(node_id, Arc::new(bus), counters.clone());
+        let mut tasks = Vec::new();
+        if let Some(advertised) = advertised {
+            let prefix = format!("{}:node:", self.channel);
+            tasks.push(NodeRegistry::start(&client, prefix, node_id, advertised, &node).await?);
+        }
         if !io.attach_adapter(node.clone()) {
             return Err(RedisAdapterError::AlreadyAttached);
         }
-        let tasks = vec![
+        tasks.extend([
             publishing,
             tokio::spawn(read_loop(
                 client,
@@ -185,7 +218,7 @@ impl RedisAdapterBuilder {
                 Arc::downgrade(&io.inner.namespaces),
                 node,
             )),
-        ];
+        ]);
         tracing::info!(node = node_id, channel = %self.channel, "cluster: attached to Redis");
         Ok(RedisAdapter {
             inner: Arc::new(AdapterInner {
@@ -204,6 +237,7 @@ impl RedisAdapterBuilder {
         client: Client,
         key: String,
         node_id: u64,
+        advertised: Option<String>,
     ) -> Result<RedisAdapter, RedisAdapterError> {
         let namespaces = &io.inner.namespaces;
         let channels = Arc::new(Channels::new(&key));
@@ -226,6 +260,11 @@ impl RedisAdapterBuilder {
         };
         let queue = bus.queue.clone();
         let node = ClusterNode::new(node_id, Arc::new(bus), counters.clone());
+        let mut tasks = Vec::new();
+        if let Some(advertised) = advertised {
+            let prefix = format!("{key}:tickwire-node:");
+            tasks.push(NodeRegistry::start(&client, prefix, node_id, advertised, &node).await?);
+        }
         if !io.attach_adapter(node.clone()) {
             return Err(RedisAdapterError::AlreadyAttached);
         }
@@ -242,7 +281,7 @@ impl RedisAdapterBuilder {
             node,
             publish,
         };
-        let tasks = vec![publishing, tokio::spawn(reader.run(sink, messages, ns_rx))];
+        tasks.extend([publishing, tokio::spawn(reader.run(sink, messages, ns_rx))]);
         tracing::info!(
             node = node_id,
             key = %key,

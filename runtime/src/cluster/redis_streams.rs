@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op};
 use super::node::ClusterNode;
+use super::node_registry::{check_advertised, NodeRegistry};
 use super::redis_pubsub::{self, unreachable, RedisAdapterError, RedisBus};
 use super::stream_log::{LogOptions, StreamLog};
 use crate::link::redis::{numsub, Publisher};
@@ -86,6 +87,7 @@ pub struct RedisStreamsAdapterBuilder {
     outbox: usize,
     outage_grace: Duration,
     queue: usize,
+    advertise: Option<String>,
 }
 
 impl RedisStreamsAdapter {
@@ -100,6 +102,7 @@ impl RedisStreamsAdapter {
             outbox: 10_000,
             outage_grace: Duration::from_millis(500),
             queue: 8192,
+            advertise: None,
         }
     }
 
@@ -159,6 +162,14 @@ impl RedisStreamsAdapterBuilder {
         self
     }
 
+    /// Long-polling and websocket upgrades through any node (no sticky sessions): this
+    /// node's base URL as the other nodes reach it, e.g. `http://10.0.0.5:3000`; see
+    /// [`RedisAdapterBuilder::advertise`](super::RedisAdapterBuilder::advertise).
+    pub fn advertise(mut self, base_url: impl Into<String>) -> Self {
+        self.advertise = Some(base_url.into());
+        self
+    }
+
     /// Connect, find the stream's end, and attach to `io`: this node then delivers every
     /// entry appended afterwards.
     pub async fn attach(self, io: &SocketIo) -> Result<RedisStreamsAdapter, RedisAdapterError> {
@@ -167,6 +178,11 @@ impl RedisStreamsAdapterBuilder {
         }
         let client =
             Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
+        let advertised = self
+            .advertise
+            .as_deref()
+            .map(check_advertised)
+            .transpose()?;
         let node_id: u64 = rand::random();
         let counters = Arc::new(ClusterCounters::default());
         let window = io
@@ -213,6 +229,10 @@ impl RedisStreamsAdapterBuilder {
         };
         let shared: Arc<dyn SharedRecovery> = log;
         let node = ClusterNode::with_log(node_id, Arc::new(bus), counters, Some(shared));
+        if let Some(advertised) = advertised {
+            let prefix = format!("{}:node:", self.channel);
+            tasks.push(NodeRegistry::start(&client, prefix, node_id, advertised, &node).await?);
+        }
         if !io.attach_adapter(node.clone()) {
             return Err(RedisAdapterError::AlreadyAttached);
         }

@@ -125,10 +125,6 @@ pub(crate) fn cap_refused(refusal: CapRefusal) -> HttpResponse {
         .body(cap_refusal_body(refusal))
 }
 
-pub(crate) fn new_sid() -> Arc<str> {
-    tickwire_protocol::engineio::handshake::sid_from_entropy(rand::random()).into()
-}
-
 async fn get(req: HttpRequest, body: web::Payload, server: web::Data<Arc<Engine>>) -> HttpResponse {
     let (query, pairs) = match parse_query(req.query_string()) {
         Ok(parsed) => parsed,
@@ -148,7 +144,7 @@ async fn get(req: HttpRequest, body: web::Payload, server: web::Data<Arc<Engine>
     };
     match (query.transport, query.sid) {
         (TransportKind::Polling, None) => super::polling::handshake(&req, pairs, server, codec),
-        (TransportKind::Polling, Some(sid)) => super::polling::get(&sid, server).await,
+        (TransportKind::Polling, Some(sid)) => super::polling::get(&req, &sid, server).await,
         (TransportKind::WebSocket, None) => {
             super::websocket::open(&req, body, pairs, server, codec)
         }

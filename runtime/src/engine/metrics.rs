@@ -43,6 +43,7 @@ pub(crate) struct EngineMetrics {
     refused: Family<Label, Counter>,
     pub(crate) outbox: Arc<OutboxCounters>,
     outbound_dropped: Family<Label, Gauge>,
+    forwarded: Family<Label, Counter>,
 }
 
 impl EngineMetrics {
@@ -88,6 +89,12 @@ impl EngineMetrics {
             "Outbound frames dropped or coalesced, by class (total)",
             self.outbound_dropped.clone(),
         );
+        r.register(
+            "forwarded",
+            "Requests for sessions of other nodes, by outcome: get, post, websocket (relayed), \
+             unknown_owner, unreachable, timeout, bad_answer, registry_down, refused_by_owner",
+            self.forwarded.clone(),
+        );
     }
 
     /// Bring the scrape-time figures up to date.
@@ -122,6 +129,12 @@ impl EngineMetrics {
 
     pub(crate) fn inbound_drop(&self, reason: &str) {
         self.inbound_dropped.get_or_create(&label(reason)).inc();
+    }
+
+    /// A request for another node's session, by outcome.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn forwarded(&self, outcome: &str) {
+        self.forwarded.get_or_create(&label(outcome)).inc();
     }
 
     /// A session or request refused (caps, origin).

@@ -22,6 +22,8 @@
 mod caps;
 mod connection;
 mod echo;
+#[cfg(feature = "redis")]
+mod forward;
 mod handle;
 mod headers;
 mod http;
@@ -29,6 +31,9 @@ mod limiter;
 mod metrics;
 mod outbox;
 mod polling;
+#[cfg(feature = "redis")]
+mod relay;
+mod routes;
 mod server;
 mod sessions;
 mod tls;
@@ -44,6 +49,7 @@ pub(crate) use handle::ConnHandle;
 pub(crate) use http::configure;
 pub(crate) use metrics::{label, EngineMetrics, Label};
 pub(crate) use outbox::{cost, Class, Frame};
+pub(crate) use routes::SessionRoutes;
 pub(crate) use sessions::Engine;
 pub(crate) use tickwire_protocol::Codec;
 pub(crate) use upper::{

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKind};
 
 use super::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
-use super::http::{cap_refused, error_response, new_sid, origin_of, parse_query, request_info};
+use super::http::{cap_refused, error_response, origin_of, parse_query, request_info};
 use super::outbox::{Farewell, Frame, PollBatch};
 use super::sessions::Engine;
 use super::upper::CloseCause;
@@ -26,7 +26,7 @@ pub(super) fn handshake(
     if let Err(refusal) = server.admit(ip) {
         return cap_refused(refusal);
     }
-    let sid = new_sid();
+    let sid = server.new_sid();
     let engine = server.config.engine;
     let open = OpenPacket {
         sid: &sid,
@@ -63,9 +63,9 @@ impl Drop for ParkGuard {
     }
 }
 
-pub(super) async fn get(sid: &str, server: Arc<Engine>) -> HttpResponse {
+pub(super) async fn get(req: &HttpRequest, sid: &str, server: Arc<Engine>) -> HttpResponse {
     let Some(handle) = server.lookup(sid) else {
-        return error_response(RequestError::SessionIdUnknown);
+        return elsewhere_get(req, sid, &server).await;
     };
     if handle.outbox.is_closed() {
         // Closed while no poll was parked: this poll collects the farewell, once.
@@ -136,7 +136,7 @@ pub(super) async fn post(
         return error_response(RequestError::BadRequest);
     }
     let Some(handle) = server.lookup(&sid) else {
-        return error_response(RequestError::SessionIdUnknown);
+        return elsewhere_post(&req, body, &sid, &server).await;
     };
     if handle.outbox.transport() != TransportKind::Polling {
         return error_response(RequestError::BadRequest);
@@ -183,4 +183,33 @@ pub(super) async fn post(
     };
     handle.outbox.post_in_flight.store(false, Ordering::Release);
     response
+}
+
+/// A GET for a session this node does not hold: forwarded to its owner in a cluster that
+/// forwards, `Session ID unknown` otherwise.
+async fn elsewhere_get(req: &HttpRequest, sid: &str, server: &Engine) -> HttpResponse {
+    #[cfg(feature = "redis")]
+    return super::forward::get(req, sid, server).await;
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (req, sid, server);
+        error_response(RequestError::SessionIdUnknown)
+    }
+}
+
+/// A POST for a session this node does not hold: forwarded to its owner in a cluster that
+/// forwards, `Session ID unknown` otherwise.
+async fn elsewhere_post(
+    req: &HttpRequest,
+    body: web::Payload,
+    sid: &str,
+    server: &Engine,
+) -> HttpResponse {
+    #[cfg(feature = "redis")]
+    return super::forward::post(req, body, sid, server).await;
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (req, body, sid, server);
+        error_response(RequestError::SessionIdUnknown)
+    }
 }

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::{Arbiter, ArbiterHandle};
 use parking_lot::RwLock;
 
 use super::caps::{CapRefusal, ConnectionCaps};
 use super::metrics::EngineMetrics;
+use super::routes::SessionRoutes;
 use super::upper::Upper;
 use super::{CloseCause, ConnHandle};
 use crate::config::Config;
@@ -36,6 +37,8 @@ pub(crate) struct Engine {
     pub(crate) metrics: Arc<EngineMetrics>,
     /// The worker threads serving this server (each registers itself when it mounts it).
     workers: RwLock<Vec<(std::thread::ThreadId, ArbiterHandle)>>,
+    /// Where the sessions of other nodes live, once a cluster that forwards is attached.
+    routes: OnceLock<Arc<dyn SessionRoutes>>,
 }
 
 impl Engine {
@@ -50,6 +53,7 @@ impl Engine {
             ws_ids: AtomicU64::new(0),
             metrics: Arc::default(),
             workers: RwLock::new(Vec::new()),
+            routes: OnceLock::new(),
         }
     }
 
@@ -90,6 +94,32 @@ impl Engine {
         if let Some(registered) = removed {
             self.caps.release(registered.ip);
         }
+    }
+
+    /// Route requests for sessions of other nodes with `routes` (once; false when routes
+    /// are set already). New session ids carry this node's tag from now on.
+    pub(crate) fn set_routes(&self, routes: Arc<dyn SessionRoutes>) -> bool {
+        self.routes.set(routes).is_ok()
+    }
+
+    /// The routes to other nodes' sessions, in a cluster that forwards.
+    pub(crate) fn routes(&self) -> Option<&dyn SessionRoutes> {
+        self.routes.get().map(|r| &**r)
+    }
+
+    /// This node's tag in session ids, in a cluster that forwards.
+    pub(crate) fn own_tag(&self) -> Option<&str> {
+        self.routes().map(|r| r.own_tag())
+    }
+
+    /// A new session id: random, and tagged with this node in a cluster that forwards.
+    pub(crate) fn new_sid(&self) -> SessionId {
+        use tickwire_protocol::engineio::handshake::{sid_from_entropy, tagged_sid_from_entropy};
+        let entropy = rand::random();
+        self.own_tag()
+            .and_then(|tag| tagged_sid_from_entropy(tag, entropy))
+            .unwrap_or_else(|| sid_from_entropy(entropy))
+            .into()
     }
 
     pub(crate) fn lookup(&self, sid: &str) -> Option<ConnHandle> {

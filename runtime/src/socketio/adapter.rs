@@ -16,7 +16,7 @@ use super::error::{AckError, SendError};
 use super::payload::Payload;
 use super::shared_recovery::SharedRecovery;
 use super::socket::{Socket, SocketId};
-use crate::engine::Frame;
+use crate::engine::{Frame, SessionRoutes};
 
 /// The sockets an operation is for: members of `rooms` (every socket when empty), minus
 /// members of `except` and the socket `except_sid`.
@@ -133,6 +133,13 @@ pub(crate) trait Adapter: Send + Sync + 'static {
     /// then a broadcast is only handed to the adapter.
     fn delivers_locally(&self) -> bool {
         false
+    }
+
+    /// Where the Engine.IO sessions of the other nodes live, when the adapter keeps a node
+    /// registry: the engine then tags this node's session ids and forwards requests for
+    /// other nodes' sessions to their owners (no sticky sessions needed).
+    fn session_routes(&self) -> Option<Arc<dyn SessionRoutes>> {
+        None
     }
 }
 

@@ -58,7 +58,7 @@ pub use server::{DynamicNamespace, ServerStats, SocketIo};
 pub use socket::{Socket, SocketId, VolatileEmitter};
 pub use tickwire_protocol::Codec;
 
-pub(crate) use crate::engine::{cost as frames_cost, Frame};
+pub(crate) use crate::engine::{cost as frames_cost, Frame, SessionRoutes};
 pub(crate) use adapter::{Adapter, EncodedBroadcast, SocketDescription, Targets};
 pub(crate) use codec::{
     encode_event, encode_payload_event, with_json_offset, EncodeCounters, EncodeOnce,

@@ -310,6 +310,9 @@ impl SocketIo {
     pub(crate) fn attach_adapter(&self, adapter: Arc<dyn Adapter>) -> bool {
         let attached = self.inner.namespaces.shared.adapter.attach(adapter.clone());
         if attached {
+            if let Some(routes) = adapter.session_routes() {
+                self.inner.engine.set_routes(routes);
+            }
             for name in self.inner.namespaces.names() {
                 adapter.namespace_added(&name);
             }

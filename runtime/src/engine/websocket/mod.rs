@@ -41,7 +41,7 @@ use tickwire_protocol::engineio::{OpenPacket, RequestError, TransportKind};
 use self::body::WsBody;
 use self::core::WsCore;
 use super::connection::{BeginUpgrade, Connection};
-use super::http::{error_response, new_sid, request_info};
+use super::http::{error_response, request_info};
 use super::outbox::{Class, Frame};
 use super::sessions::Engine;
 use super::upper::RequestInfo;
@@ -73,6 +73,10 @@ pub(crate) async fn upgrade(
     server: Arc<Engine>,
 ) -> HttpResponse {
     let Some(handle) = server.lookup(sid) else {
+        // Another node's session, in a cluster that forwards: relayed to its owner.
+        #[cfg(feature = "redis")]
+        return super::relay::plain(req, body, sid, &server).await;
+        #[cfg(not(feature = "redis"))]
         return error_response(RequestError::SessionIdUnknown);
     };
     let Ok(mut response) = actix_http::ws::handshake(req.head()) else {
@@ -90,7 +94,7 @@ pub(super) fn start(
     codec: Codec,
     ip: Option<std::net::IpAddr>,
 ) -> WsCore {
-    let sid = new_sid();
+    let sid = server.new_sid();
     let engine = server.config.engine;
     let open = OpenPacket {
         sid: &sid,

@@ -40,6 +40,14 @@ pub(crate) async fn take_over<S: WsStream>(
     let server = servers
         .iter()
         .find(|server| server.path().trim_end_matches('/') == path);
+    // Another node's session, in a cluster that forwards: relayed to its owner.
+    #[cfg(feature = "redis")]
+    if let Some(server) = server {
+        if let Some(sid) = super::super::relay::foreign_sid(server, req.uri().query().unwrap_or(""))
+        {
+            return super::super::relay::take_over(server, &req, &sid, stream, early).await;
+        }
+    }
     let accepted = match server {
         Some(server) => accept(server, &req)
             .await
