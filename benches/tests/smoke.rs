@@ -497,3 +497,58 @@ fn cluster_broadcast_times_every_number_on_both_nodes_and_both_buses() {
         assert!(metric(&r, "cpu_us_per_msg") > 0.0, "{bus}");
     }
 }
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` on a connection of its own: status and body.
+fn http(port: u16, method: &str, path_query: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path_query} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+#[test]
+#[cfg_attr(
+    benches_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+fn long_polling_works_through_any_node_on_both_buses() {
+    let redis = redis_server();
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    for bus in ["pubsub", "streams"] {
+        let env = [("REDIS_URL", url.as_str()), ("REDIS_BUS", bus)];
+        let a = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+        let b = start_with(env!("CARGO_BIN_EXE_bench-server"), &env);
+        // The session opens on A; every later request goes to B, which forwards it to A.
+        let (status, open) = http(a.port, "GET", "/socket.io/?EIO=4&transport=polling", "");
+        assert_eq!(status, 200, "{bus}: {open}");
+        let handshake: serde_json::Value =
+            serde_json::from_str(open.trim_start_matches('0')).unwrap();
+        let sid = handshake["sid"].as_str().unwrap().to_owned();
+        let query = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        assert_eq!(
+            http(b.port, "POST", &query, "40"),
+            (200, "ok".into()),
+            "{bus}"
+        );
+        let (status, connected) = http(b.port, "GET", &query, "");
+        assert_eq!(status, 200, "{bus}: {connected}");
+        assert!(connected.starts_with("40{\"sid\":"), "{bus}: {connected}");
+        let ping = "421[\"ping\",\"through b\"]";
+        assert_eq!(http(b.port, "POST", &query, ping), (200, "ok".into()));
+        let (status, ack) = http(b.port, "GET", &query, "");
+        assert_eq!((status, ack.as_str()), (200, "431[\"through b\"]"), "{bus}");
+    }
+}

@@ -12,6 +12,8 @@
 //! joins the cluster on that Redis (a `RedisStreamsAdapter`; `REDIS_BUS=pubsub` for the
 //! pub/sub `RedisAdapter`), `RECOVERY=1` turns on connection state recovery, and `publish`
 //! `[from, count]` emits `seq` `{"n": i}` to every socket of `/` on every node, acking `count`.
+//! The node advertises `ADVERTISE_URL` (default `http://127.0.0.1:<port>`): long-polling and
+//! websocket upgrades work through any node, no sticky sessions needed.
 //!
 //! With `GAME_CLUSTER=1` and `REDIS_URL`, the server is instead one node of a game cluster
 //! (see [`game_cluster`]): the matches-across-nodes benchmark.
@@ -139,7 +141,7 @@ async fn main() -> std::io::Result<()> {
     match std::env::var("REDIS_URL") {
         Ok(url) if game_cluster => game_cluster::serve(&io, &url).await?,
         Ok(url) => {
-            join_cluster(&io, &url).await?;
+            join_cluster(&io, &url, port).await?;
             contract(&io, hz);
         }
         Err(_) => contract(&io, hz),
@@ -161,12 +163,24 @@ async fn main() -> std::io::Result<()> {
     server.run().await
 }
 
-/// Join the cluster at `url`: a Redis stream, or pub/sub with `REDIS_BUS=pubsub`.
-async fn join_cluster(io: &SocketIo, url: &str) -> std::io::Result<()> {
+/// Join the cluster at `url`: a Redis stream, or pub/sub with `REDIS_BUS=pubsub`. The node
+/// advertises `ADVERTISE_URL` (default `http://127.0.0.1:<port>`), so long-polling works
+/// through any node (no sticky sessions).
+async fn join_cluster(io: &SocketIo, url: &str, port: u16) -> std::io::Result<()> {
+    let advertised =
+        std::env::var("ADVERTISE_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
     let joined = if std::env::var("REDIS_BUS").is_ok_and(|v| v == "pubsub") {
-        RedisAdapter::builder(url).attach(io).await.map(drop)
+        RedisAdapter::builder(url)
+            .advertise(advertised)
+            .attach(io)
+            .await
+            .map(drop)
     } else {
-        RedisStreamsAdapter::builder(url).attach(io).await.map(drop)
+        RedisStreamsAdapter::builder(url)
+            .advertise(advertised)
+            .attach(io)
+            .await
+            .map(drop)
     };
     joined.map_err(std::io::Error::other)
 }
