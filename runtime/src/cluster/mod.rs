@@ -26,8 +26,15 @@
 //! That dialect ships packets as JSON-shaped objects that every node encodes again, so it
 //! cannot carry compact frames; the native one exists for that, and to encode once.
 //!
+//! No sticky sessions: with `advertise("http://host:port")` on either Redis adapter's builder,
+//! a node registers its address in Redis (`node_registry`, a key per node with a heartbeat
+//! TTL) and hands the Socket.IO layer, which hands the engine, the routes to the other nodes'
+//! sessions: each Engine.IO session id names its node, and a polling request or websocket
+//! upgrade that lands on another node is forwarded there.
+//!
 //! Files: [`message`](self) (what travels), `node` (the adapter the Socket.IO layer calls),
-//! `apply` (messages from other nodes, applied here), `bus` (what carries them), `local`,
+//! `apply` (messages from other nodes, applied here), `bus` (what carries them),
+//! `node_registry` (advertised addresses), `local`,
 //! `redis_pubsub` and `node_dialect` (the buses). The Socket.IO layer sees none of them: it
 //! calls its adapter trait, which [`ClusterNode`](self) implements.
 

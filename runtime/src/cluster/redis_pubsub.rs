@@ -164,6 +164,18 @@ impl RedisAdapterBuilder {
     /// request for a session of another node to that node: a balancer without affinity
     /// (round robin, L4 or L7) can send each request anywhere. Without it, session ids and
     /// answers are those of a single node (the balancer must then be sticky).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tickwire::cluster::RedisAdapterError> {
+    /// let io = tickwire::SocketIo::builder().build();
+    /// // This node serves `io` on 10.0.0.5:3000; the other nodes reach it there.
+    /// let _cluster = tickwire::cluster::RedisAdapter::builder("redis://10.0.0.2:6379/")
+    ///     .advertise("http://10.0.0.5:3000")
+    ///     .attach(&io)
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn advertise(mut self, base_url: impl Into<String>) -> Self {
         self.advertise = Some(base_url.into());
         self
