@@ -469,6 +469,35 @@ async fn private_emits_lost_with_the_transport_are_replayed_through_the_other_no
     }
 }
 
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn without_recovery_broadcasts_carry_no_offset() {
+    let redis = Redis::start();
+    let io = SocketIo::builder().build();
+    let _adapter = RedisStreamsAdapter::builder(redis.url())
+        .attach(&io)
+        .await
+        .expect("attached to the stream");
+    io.ns("/", |_| {});
+    let port = serve(&io);
+    let mut client = WsClient::open(port).await;
+    client.send_text("40").await;
+    client.wait_for(|m| m.text_starts_with("40")).await;
+    io.of("/").unwrap().emit("m", &1).unwrap();
+    let Msg::Text(frame) = within(
+        "the broadcast",
+        client.wait_for(|m| m.text_starts_with("42")),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(frame, r#"42["m",1]"#, "no offset argument");
+}
+
 /// One stream shared with a Node `socket.io` server on the official
 /// `@socket.io/redis-streams-adapter` (`node_streams.mjs`): broadcasts cross both ways with
 /// the same stream ids, a Node room operation applies in stream order, and a client recovers

@@ -77,15 +77,17 @@ impl BroadcastOperator {
     }
 
     /// Deliver frames of the cluster's log to this node's targets, JSON ones with the log's
-    /// `offset` (the cluster's, for connection state recovery through any node).
+    /// `offset` (the cluster's, for connection state recovery through any node) when
+    /// recovery is on here.
     pub(crate) fn deliver_logged(
         &self,
         json: Option<&[Frame]>,
         compact: Option<&[Frame]>,
         offset: Option<&str>,
     ) {
+        let recovers = self.ns.0.recovery.is_some() && !self.volatile;
         let with_offset = json
-            .zip(offset.filter(|_| !self.volatile))
+            .zip(offset.filter(|_| recovers))
             .and_then(|(frames, offset)| with_json_offset(frames, offset));
         self.deliver_frames(with_offset.as_deref().or(json), compact);
     }
