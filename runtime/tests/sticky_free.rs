@@ -488,13 +488,7 @@ async fn every_client_through(
     ignore = "needs redis-server, haproxy, node with socket.io-client and the Python venv (run .ci/setup)"
 )]
 async fn official_clients_through_haproxy_round_robin_without_affinity() {
-    let redis = Redis::start();
-    let (a, port_a) = node(&redis, Front::Server, Bus::PubSub).await;
-    let (b, port_b) = node(&redis, Front::Server, Bus::PubSub).await;
-    let haproxy = Balancer::haproxy(&[port_a, port_b]).await;
-    let url = format!("http://127.0.0.1:{}", haproxy.port);
-    every_client_through(&url, "haproxy", &a, &b, 3).await;
-    haproxy.assert_clean("haproxy");
+    two_nodes_behind(Kind::Haproxy, Front::Server, Bus::PubSub, "haproxy").await;
 }
 
 #[actix_rt::test]
@@ -508,13 +502,7 @@ async fn official_clients_through_haproxy_round_robin_without_affinity() {
     ignore = "needs redis-server, nginx, node with socket.io-client and the Python venv (run .ci/setup)"
 )]
 async fn official_clients_through_nginx_round_robin_on_the_streams_bus() {
-    let redis = Redis::start();
-    let (a, port_a) = node(&redis, Front::Server, Bus::Streams).await;
-    let (b, port_b) = node(&redis, Front::Server, Bus::Streams).await;
-    let nginx = Balancer::nginx(&[port_a, port_b]).await;
-    let url = format!("http://127.0.0.1:{}", nginx.port);
-    every_client_through(&url, "nginx", &a, &b, 3).await;
-    nginx.assert_clean("nginx");
+    two_nodes_behind(Kind::Nginx, Front::Server, Bus::Streams, "nginx").await;
 }
 
 #[actix_rt::test]
@@ -528,13 +516,29 @@ async fn official_clients_through_nginx_round_robin_on_the_streams_bus() {
     ignore = "needs redis-server, haproxy, node with socket.io-client and the Python venv (run .ci/setup)"
 )]
 async fn plain_actix_web_nodes_through_haproxy() {
+    let what = "haproxy (plain HttpServer nodes)";
+    two_nodes_behind(Kind::Haproxy, Front::Plain, Bus::PubSub, what).await;
+}
+
+/// Which balancer.
+enum Kind {
+    Haproxy,
+    Nginx,
+}
+
+/// Two nodes on one Redis behind a balancer of `kind`: every official client through it,
+/// and the balancer's log clean.
+async fn two_nodes_behind(kind: Kind, front: Front, bus: Bus, what: &str) {
     let redis = Redis::start();
-    let (a, port_a) = node(&redis, Front::Plain, Bus::PubSub).await;
-    let (b, port_b) = node(&redis, Front::Plain, Bus::PubSub).await;
-    let haproxy = Balancer::haproxy(&[port_a, port_b]).await;
-    let url = format!("http://127.0.0.1:{}", haproxy.port);
-    every_client_through(&url, "haproxy (plain HttpServer nodes)", &a, &b, 3).await;
-    haproxy.assert_clean("haproxy");
+    let (a, port_a) = node(&redis, front, bus).await;
+    let (b, port_b) = node(&redis, front, bus).await;
+    let balancer = match kind {
+        Kind::Haproxy => Balancer::haproxy(&[port_a, port_b]).await,
+        Kind::Nginx => Balancer::nginx(&[port_a, port_b]).await,
+    };
+    let url = format!("http://127.0.0.1:{}", balancer.port);
+    every_client_through(&url, what, &a, &b, 3).await;
+    balancer.assert_clean(what);
 }
 
 #[actix_rt::test]

@@ -8,15 +8,14 @@ use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, PubSubStream};
+use redis::aio::ConnectionManager;
 use redis::Client;
 use tokio::task::JoinHandle;
 
 use super::error::RevokeError;
 use super::revocation::{Listener, Listeners, Revocations, Store};
 use super::token::unix_secs;
-use crate::link::redis::resubscribe;
+use crate::link::redis::{read_channel, subscribe};
 
 struct RedisStore {
     conn: ConnectionManager,
@@ -64,7 +63,13 @@ impl Revocations {
             listeners: Listeners::default(),
             reader: parking_lot::Mutex::new(None),
         });
-        let reader = tokio::spawn(read_loop(client, channel, messages, Arc::downgrade(&store)));
+        let reader = tokio::spawn(read_channel(
+            client,
+            channel,
+            messages,
+            Arc::downgrade(&store),
+            on_revocation,
+        ));
         *store.reader.lock() = Some(reader);
         Ok(Revocations(store))
     }
@@ -110,33 +115,10 @@ impl Store for RedisStore {
     }
 }
 
-async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub.into_on_message())
-}
-
-/// Hear revocations (this node's own included); resubscribe with backoff when Redis goes
-/// away; stop once the store is gone.
-async fn read_loop(
-    client: Client,
-    channel: String,
-    mut messages: PubSubStream,
-    store: Weak<RedisStore>,
-) {
-    loop {
-        while let Some(message) = messages.next().await {
-            let Some(store) = store.upgrade() else {
-                return;
-            };
-            match std::str::from_utf8(message.get_payload_bytes()) {
-                Ok(jti) => store.listeners.notify(jti),
-                Err(_) => tracing::warn!("auth: a revocation that is not UTF-8 was skipped"),
-            }
-        }
-        let Some(again) = resubscribe(&store, |_| subscribe(&client, &channel)).await else {
-            return;
-        };
-        messages = again;
+/// A revocation heard (this node's own included).
+fn on_revocation(store: &RedisStore, payload: &[u8]) {
+    match std::str::from_utf8(payload) {
+        Ok(jti) => store.listeners.notify(jti),
+        Err(_) => tracing::warn!("auth: a revocation that is not UTF-8 was skipped"),
     }
 }

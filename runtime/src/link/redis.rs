@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, PubSubStream};
 use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -137,6 +138,36 @@ pub(crate) fn numsub(
             .map_err(|e| e.to_string())?;
         Ok(count)
     })
+}
+
+/// A subscription to `channel`: its messages.
+pub(crate) async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSubStream> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// Read `channel` (subscribed as `messages`) for as long as `owner` lives, each payload to
+/// `on_message`; resubscribe with backoff when Redis goes away.
+pub(crate) async fn read_channel<O>(
+    client: Client,
+    channel: String,
+    mut messages: PubSubStream,
+    owner: Weak<O>,
+    on_message: impl Fn(&O, &[u8]),
+) {
+    loop {
+        while let Some(message) = messages.next().await {
+            let Some(owner) = owner.upgrade() else {
+                return;
+            };
+            on_message(&owner, message.get_payload_bytes());
+        }
+        let Some(again) = resubscribe(&owner, |_| subscribe(&client, &channel)).await else {
+            return;
+        };
+        messages = again;
+    }
 }
 
 /// Subscribe again with `subscribe` after a subscription was lost, with backoff (100 ms

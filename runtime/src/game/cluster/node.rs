@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt;
 use parking_lot::{Mutex, RwLock};
-use redis::aio::{ConnectionManager, PubSubStream};
+use redis::aio::ConnectionManager;
 use redis::Client;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -31,7 +30,7 @@ use super::placement::{self, NodeLoad};
 use super::queue::Queues;
 use super::remote_seats::{RemoteSeat, RemoteSeats};
 use super::wire::{Answer, Body, Envelope, MatchOp, QueuedTicket, WireMember};
-use crate::link::redis::{resubscribe, Publisher};
+use crate::link::redis::{read_channel, subscribe, Publisher};
 use crate::link::wire::{WireFrame, WirePayload};
 use crate::link::BusCounters;
 use crate::socketio::{Codec, Frame, Socket, SocketId, SocketIo};
@@ -191,7 +190,13 @@ impl GameClusterBuilder {
         inner.heartbeat().await.map_err(unreachable)?;
         let tasks = vec![
             publishing,
-            tokio::spawn(read_loop(client, channel, messages, Arc::downgrade(&inner))),
+            tokio::spawn(read_channel(
+                client,
+                channel,
+                messages,
+                Arc::downgrade(&inner),
+                on_message,
+            )),
             tokio::spawn(heartbeat_loop(Arc::downgrade(&inner))),
         ];
         inner.tasks.lock().extend(tasks);
@@ -1055,37 +1060,14 @@ fn reply(request: u64, result: Result<Answer, JoinError>) -> Body {
     }
 }
 
-async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub.into_on_message())
-}
-
-/// Read this node's channel; resubscribe (with backoff) when Redis goes away.
-async fn read_loop(
-    client: Client,
-    channel: String,
-    mut messages: PubSubStream,
-    inner: Weak<Inner>,
-) {
-    loop {
-        while let Some(message) = messages.next().await {
-            let Some(node) = inner.upgrade() else {
-                return;
-            };
-            match Envelope::decode(message.get_payload_bytes()) {
-                Ok(envelope) => node.on_message(envelope),
-                Err(e) => {
-                    BusCounters::add(&node.counters.malformed, 1);
-                    tracing::warn!(error = %e, "game cluster: message dropped");
-                }
-            }
+/// A message on this node's channel.
+fn on_message(node: &Inner, payload: &[u8]) {
+    match Envelope::decode(payload) {
+        Ok(envelope) => node.on_message(envelope),
+        Err(e) => {
+            BusCounters::add(&node.counters.malformed, 1);
+            tracing::warn!(error = %e, "game cluster: message dropped");
         }
-        let resubscribed = resubscribe(&inner, |_| subscribe(&client, &channel)).await;
-        let Some(resubscribed) = resubscribed else {
-            return;
-        };
-        messages = resubscribed;
     }
 }
 
