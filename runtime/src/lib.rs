@@ -52,7 +52,11 @@
 //!
 //! A [`cluster`] adapter makes broadcasts, room operations, broadcast acks, remote sockets
 //! and server-side events span every node: [`cluster::LocalCluster`] between servers in one
-//! process, and with the `redis` feature `cluster::RedisAdapter` on Redis pub/sub.
+//! process, and with the `redis` feature `cluster::RedisAdapter` on Redis pub/sub and
+//! `cluster::RedisStreamsAdapter` on a Redis stream (one order for the cluster, connection
+//! state recovery through any node, nothing lost across Redis blips). Given the address the
+//! other nodes reach it at (`advertise`), a node forwards polling requests and websocket
+//! upgrades for another node's session there, so no balancer needs sticky sessions.
 //!
 //! ## The layers
 //!
