@@ -184,16 +184,7 @@ impl RedisAdapterBuilder {
     /// Connect to Redis, subscribe, and attach to `io`. When this returns, this node receives
     /// every broadcast any node publishes afterwards.
     pub async fn attach(self, io: &SocketIo) -> Result<RedisAdapter, RedisAdapterError> {
-        if io.has_adapter() {
-            return Err(RedisAdapterError::AlreadyAttached);
-        }
-        let client =
-            Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
-        let advertised = self
-            .advertise
-            .as_deref()
-            .map(check_advertised)
-            .transpose()?;
+        let (client, advertised) = open(io, &self.url, self.advertise.as_deref())?;
         let node_id: u64 = rand::random();
         if let Some(key) = self.node_key.clone() {
             return self
@@ -307,6 +298,21 @@ impl RedisAdapterBuilder {
             }),
         })
     }
+}
+
+/// What attaching either Redis adapter to `io` starts from: `io` has no adapter yet, the
+/// client for `url`, and the checked `advertise` address, if any.
+pub(crate) fn open(
+    io: &SocketIo,
+    url: &str,
+    advertise: Option<&str>,
+) -> Result<(Client, Option<String>), RedisAdapterError> {
+    if io.has_adapter() {
+        return Err(RedisAdapterError::AlreadyAttached);
+    }
+    let client = Client::open(url).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
+    let advertised = advertise.map(check_advertised).transpose()?;
+    Ok((client, advertised))
 }
 
 pub(crate) fn unreachable(e: redis::RedisError) -> RedisAdapterError {

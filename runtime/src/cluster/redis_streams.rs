@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use redis::Client;
 use tokio::task::JoinHandle;
 
 use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op};
 use super::node::ClusterNode;
-use super::node_registry::{check_advertised, NodeRegistry};
+use super::node_registry::NodeRegistry;
 use super::redis_pubsub::{self, unreachable, RedisAdapterError, RedisBus};
 use super::stream_log::{LogOptions, StreamLog};
 use crate::link::redis::{numsub, Publisher};
@@ -173,16 +172,7 @@ impl RedisStreamsAdapterBuilder {
     /// Connect, find the stream's end, and attach to `io`: this node then delivers every
     /// entry appended afterwards.
     pub async fn attach(self, io: &SocketIo) -> Result<RedisStreamsAdapter, RedisAdapterError> {
-        if io.has_adapter() {
-            return Err(RedisAdapterError::AlreadyAttached);
-        }
-        let client =
-            Client::open(self.url.as_str()).map_err(|e| RedisAdapterError::Url(e.to_string()))?;
-        let advertised = self
-            .advertise
-            .as_deref()
-            .map(check_advertised)
-            .transpose()?;
+        let (client, advertised) = redis_pubsub::open(io, &self.url, self.advertise.as_deref())?;
         let node_id: u64 = rand::random();
         let counters = Arc::new(ClusterCounters::default());
         let window = io
