@@ -28,6 +28,8 @@ pub(crate) fn label(name: &str) -> Label {
 pub(crate) struct OutboxCounters {
     pub(crate) dropped_volatile: AtomicU64,
     pub(crate) coalesced_latest: AtomicU64,
+    /// Bytes written to clients (websocket frames, whoever wrote them, and polling bodies).
+    pub(crate) bytes_out: Counter,
 }
 
 /// The counters of one server's engine.
@@ -38,7 +40,6 @@ pub(crate) struct EngineMetrics {
     live_actors: AtomicI64,
     disconnects: Family<Label, Counter>,
     pub(crate) bytes_in: Counter,
-    pub(crate) bytes_out: Counter,
     inbound_dropped: Family<Label, Counter>,
     refused: Family<Label, Counter>,
     pub(crate) outbox: Arc<OutboxCounters>,
@@ -72,7 +73,7 @@ impl EngineMetrics {
         r.register(
             "bytes_out",
             "Bytes written to transports",
-            self.bytes_out.clone(),
+            self.outbox.bytes_out.clone(),
         );
         r.register(
             "inbound_dropped",

@@ -18,6 +18,12 @@
 //! How many packets are queued is not a test of anything: a burst that fits the budget is
 //! delivered whole, and a consumer that stops draining is caught by the budget or by its
 //! transport's write timeout.
+//!
+//! Write-through: a plain-TCP websocket lends its socket ([`Wire`]) whenever its task is done
+//! for now. A producer that then finds nothing queued writes its frames straight to the
+//! socket, on its own thread, whatever their class: a match's tick reaches each member in one
+//! `writev`, with no wake-up of the member's task. What the socket does not take goes to the
+//! task (the unwritten rest of a frame first, then the queue), so the stream keeps its order.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +31,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::metrics::OutboxCounters;
+use super::websocket::{Wire, Written};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -110,6 +117,12 @@ struct State {
     farewell_sent: bool,
     /// The websocket body waiting for frames (it polls; it never parks a task of its own).
     ws_waker: Option<Waker>,
+    /// The websocket's socket, lent while its task is not running and holds no unwritten
+    /// bytes: a producer that finds nothing queued writes straight to it.
+    wire: Option<Wire>,
+    /// What a direct write left unwritten (the rest of its frames, framed): the task writes
+    /// it before anything else.
+    spill: Option<Box<[u8]>>,
 }
 
 impl State {
@@ -184,6 +197,8 @@ impl Outbox {
                 closed: None,
                 farewell_sent: false,
                 ws_waker: None,
+                wire: None,
+                spill: None,
             }),
             notify: Notify::new(),
             max_bytes,
@@ -199,6 +214,11 @@ impl Outbox {
         let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
+                return Ok(());
+            }
+            if let Some(wake) = self.write_through(&mut st, frames) {
+                drop(st);
+                self.wake(wake);
                 return Ok(());
             }
             match class {
@@ -230,6 +250,46 @@ impl Outbox {
         Ok(())
     }
 
+    /// Write `frames` straight to the lent wire if nothing is queued before them: who to wake
+    /// once they are dealt with (the task, for a rest the socket did not take), or `None`
+    /// when they are to be queued after all.
+    fn write_through(&self, st: &mut State, frames: &[Frame]) -> Option<Wake> {
+        if !st.queue.is_empty() || st.transport != TransportKind::WebSocket {
+            return None;
+        }
+        match st.wire.as_ref()?.write(frames) {
+            Written::All(n) => {
+                self.stats.bytes_out.inc_by(n as u64);
+                Some(Wake::Nobody)
+            }
+            Written::Part(n, rest) => {
+                self.stats.bytes_out.inc_by(n as u64);
+                // The task writes the rest first, and keeps the wire until it is out.
+                st.spill = Some(rest);
+                st.wire = None;
+                Some(st.consumer())
+            }
+            Written::Nothing => None,
+        }
+    }
+
+    /// The websocket's task is done for now and holds no unwritten bytes: producers may
+    /// write straight to `wire` until it runs again. Nothing is lent while frames wait.
+    pub(crate) fn lend_wire(&self, wire: &Wire) {
+        let mut st = self.state.lock();
+        if st.queue.is_empty() && st.spill.is_none() && st.closed.is_none() {
+            st.wire = Some(wire.clone());
+        }
+    }
+
+    /// The websocket's task runs: the wire is its own again. Returns what a direct write
+    /// left unwritten, to be written before anything else.
+    pub(crate) fn reclaim_wire(&self) -> Option<Box<[u8]>> {
+        let mut st = self.state.lock();
+        st.wire = None;
+        st.spill.take()
+    }
+
     fn wake(&self, wake: Wake) {
         match wake {
             Wake::Ws(waker) => waker.wake(),
@@ -245,6 +305,11 @@ impl Outbox {
         let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
+                return;
+            }
+            if let Some(wake) = self.write_through(&mut st, std::slice::from_ref(&frame)) {
+                drop(st);
+                self.wake(wake);
                 return;
             }
             if let Some(pos) = st.queue.iter().rposition(|e| e.latest == Some(key)) {

@@ -113,7 +113,7 @@ fn poll_response(batch: PollBatch, server: &Engine) -> HttpResponse {
             }
         }
     }
-    server.metrics.bytes_out.inc_by(body.len() as u64);
+    server.metrics.outbox.bytes_out.inc_by(body.len() as u64);
     HttpResponse::Ok().content_type(TEXT_PLAIN).body(body)
 }
 

@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
-use actix_codec::Framed;
+use actix_codec::{Framed, FramedParts};
 use actix_http::body::MessageBody;
 use actix_http::{h1, HttpService, Request, Response};
 use actix_rt::net::TcpStream;
@@ -27,7 +27,7 @@ use actix_web::Error;
 
 use super::sessions::Engine;
 use super::tls::TlsConfig;
-use super::websocket::WsStream;
+use super::websocket::{SharedTcp, WsStream};
 use crate::SocketIo;
 
 /// An HTTP server for an actix-web app that mounts a [`SocketIo`]: like
@@ -175,7 +175,7 @@ where
                 HttpService::build()
                     .tcp_nodelay(true)
                     .local_addr(addr)
-                    .upgrade(take_over::<TcpStream>(io.clone()))
+                    .upgrade(take_over(io.clone(), SharedTcp::new))
                     .finish(map_config(app, |_| AppConfig::default()))
                     .tcp()
             })?;
@@ -200,7 +200,10 @@ where
                         .tcp_nodelay(true)
                         .local_addr(addr)
                         .secure()
-                        .upgrade(take_over::<TlsStream<TcpStream>>(io.clone()))
+                        .upgrade(take_over::<TlsStream<TcpStream>, _>(
+                            io.clone(),
+                            std::convert::identity,
+                        ))
                         .finish(map_config(app, |_| AppConfig::default()))
                         .rustls_0_23(config.clone())
                 })?;
@@ -221,12 +224,13 @@ where
 
 const DEFAULT_FD_RESERVE: usize = 4096;
 
-/// The upgrade service of a listener whose sockets are `S`: every websocket upgrade is taken
-/// over (see [`super::websocket::take_over`]).
-fn take_over<S: WsStream>(
+/// The upgrade service of a listener whose sockets are `T`: every websocket upgrade is taken
+/// over (see [`super::websocket::take_over`]) on the stream `wrap` makes of its socket.
+fn take_over<T: 'static, S: WsStream>(
     io: Arc<[Arc<Engine>]>,
+    wrap: fn(T) -> S,
 ) -> impl ServiceFactory<
-    (Request, Framed<S, h1::Codec>),
+    (Request, Framed<T, h1::Codec>),
     Config = (),
     Response = (),
     Error = UpgradeError,
@@ -236,10 +240,17 @@ fn take_over<S: WsStream>(
         let io = io.clone();
         async move {
             Ok::<_, ()>(fn_service(
-                move |(req, framed): (Request, Framed<S, h1::Codec>)| {
+                move |(req, framed): (Request, Framed<T, h1::Codec>)| {
                     let io = io.clone();
+                    // The dispatcher's two buffers go now; only bytes the client already
+                    // sent are kept.
+                    let FramedParts {
+                        io: socket,
+                        read_buf,
+                        ..
+                    } = framed.into_parts();
                     async move {
-                        super::websocket::take_over(io, req, framed).await;
+                        super::websocket::take_over(io, req, wrap(socket), read_buf).await;
                         Ok::<_, UpgradeError>(())
                     }
                 },

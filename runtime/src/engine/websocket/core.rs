@@ -295,6 +295,7 @@ impl WsCore {
                     self.drained
                         .for_each(|frame| write_outbox_frame(out, frame));
                     self.metrics
+                        .outbox
                         .bytes_out
                         .inc_by((self.out.len() - before) as u64);
                 }

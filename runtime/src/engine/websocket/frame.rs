@@ -12,23 +12,33 @@ pub(super) fn write_outbox_frame(out: &mut Vec<u8>, frame: &Frame) {
     }
 }
 
-/// One whole, unmasked server frame (RFC 6455 §5.2): FIN + opcode, the length in 7, 16 or
-/// 64 bits, the payload.
+/// One whole, unmasked server frame (RFC 6455 §5.2): its header, then the payload.
 #[inline]
 pub(super) fn write_ws_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let len = payload.len();
-    out.reserve(len + 10);
-    out.push(0x80 | u8::from(opcode));
-    if len < 126 {
-        out.push(len as u8);
-    } else if let Ok(len) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&len.to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let (head, len) = header(opcode, payload.len());
+    out.reserve(len + payload.len());
+    out.extend_from_slice(&head[..len]);
     out.extend_from_slice(payload);
+}
+
+/// The header of an unmasked server frame carrying `len` bytes: FIN + opcode, the length in
+/// 7, 16 or 64 bits. The header is the first `.1` bytes of `.0`.
+#[inline]
+pub(super) fn header(opcode: OpCode, len: usize) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = 0x80 | u8::from(opcode);
+    if len < 126 {
+        head[1] = len as u8;
+        (head, 2)
+    } else if let Ok(len) = u16::try_from(len) {
+        head[1] = 126;
+        head[2..4].copy_from_slice(&len.to_be_bytes());
+        (head, 4)
+    } else {
+        head[1] = 127;
+        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (head, 10)
+    }
 }
 
 #[cfg(test)]

@@ -16,10 +16,14 @@
 //! connection's own task, with no channel or writer task in between.
 
 //!
+//! On a plain TCP socket of its own, the task also lends its socket to the outbox whenever
+//! it is done for now ([`Wire`]): frames produced meanwhile are written straight to the
+//! socket by whoever produces them, and only a socket that would block wakes the task.
+//!
 //! Files: [`core`] (one websocket's work), [`frame`] (RFC 6455 frame writing), [`link`]
 //! (what the actor says to a websocket besides the outbox), [`body`] and [`raw`] (the two
-//! front ends), [`stream`] (the socket under [`raw`]: plain TCP or TLS); this file opens
-//! sessions on websockets and probes upgrades.
+//! front ends), [`stream`] (the socket under [`raw`]: plain TCP or TLS), [`wire`] (direct
+//! writes to a lent socket); this file opens sessions on websockets and probes upgrades.
 
 mod body;
 mod core;
@@ -27,10 +31,12 @@ mod frame;
 mod link;
 mod raw;
 mod stream;
+mod wire;
 
 pub(crate) use link::WsLink;
 pub(crate) use raw::take_over;
-pub(crate) use stream::WsStream;
+pub(crate) use stream::{SharedTcp, WsStream};
+pub(crate) use wire::{Wire, Written};
 
 use std::sync::Arc;
 

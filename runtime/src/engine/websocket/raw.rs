@@ -1,14 +1,13 @@
 //! The front end of [`crate::Server`]: actix-http hands the websocket upgrade over, and the
 //! socket is ours ([`RawWs`]): no dispatcher buffers, no per-poll work, and an idle websocket
-//! holds no read or write buffer. The socket is plain TCP or TLS ([`WsStream`]).
+//! holds no read or write buffer. The socket is plain TCP or TLS ([`WsStream`]); a plain one
+//! is lent to the outbox whenever the task is done for now ([`super::Wire`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use actix_codec::{Framed, FramedParts};
-use actix_http::h1;
 use bytes::BytesMut;
 use tickwire_protocol::engineio::{RequestError, TransportKind};
 use tokio::io::AsyncWriteExt;
@@ -25,17 +24,13 @@ use super::{probe, start};
 /// socket is ours from here on, without the dispatcher's buffers or its per-poll work.
 ///
 /// Requests for another path, or that are not Engine.IO websockets, get an HTTP error.
+/// `early` holds what the client sent behind its request (the dispatcher's buffers are gone).
 pub(crate) async fn take_over<S: WsStream>(
     servers: Arc<[Arc<Engine>]>,
     req: actix_http::Request,
-    framed: Framed<S, h1::Codec>,
+    mut stream: S,
+    early: BytesMut,
 ) {
-    // The dispatcher's two buffers go now; only bytes the client already sent are kept.
-    let FramedParts {
-        io: mut stream,
-        read_buf: early,
-        ..
-    } = framed.into_parts();
     let path = req.path().trim_end_matches('/');
     let server = servers
         .iter()
@@ -165,6 +160,13 @@ struct RawWs<S> {
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+impl<S> Drop for RawWs<S> {
+    fn drop(&mut self) {
+        // The socket closes with this task: no producer may write to it any more.
+        self.core.outbox.reclaim_wire();
+    }
+}
+
 /// How long a closed websocket waits for its client to close too.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -188,6 +190,15 @@ impl<S: WsStream> Future for RawWs<S> {
         if core.outbox.is_slow() {
             // Cut: nothing more is written; dropping the socket closes it.
             return Poll::Ready(());
+        }
+        if stream.wire().is_some() {
+            // The wire is the task's again; what a direct write left over goes out first.
+            if let Some(rest) = core.outbox.reclaim_wire() {
+                let pending = core.out.split_off(*written);
+                core.out = rest.into_vec();
+                core.out.extend_from_slice(&pending);
+                *written = 0;
+            }
         }
         if std::mem::take(greeting) {
             core.write(cx);
@@ -246,6 +257,13 @@ impl<S: WsStream> Future for RawWs<S> {
                 return drain_until_closed(stream, shut_down, deadline, cx);
             }
             if !(output_full && flushed) {
+                if let (true, true, false, Some(wire)) =
+                    (flushed, core.active, core.finished, stream.wire())
+                {
+                    // Done for now with nothing unwritten: producers write straight to the
+                    // socket until something wakes this task.
+                    core.outbox.lend_wire(wire);
+                }
                 return Poll::Pending;
             }
             // Reading paused on the output limit, and the output is out: read on.

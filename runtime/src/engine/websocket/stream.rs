@@ -1,19 +1,24 @@
-//! [`WsStream`]: the socket under a taken-over websocket, plain TCP or TLS over TCP.
+//! [`WsStream`]: the socket under a taken-over websocket, plain TCP ([`SharedTcp`]) or TLS
+//! over TCP.
 //!
 //! [`RawWs`](super::raw) is generic over it and monomorphized for each, so neither path pays
 //! for the other: no dynamic dispatch, no per-frame allocation. Plain TCP reads straight from
-//! the kernel into the thread's scratch buffer when the socket is readable (as before TLS
-//! existed); TLS reads decrypted bytes from rustls into the same scratch buffer.
+//! the kernel into the thread's scratch buffer when the socket is readable, and its socket
+//! can be lent to the outbox for direct writes ([`Wire`]); TLS reads decrypted bytes from
+//! rustls into the same scratch buffer, and every byte goes through rustls in the task.
 
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_rt::net::TcpStream;
 use actix_tls::accept::rustls_0_23::TlsStream;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::wire::Wire;
 
 /// Bytes read from the socket per read call (a stack-like buffer per thread; only what is
 /// left of a partial frame is kept by the websocket).
@@ -36,9 +41,65 @@ pub(crate) trait WsStream: AsyncWrite + Unpin + 'static {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>>;
+
+    /// The socket, for the outbox's direct writes, if the stream can share it (plain TCP;
+    /// TLS records are sealed in the task).
+    fn wire(&self) -> Option<&Wire> {
+        None
+    }
 }
 
-impl WsStream for TcpStream {
+/// A plain TCP socket that its websocket's task shares with the outbox ([`Wire`]): every
+/// operation takes `&TcpStream`, so writes from elsewhere need no lock on the task.
+pub(crate) struct SharedTcp(Wire);
+
+impl SharedTcp {
+    pub(crate) fn new(stream: TcpStream) -> SharedTcp {
+        SharedTcp(Wire(Arc::new(stream)))
+    }
+
+    fn socket(&self) -> &TcpStream {
+        &(self.0).0
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match self.socket().poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            match self.socket().try_write(buf) {
+                // Readiness was stale: wait for the next.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Plain TCP buffers nothing of its own.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Shut down after the close frame, once the wire is back from the outbox for good
+        // (the task took it back to write that frame); if it were still shared, closing the
+        // socket on drop ends the stream all the same.
+        match Arc::get_mut(&mut self.get_mut().0 .0) {
+            Some(stream) => Pin::new(stream).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl WsStream for SharedTcp {
     #[inline]
     fn poll_read_into(
         &mut self,
@@ -46,14 +107,14 @@ impl WsStream for TcpStream {
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
         loop {
-            match self.poll_read_ready(cx) {
+            match self.socket().poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
             let read: io::Result<usize> = SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                let n = self.try_read(&mut scratch)?;
+                let n = self.socket().try_read(&mut scratch)?;
                 buf.extend_from_slice(&scratch[..n]);
                 Ok(n)
             });
@@ -63,6 +124,10 @@ impl WsStream for TcpStream {
                 read => return Poll::Ready(read),
             }
         }
+    }
+
+    fn wire(&self) -> Option<&Wire> {
+        Some(&self.0)
     }
 }
 
