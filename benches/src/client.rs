@@ -6,7 +6,9 @@
 //! nothing is parsed beyond what a scenario asks for.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -41,6 +43,26 @@ pub struct Client {
     pub sid: String,
 }
 
+/// Loopback source addresses the connections take in turn.
+const LOOPBACK_SOURCES: u32 = 16;
+
+/// For a server on IPv4 loopback, the next of [`LOOPBACK_SOURCES`] addresses in
+/// 127.0.1.0/24 (port chosen by the kernel). One source address gives the kernel's
+/// port choice for `connect` only half the ephemeral range (~14,000 ports here), and its
+/// search slows to a crawl as that half fills: every server then drops to the same few
+/// hundred connections per second, which would measure the generator's kernel, not them.
+fn loopback_source(addr: SocketAddr) -> Option<SocketAddr> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let SocketAddr::V4(v4) = addr else {
+        return None;
+    };
+    if !v4.ip().is_loopback() {
+        return None;
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % LOOPBACK_SOURCES;
+    Some(SocketAddr::from((Ipv4Addr::new(127, 0, 1, 1 + n as u8), 0)))
+}
+
 fn closed(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, what.to_owned())
 }
@@ -53,25 +75,24 @@ impl Client {
     /// TCP connect, websocket upgrade, Engine.IO open, Socket.IO CONNECT to `/`: returns
     /// once the namespace is joined (the server's `40{"sid":..}` arrived).
     pub async fn connect(addr: SocketAddr, opts: ConnectOptions) -> io::Result<Client> {
-        let socket = if opts.mss.is_some() || opts.recv_buffer.is_some() {
-            let raw = socket2::Socket::new(
-                socket2::Domain::for_address(addr),
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            if let Some(size) = opts.recv_buffer {
-                raw.set_recv_buffer_size(size as usize)?;
-            }
-            if let Some(mss) = opts.mss {
-                raw.set_tcp_mss(mss)?;
-            }
-            raw.set_nonblocking(true)?;
-            TcpSocket::from_std_stream(raw.into())
-        } else if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
+        let raw = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        if let Some(size) = opts.recv_buffer {
+            raw.set_recv_buffer_size(size as usize)?;
+        }
+        if let Some(mss) = opts.mss {
+            raw.set_tcp_mss(mss)?;
+        }
+        // Closing resets the connection: a run leaves no TIME_WAIT behind for the next.
+        raw.set_linger(Some(Duration::ZERO))?;
+        if let Some(source) = loopback_source(addr) {
+            raw.bind(&source.into())?;
+        }
+        raw.set_nonblocking(true)?;
+        let socket = TcpSocket::from_std_stream(raw.into());
         let mut stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         let request = ws::client_request(&addr.to_string(), PATH, "dGhlIHNhbXBsZSBub25jZQ==");

@@ -24,6 +24,7 @@ use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, Serv
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 use actix_web::Error;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::sessions::Engine;
 use super::tls::TlsConfig;
@@ -70,6 +71,7 @@ pub struct Server<F, I, S, B> {
     builder: ServerBuilder,
     addrs: Vec<SocketAddr>,
     fd_reserve: usize,
+    backlog: u32,
     _app: AppTypes<I, S, B>,
 }
 
@@ -105,6 +107,7 @@ where
             builder: ServerBuilder::default(),
             addrs: Vec::new(),
             fd_reserve: DEFAULT_FD_RESERVE,
+            backlog: DEFAULT_BACKLOG,
             _app: PhantomData,
         }
     }
@@ -122,6 +125,17 @@ where
     /// (5–10 ms measured here): paid once at start, not during the first rush of clients.
     pub fn fd_reserve(mut self, descriptors: usize) -> Self {
         self.fd_reserve = descriptors;
+        self
+    }
+
+    /// The listen backlog of the sockets [`Server::bind`] and [`Server::bind_tls`] open
+    /// (default 2,048, capped by the kernel's `somaxconn`): connections the kernel
+    /// completes while the accept thread is busy. When it overflows, a client's SYN is
+    /// dropped and it connects a second later; a storm of clients at a high concurrency
+    /// needs more than the 128 of a `std` listener. Call before binding.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self.builder = self.builder.backlog(backlog);
         self
     }
 
@@ -146,7 +160,8 @@ where
     /// Listen on every address `addrs` resolves to (plain HTTP and WS).
     pub fn bind<A: ToSocketAddrs>(mut self, addrs: A) -> io::Result<Self> {
         for addr in addrs.to_socket_addrs()? {
-            self = self.listen(TcpListener::bind(addr)?)?;
+            let listener = listener(addr, self.backlog)?;
+            self = self.listen(listener)?;
         }
         Ok(self)
     }
@@ -155,7 +170,8 @@ where
     /// certificate of `tls` (and of its later reloads).
     pub fn bind_tls<A: ToSocketAddrs>(mut self, addrs: A, tls: &TlsConfig) -> io::Result<Self> {
         for addr in addrs.to_socket_addrs()? {
-            self = self.listen_tls(TcpListener::bind(addr)?, tls)?;
+            let listener = listener(addr, self.backlog)?;
+            self = self.listen_tls(listener, tls)?;
         }
         Ok(self)
     }
@@ -223,6 +239,20 @@ where
 }
 
 const DEFAULT_FD_RESERVE: usize = 4096;
+
+/// The listen backlog by default: actix-web's.
+const DEFAULT_BACKLOG: u32 = 2048;
+
+/// A listening socket on `addr` with `backlog` (`SO_REUSEADDR` set, as `std` does on Unix:
+/// a restarted server binds while its old connections sit in `TIME_WAIT`).
+fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
 
 /// The upgrade service of a listener whose sockets are `T`: every websocket upgrade is taken
 /// over (see [`super::websocket::take_over`]) on the stream `wrap` makes of its socket.

@@ -16,7 +16,7 @@
 //! Common flags: `--server-pid PID` (server CPU% and RSS from /proc), `--json PATH`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -508,15 +508,32 @@ impl Gen {
         r.param("concurrency", concurrency);
         let window = Window::start(self.common.server_pid);
         let t0 = Instant::now();
+        // Every client stays connected until the end, so the k-th to finish found k - 1
+        // held: the finishing times give the rate against connections held.
         let (clients, errors) = self
-            .connect_many(conns, concurrency, None, &|_, c| c, "connect")
+            .connect_many(
+                conns,
+                concurrency,
+                None,
+                &|_, c| (c, t0.elapsed()),
+                "connect",
+            )
             .await;
         let elapsed = t0.elapsed().as_secs_f64();
-        window.finish(&mut r, "");
-        let mut lat: Vec<u32> = clients.iter().map(|(_, c)| c.latency_us).collect();
+        let (server_cpu_s, _) = window.finish(&mut r, "");
+        let mut done: Vec<Duration> = clients.iter().map(|(_, (_, at))| *at).collect();
+        done.sort();
+        r.steps = rate_by_held(&done, RATE_STEP);
+        let mut lat: Vec<u32> = clients.iter().map(|(_, (c, _))| c.latency_us).collect();
         let s = stats::summarize(&mut lat);
         r.metric("conn_per_s", clients.len() as f64 / elapsed);
         r.metric("connected", clients.len() as f64);
+        if self.common.server_pid.is_some() && !clients.is_empty() {
+            r.metric(
+                "server_cpu_us_per_conn",
+                server_cpu_s * 1e6 / clients.len() as f64,
+            );
+        }
         r.metric("errors", errors as f64);
         r.metric("latency_p50_us", s.p50);
         r.metric("latency_p99_us", s.p99);
@@ -1316,6 +1333,28 @@ fn print_result(r: &RunResult) {
     }
 }
 
+/// Connections per step of the rate-against-held curve.
+const RATE_STEP: usize = 1000;
+
+/// The connect rate over each `step` of connections, against the connections held when
+/// the step began; `done` holds the sorted finishing times.
+fn rate_by_held(done: &[Duration], step: usize) -> Vec<BTreeMap<String, f64>> {
+    let mut steps = Vec::new();
+    let mut start = Duration::ZERO;
+    for (i, chunk) in done.chunks(step).enumerate() {
+        let (Some(&end), true) = (chunk.last(), chunk.len() == step) else {
+            break;
+        };
+        let secs = (end - start).as_secs_f64().max(1e-6);
+        steps.push(BTreeMap::from([
+            ("held".to_owned(), (i * step) as f64),
+            ("conn_per_s".to_owned(), step as f64 / secs),
+        ]));
+        start = end;
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1334,5 +1373,18 @@ mod tests {
         assert_eq!(of[&(0, 11)], 3_000);
         assert_eq!(of[&(1, 5)], 1_000);
         assert_eq!(of[&(1, 4)], 0);
+    }
+
+    #[test]
+    fn the_rate_is_taken_per_step_of_connections_held() {
+        // 2 per step: the first pair done by 1 s, the second by 1.5 s, the fifth alone.
+        let ms = |m| Duration::from_millis(m);
+        let done = [ms(400), ms(1000), ms(1200), ms(1500), ms(1600)];
+        let steps = rate_by_held(&done, 2);
+        assert_eq!(steps.len(), 2, "a partial last step is left out");
+        assert_eq!(steps[0]["held"], 0.0);
+        assert_eq!(steps[0]["conn_per_s"], 2.0);
+        assert_eq!(steps[1]["held"], 2.0);
+        assert!((steps[1]["conn_per_s"] - 4.0).abs() < 1e-9);
     }
 }
