@@ -43,6 +43,32 @@ pub struct Client {
     pub sid: String,
 }
 
+/// A TCP connection to `addr` as every generator client opens one: the options set, a
+/// loopback source address of its own, reset on close, `TCP_NODELAY`.
+pub async fn open(addr: SocketAddr, opts: ConnectOptions) -> io::Result<TcpStream> {
+    let raw = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if let Some(size) = opts.recv_buffer {
+        raw.set_recv_buffer_size(size as usize)?;
+    }
+    if let Some(mss) = opts.mss {
+        raw.set_tcp_mss(mss)?;
+    }
+    // Closing resets the connection: a run leaves no TIME_WAIT behind for the next.
+    raw.set_linger(Some(Duration::ZERO))?;
+    if let Some(source) = loopback_source(addr) {
+        raw.bind(&source.into())?;
+    }
+    raw.set_nonblocking(true)?;
+    let socket = TcpSocket::from_std_stream(raw.into());
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// Loopback source addresses the connections take in turn.
 const LOOPBACK_SOURCES: u32 = 16;
 
@@ -75,26 +101,7 @@ impl Client {
     /// TCP connect, websocket upgrade, Engine.IO open, Socket.IO CONNECT to `/`: returns
     /// once the namespace is joined (the server's `40{"sid":..}` arrived).
     pub async fn connect(addr: SocketAddr, opts: ConnectOptions) -> io::Result<Client> {
-        let raw = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        if let Some(size) = opts.recv_buffer {
-            raw.set_recv_buffer_size(size as usize)?;
-        }
-        if let Some(mss) = opts.mss {
-            raw.set_tcp_mss(mss)?;
-        }
-        // Closing resets the connection: a run leaves no TIME_WAIT behind for the next.
-        raw.set_linger(Some(Duration::ZERO))?;
-        if let Some(source) = loopback_source(addr) {
-            raw.bind(&source.into())?;
-        }
-        raw.set_nonblocking(true)?;
-        let socket = TcpSocket::from_std_stream(raw.into());
-        let mut stream = socket.connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let mut stream = open(addr, opts).await?;
         let request = ws::client_request(&addr.to_string(), PATH, "dGhlIHNhbXBsZSBub25jZQ==");
         stream.write_all(request.as_bytes()).await?;
         let mut buf = vec![0u8; 4096];
@@ -310,7 +317,7 @@ impl Client {
     }
 }
 
-fn extract_sid(json: &[u8]) -> Option<String> {
+pub(crate) fn extract_sid(json: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(json).ok()?;
     Some(v.get("sid")?.as_str()?.to_owned())
 }

@@ -6,6 +6,7 @@
 //! `floor-server` (the bare-socket floor), `runner` (builds the table and the plots).
 
 pub mod client;
+pub mod polling;
 pub mod procfs;
 pub mod report;
 pub mod stats;

@@ -117,6 +117,51 @@ fn connect_counts_every_connection() {
 }
 
 #[test]
+fn a_storm_reports_its_rate_against_connections_held() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "storm",
+        &["connect", "--conns", "2500", "--concurrency", "50"],
+    );
+    assert_eq!(metric(&r, "connected"), 2500.0);
+    assert!(metric(&r, "server_cpu_us_per_conn") > 0.0);
+    let held: Vec<f64> = r.steps.iter().map(|s| s["held"]).collect();
+    assert_eq!(held, [0.0, 1000.0], "one step per full 1,000 connections");
+    assert!(r.steps.iter().all(|s| s["conn_per_s"] > 0.0));
+}
+
+#[test]
+fn polling_connect_and_echo_go_over_long_polling() {
+    let server = tickwire();
+    let r = loadgen(
+        &server,
+        "polling-connect",
+        &["polling-connect", "--conns", "20", "--concurrency", "5"],
+    );
+    assert_eq!(metric(&r, "connected"), 20.0);
+    assert_eq!(metric(&r, "errors"), 0.0);
+    assert!(metric(&r, "latency_p99_us") >= metric(&r, "latency_p50_us"));
+    let r = loadgen(
+        &server,
+        "polling-echo",
+        &[
+            "polling-echo",
+            "--clients",
+            "4",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(metric(&r, "acks_per_s") > 0.0);
+    assert_eq!(metric(&r, "echo_mismatches"), 0.0);
+    assert_eq!(metric(&r, "failures"), 0.0);
+    assert!(!r.curves["rtt"].is_empty());
+}
+
+#[test]
 fn idle_memory_reads_the_server_rss() {
     let server = tickwire();
     let r = loadgen(

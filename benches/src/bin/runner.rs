@@ -181,6 +181,20 @@ fn specs(quick: bool, all_shapes: bool) -> Vec<Spec> {
                 30,
             ),
             spec(
+                "polling-connect",
+                "polling-connect",
+                None,
+                "--conns 100 --concurrency 10",
+                30,
+            ),
+            spec(
+                "polling-echo",
+                "polling-echo",
+                None,
+                "--clients 5 --warmup 0.2 --duration 1",
+                30,
+            ),
+            spec(
                 "fanout-10x100@60",
                 "tick-fanout",
                 Some(60),
@@ -250,6 +264,21 @@ fn specs(quick: bool, all_shapes: bool) -> Vec<Spec> {
             None,
             "--conns 15000 --concurrency 200 --settle 1",
             180,
+        ),
+        // Long-polling, the fallback a proxy that refuses websockets forces.
+        spec(
+            "polling-connect",
+            "polling-connect",
+            None,
+            "--conns 2000 --concurrency 50",
+            120,
+        ),
+        spec(
+            "polling-echo",
+            "polling-echo",
+            None,
+            "--clients 50 --warmup 0.5 --duration 3",
+            90,
         ),
         spec(
             "echo-ack",
@@ -663,6 +692,57 @@ fn rows() -> Vec<Row> {
             false,
         ),
     ];
+    v.extend([
+        row(
+            "polling-connect",
+            "conn_per_s",
+            "polling connect: conn/s",
+            1.0,
+            true,
+        ),
+        row(
+            "polling-connect",
+            "server_cpu_us_per_conn",
+            "polling connect: server CPU µs/conn",
+            1.0,
+            false,
+        ),
+        row(
+            "polling-connect",
+            "latency_p99_us",
+            "polling connect: p99 ms",
+            MS,
+            false,
+        ),
+        row(
+            "polling-echo",
+            "acks_per_s",
+            "polling echo: acks/s",
+            1.0,
+            true,
+        ),
+        row(
+            "polling-echo",
+            "cpu_us_per_ack",
+            "polling echo: server CPU µs/ack",
+            1.0,
+            false,
+        ),
+        row(
+            "polling-echo",
+            "rtt_p50_us",
+            "polling echo: RTT p50 ms",
+            MS,
+            false,
+        ),
+        row(
+            "polling-echo",
+            "rtt_p99_us",
+            "polling echo: RTT p99 ms",
+            MS,
+            false,
+        ),
+    ]);
     for key in STORMS {
         v.extend([
             row(key, "conn_per_s", "conn/s", 1.0, true),
@@ -1031,6 +1111,34 @@ fn targets(results: &Results) -> Vec<(String, Option<bool>, String)> {
             ),
             Some(fall >= 0.9),
             format!("last 3,000 held vs first 3,000: {fall:.2}×"),
+        );
+    }
+    for (key, metric, higher, what) in [
+        ("polling-connect", "conn_per_s", true, "conn/s"),
+        ("polling-echo", "acks_per_s", true, "acks/s"),
+        ("polling-echo", "cpu_us_per_ack", false, "server CPU/ack"),
+        ("polling-echo", "rtt_p99_us", false, "RTT p99"),
+    ] {
+        if !results.contains_key(key) {
+            continue;
+        }
+        let tw = m(key, "tickwire", metric);
+        let peers: Vec<f64> = ["node", "socketioxide"]
+            .iter()
+            .filter_map(|s| m(key, s, metric))
+            .collect();
+        let best = if higher {
+            peers.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            peers.iter().copied().fold(f64::INFINITY, f64::min)
+        };
+        let ahead = tw
+            .filter(|_| !peers.is_empty())
+            .map(|t| if higher { t > best } else { t < best });
+        check(
+            &format!("{key}: {what} ahead of both peers"),
+            ahead,
+            format!("{:.2}× the best peer", tw.unwrap_or(f64::NAN) / best),
         );
     }
     let echo = ratio("echo-ack", "tickwire", "floor", "cpu_us_per_ack");
@@ -1555,6 +1663,8 @@ fn runs_on(server: &str, spec: &Spec) -> bool {
         "tickwire-streams" => spec.nodes > 0 && !spec.game,
         // Matches across nodes: tickwire's game cluster only (the peers have none).
         _ if spec.game => server == "tickwire",
+        // The floor speaks the websocket transport only.
+        _ if spec.key.starts_with("polling-") => !server.starts_with("floor"),
         // Broadcasts across nodes: every server with a Redis adapter (not the floor).
         _ if spec.nodes > 0 => !server.starts_with("floor"),
         _ => true,

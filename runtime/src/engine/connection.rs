@@ -54,8 +54,9 @@ pub(crate) struct Connection {
     closed: bool,
     /// The client abandoned a parked poll: it is gone, nothing waits for a farewell.
     poll_aborted: bool,
-    /// Polling GETs begun so far (the write timeout checks that one came).
-    polls: u64,
+    /// The write timeout armed by the last polling GET (each GET re-arms it: one timer,
+    /// however fast a client polls).
+    write_timer: Option<SpawnHandle>,
     codec: Codec,
     limiter: InboundLimiter,
 }
@@ -97,7 +98,7 @@ impl Connection {
             timer: None,
             closed: false,
             poll_aborted: false,
-            polls: 0,
+            write_timer: None,
             codec,
             limiter,
         };
@@ -280,6 +281,9 @@ impl Connection {
         if let Some((_, handle)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(handle) = self.write_timer.take() {
+            ctx.cancel_future(handle);
+        }
         ctx.stop();
     }
 
@@ -358,7 +362,6 @@ impl Connection {
             self.drive(ctx);
             return Err(RequestError::BadRequest);
         }
-        self.polls += 1;
         self.drive(ctx);
         Ok(())
     }
@@ -408,10 +411,12 @@ impl Connection {
     /// After a GET: if frames are waiting and no GET has come for them within the write
     /// timeout, the client is not draining its queue.
     fn arm_write_timeout(&mut self, ctx: &mut Context<Self>) {
-        let polls = self.polls;
-        ctx.run_later(self.engine.config.write_timeout, move |act, ctx| {
-            let stalled = act.polls == polls
-                && !act.closed
+        if let Some(handle) = self.write_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(self.engine.config.write_timeout, |act, ctx| {
+            act.write_timer = None;
+            let stalled = !act.closed
                 && !act.outbox.poll_parked()
                 && act.session.transport() == TransportKind::Polling
                 && act.outbox.depth().0 > 0;
@@ -420,6 +425,7 @@ impl Connection {
                 cut_slow_consumer(&act.outbox, &ctx.address());
             }
         });
+        self.write_timer = Some(handle);
     }
 }
 

@@ -4,6 +4,8 @@
 //! ```text
 //! loadgen connect       --port P [--conns 1000 --concurrency 50]
 //! loadgen idle-memory   --port P --server-pid PID [--conns 3000]
+//! loadgen polling-connect --port P [--conns 1000 --concurrency 50]
+//! loadgen polling-echo  --port P [--clients 50 --duration 3]
 //! loadgen echo-ack      --port P [--clients 50 --duration 3]
 //! loadgen tick-fanout   --port P [--rooms 10 --per-room 100 --hz 60]   (server TICK_HZ=60)
 //! loadgen capacity      --port P [--per-room 10 --hz 20 --steps 1000,2000,...]
@@ -33,6 +35,7 @@ use tokio::task::JoinHandle;
 
 mod cluster_broadcast;
 mod cluster_match;
+mod polling;
 
 #[derive(Parser)]
 #[command(about = "tickwire benchmark load generator (one core)")]
@@ -70,6 +73,22 @@ enum Scenario {
         conns: usize,
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
+    },
+    /// `connect` over long-polling: conn/s and latency from TCP connect to `/` joined.
+    PollingConnect {
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// `echo-ack` over long-polling: a `POST` of the emit beside the waiting `GET`.
+    PollingEcho {
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
     },
     /// Hold N idle sockets; the server's RSS before and while holding.
     IdleMemory {
@@ -226,6 +245,14 @@ async fn run(scenario: Scenario, common: Common) -> Result<RunResult> {
     let g = Gen::new(common);
     match scenario {
         Scenario::Connect { conns, concurrency } => g.connect(conns, concurrency).await,
+        Scenario::PollingConnect { conns, concurrency } => {
+            polling::connect(&g.common, g.addr, conns, concurrency).await
+        }
+        Scenario::PollingEcho {
+            clients,
+            warmup,
+            duration,
+        } => polling::echo(&g.common, g.addr, clients, warmup, duration).await,
         Scenario::IdleMemory {
             conns,
             concurrency,
