@@ -1550,7 +1550,14 @@ fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
         ),
         (
             "socket writes: writev/sendto/write syscalls (loopback delivery included)",
-            &["__x64_sys_writev", "__x64_sys_sendto", "__x64_sys_write"],
+            &[
+                "__x64_sys_writev",
+                "do_writev",
+                "__x64_sys_sendto",
+                "__sys_sendto",
+                "__x64_sys_write",
+                "ksys_write",
+            ],
         ),
         (
             "  of which the receiver's side, run inside the send (softirq)",
