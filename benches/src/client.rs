@@ -154,16 +154,7 @@ impl Client {
         let mut joined = None;
         while joined.is_none() {
             client
-                .recv(|msg| {
-                    if msg.starts_with(b"40") {
-                        joined = Some(Ok(()));
-                    } else if msg.starts_with(b"44") {
-                        joined = Some(Err(invalid(format!(
-                            "namespace refused: {}",
-                            String::from_utf8_lossy(msg)
-                        ))));
-                    }
-                })
+                .recv(|msg| joined = joined.take().or_else(|| connect_answer(msg)))
                 .await?;
         }
         joined.unwrap_or(Ok(()))?;
@@ -314,6 +305,21 @@ impl Client {
             Ok(r) => r.map(|()| true),
             Err(_) => Ok(false),
         }
+    }
+}
+
+/// The server's answer to the CONNECT to `/`, if `packet` is one: `40…` joined, `44…`
+/// refused.
+pub(crate) fn connect_answer(packet: &[u8]) -> Option<io::Result<()>> {
+    if packet.starts_with(b"40") {
+        Some(Ok(()))
+    } else if packet.starts_with(b"44") {
+        Some(Err(invalid(format!(
+            "namespace refused: {}",
+            String::from_utf8_lossy(packet)
+        ))))
+    } else {
+        None
     }
 }
 

@@ -135,17 +135,8 @@ impl PollingClient {
         c.send(b"40").await?;
         let mut joined = None;
         while joined.is_none() {
-            c.recv(|packet| {
-                if packet.starts_with(b"40") {
-                    joined = Some(Ok(()));
-                } else if packet.starts_with(b"44") {
-                    joined = Some(Err(invalid(format!(
-                        "namespace refused: {}",
-                        String::from_utf8_lossy(packet)
-                    ))));
-                }
-            })
-            .await?;
+            c.recv(|packet| joined = joined.take().or_else(|| client::connect_answer(packet)))
+                .await?;
         }
         joined.unwrap_or(Ok(()))?;
         Ok(c)

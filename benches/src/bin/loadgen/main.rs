@@ -510,21 +510,8 @@ impl Gen {
             .collect()
             .await;
         pb.finish_and_clear();
-        let mut ok = Vec::with_capacity(n);
-        let mut errors = 0;
-        let mut first_error = None;
-        for (i, r) in results {
-            match r {
-                Ok(c) => ok.push((i, c)),
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = first_error {
-            eprintln!("{errors} of {n} connections failed; first: {e:#}");
-        }
+        let results = results.into_iter().map(|(i, r)| r.map(|c| (i, c)));
+        let (mut ok, errors) = tally(results, n, "connections");
         ok.sort_by_key(|(i, _)| *i);
         (ok, errors)
     }
@@ -1358,6 +1345,26 @@ fn print_result(r: &RunResult) {
     for n in &r.notes {
         println!("  note: {n}");
     }
+}
+
+/// The connections that succeeded and how many of `n` failed (the first failure printed).
+fn tally<T>(results: impl Iterator<Item = Result<T>>, n: usize, what: &str) -> (Vec<T>, usize) {
+    let mut ok = Vec::with_capacity(n);
+    let mut errors = 0;
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(c) => ok.push(c),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        eprintln!("{errors} of {n} {what} failed; first: {e:#}");
+    }
+    (ok, errors)
 }
 
 /// Connections per step of the rate-against-held curve.

@@ -13,7 +13,7 @@ use tickwire_benches::polling::PollingClient;
 use tickwire_benches::report::RunResult;
 use tickwire_benches::stats;
 
-use super::{bar, echo_matches, timed_wait, Common, Window, CONNECT_TIMEOUT};
+use super::{bar, echo_matches, tally, timed_wait, Common, Window, CONNECT_TIMEOUT};
 
 /// Connect `n` clients, `concurrency` at a time: each with the time from its first TCP
 /// connect to `/` joined. Failed or stuck connects are counted.
@@ -38,22 +38,7 @@ async fn connect_many(
         .collect()
         .await;
     pb.finish_and_clear();
-    let mut ok = Vec::with_capacity(n);
-    let mut errors = 0;
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(c) => ok.push(c),
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        eprintln!("{errors} of {n} polling connections failed; first: {e:#}");
-    }
-    (ok, errors)
+    tally(results.into_iter(), n, "polling connections")
 }
 
 pub(crate) async fn connect(
