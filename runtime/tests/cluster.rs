@@ -660,8 +660,9 @@ async fn a_full_publish_queue_fails_the_remote_part_only() {
         .unwrap();
     let (mut client, _) = WsClient::connect(port).await;
 
-    // The publishing task runs on this test's thread: it cannot drain between two emits
-    // made without yielding, so the second finds the one-message queue full.
+    // The publishing task starts on this test's thread (it moves to the server's worker
+    // with its first batch): it cannot drain between two emits made without yielding, so
+    // the second finds the one-message queue full.
     io.emit("first", &1).unwrap();
     match io.emit("second", &2) {
         Err(SendError::Cluster(reason)) => assert!(reason.contains("full"), "{reason}"),
@@ -683,6 +684,45 @@ async fn a_full_publish_queue_fails_the_remote_part_only() {
         }
     })
     .await;
+}
+
+#[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
+async fn broadcasts_published_as_the_publisher_moves_to_the_worker_arrive_whole_in_order() {
+    let redis = Redis::start();
+    // Node A attaches before its server runs: its publisher starts on this thread and
+    // moves to the server's worker with the first batch after the worker starts, while
+    // the rest of the burst waits in its queue.
+    let a = SocketIo::builder().build();
+    a.ns("/", |_| {});
+    let _adapter = RedisAdapter::builder(redis.url())
+        .channel("test")
+        .attach(&a)
+        .await
+        .unwrap();
+    let mut b = node(&redis, SocketIo::builder()).await;
+    let (mut client, _) = b.client().await;
+    let _port = serve(&a);
+    within("node A's worker to start", async {
+        while a.workers().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    const BURST: u32 = 2_000;
+    for n in 0..BURST {
+        a.emit("seq", &n).unwrap();
+    }
+    for n in 0..BURST {
+        assert_eq!(
+            within("the burst", client.recv_text()).await,
+            format!(r#"42["seq",{n}]"#)
+        );
+    }
+    let metrics = a.metrics_text();
+    let line = format!(r#"tickwire_cluster_messages{{name="published"}} {BURST}"#);
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
 }
 
 #[actix_rt::test]

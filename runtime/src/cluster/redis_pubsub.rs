@@ -194,10 +194,15 @@ impl RedisAdapterBuilder {
         let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
         let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (queue, conn, publishing) =
-            Publisher::start(&client, self.queue, counters.clone(), None)
-                .await
-                .map_err(unreachable)?;
+        let (queue, conn, publishing) = Publisher::start(
+            &client,
+            self.queue,
+            counters.clone(),
+            None,
+            Some(io.inner.engine.clone()),
+        )
+        .await
+        .map_err(unreachable)?;
         let bus = RedisBus {
             queue,
             channel: self.channel.clone(),
@@ -248,10 +253,15 @@ impl RedisAdapterBuilder {
             .await
             .map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (queue, conn, publishing) =
-            Publisher::start(&client, self.queue, counters.clone(), None)
-                .await
-                .map_err(unreachable)?;
+        let (queue, conn, publishing) = Publisher::start(
+            &client,
+            self.queue,
+            counters.clone(),
+            None,
+            Some(io.inner.engine.clone()),
+        )
+        .await
+        .map_err(unreachable)?;
         let (ns_tx, ns_rx) = mpsc::unbounded_channel();
         let uid = format!("{node_id:016x}");
         let bus = NodeBus {

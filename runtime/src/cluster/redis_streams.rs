@@ -205,10 +205,15 @@ impl RedisStreamsAdapterBuilder {
         let messages = redis_pubsub::subscribe(&client, &channels)
             .await
             .map_err(unreachable)?;
-        let (queue, conn, publishing) =
-            Publisher::start(&client, self.queue, counters.clone(), None)
-                .await
-                .map_err(unreachable)?;
+        let (queue, conn, publishing) = Publisher::start(
+            &client,
+            self.queue,
+            counters.clone(),
+            None,
+            Some(io.inner.engine.clone()),
+        )
+        .await
+        .map_err(unreachable)?;
         let bus = StreamsBus {
             log: log.clone(),
             requests: RedisBus {

@@ -168,4 +168,14 @@ impl Engine {
     pub(crate) fn workers(&self) -> Vec<ArbiterHandle> {
         self.workers.read().iter().map(|(_, a)| a.clone()).collect()
     }
+
+    /// The first worker, unless it is the current thread or none has started yet: where a
+    /// task that serves every worker (a node's publisher to Redis) belongs once the server
+    /// runs, so that the thread of the sockets and matches hands it messages without waking
+    /// another thread.
+    pub(crate) fn first_worker_elsewhere(&self) -> Option<ArbiterHandle> {
+        let workers = self.workers.read();
+        let (thread, arbiter) = workers.first()?;
+        (*thread != std::thread::current().id()).then(|| arbiter.clone())
+    }
 }

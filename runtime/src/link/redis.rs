@@ -1,19 +1,22 @@
 //! Redis connections for the buses between nodes: a [`Publisher`] (a bounded queue that one
-//! task pipelines to Redis, on a connection that reconnects by itself), [`resubscribe`] with
-//! backoff after a subscription is lost, and `PUBSUB NUMSUB`.
+//! task pipelines to Redis, on a connection that reconnects by itself, from the server's
+//! first worker once it runs), [`resubscribe`] with backoff after a subscription is lost,
+//! and `PUBSUB NUMSUB`.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use actix::ArbiterHandle;
+use futures_util::future::{AbortHandle, Abortable, BoxFuture};
+use futures_util::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSubStream};
 use redis::Client;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::BusCounters;
+use crate::engine::Engine;
 
 /// Most messages one pipeline to Redis carries.
 const PUBLISH_BATCH: usize = 64;
@@ -54,16 +57,26 @@ impl Publisher {
     /// Connect a publishing connection and start its task; the connection also serves
     /// queries (it is returned for them). With `merge`, the messages for one channel that
     /// wait together are joined into one `PUBLISH` (a busy link then costs Redis, and the
-    /// reader, one message for many).
+    /// reader, one message for many). With `home`, the task moves to the server's first
+    /// worker once one runs, on a connection of its own there (see [`publish_task`]).
     pub(crate) async fn start(
         client: &Client,
         capacity: usize,
         counters: Arc<BusCounters>,
         merge: Option<Merge>,
+        home: Option<Arc<Engine>>,
     ) -> redis::RedisResult<(Publisher, ConnectionManager, JoinHandle<()>)> {
         let conn = ConnectionManager::new(client.clone()).await?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(publish_loop(conn.clone(), rx, counters.clone(), merge));
+        let link = PublishLink {
+            client: client.clone(),
+            conn: conn.clone(),
+            rx,
+            counters: counters.clone(),
+            merge,
+            batch: Vec::with_capacity(PUBLISH_BATCH),
+        };
+        let task = tokio::spawn(publish_task(link, home));
         Ok((Publisher { tx, counters }, conn, task))
     }
 
@@ -79,27 +92,85 @@ impl Publisher {
     }
 }
 
-/// Publish what is queued, in order per channel, a pipeline at a time.
-async fn publish_loop(
-    mut conn: ConnectionManager,
-    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
+/// One publishing task's state: its queue, its connection, and the batch in hand.
+struct PublishLink {
+    client: Client,
+    conn: ConnectionManager,
+    rx: mpsc::Receiver<(String, Vec<u8>)>,
     counters: Arc<BusCounters>,
     merge: Option<Merge>,
-) {
-    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
-        let count = batch.len();
-        let commands = match merge {
-            Some(merge) => merged(batch.drain(..), merge),
-            None => std::mem::take(&mut batch),
+    batch: Vec<(String, Vec<u8>)>,
+}
+
+/// Publish what is queued, from the thread that started it until `home`'s first worker
+/// runs elsewhere, then from that worker (the messages come from the sockets and matches
+/// on the workers; publishing on another thread would wake it for each, and on a busy
+/// core a woken thread waits its turn). The move happens between two batches, so the
+/// order holds. Ends when the queue's senders are gone or the returned task is aborted
+/// (which aborts the moved loop too).
+async fn publish_task(mut link: PublishLink, home: Option<Arc<Engine>>) {
+    let Some(worker) = link.run(home.as_deref()).await else {
+        return;
+    };
+    let (abort, registration) = AbortHandle::new_pair();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let moved = async move {
+        // A connection of the worker's own, so that its I/O runs there too; if Redis cannot
+        // be reached now, the first one still works, from the thread that made it.
+        if let Ok(conn) = ConnectionManager::new(link.client.clone()).await {
+            link.conn = conn;
+        }
+        link.run(None).await;
+        drop(done_tx);
+    };
+    if !worker.spawn(Abortable::new(moved, registration).map(drop)) {
+        tracing::warn!("the server's first worker has stopped; publishing to Redis stops");
+        return;
+    }
+    let _moved = AbortOnDrop(abort);
+    let _ = done_rx.await;
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl PublishLink {
+    /// Publish a pipeline at a time until the queue closes (`None`), or until `home`'s
+    /// first worker runs on another thread: then the worker, with the batch taken still in
+    /// hand.
+    async fn run(&mut self, home: Option<&Engine>) -> Option<ArbiterHandle> {
+        loop {
+            if self.batch.is_empty() && self.rx.recv_many(&mut self.batch, PUBLISH_BATCH).await == 0
+            {
+                return None;
+            }
+            if let Some(worker) = home.and_then(Engine::first_worker_elsewhere) {
+                return Some(worker);
+            }
+            self.publish().await;
+        }
+    }
+
+    /// Publish the batch in hand as one pipeline.
+    async fn publish(&mut self) {
+        let count = self.batch.len();
+        let commands = match self.merge {
+            Some(merge) => merged(self.batch.drain(..), merge),
+            None => std::mem::take(&mut self.batch),
         };
-        BusCounters::add(&counters.publishes, commands.len());
+        BusCounters::add(&self.counters.publishes, commands.len());
         let mut pipe = redis::pipe();
         for (channel, message) in commands {
             pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
         }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-            BusCounters::add(&counters.publish_failed, count);
+        if let Err(e) = pipe.query_async::<()>(&mut self.conn).await {
+            BusCounters::add(&self.counters.publish_failed, count);
             tracing::warn!(error = %e, count, "publishing to Redis failed; these messages are lost");
         }
     }

@@ -154,6 +154,7 @@ impl GameClusterBuilder {
             self.queue,
             counters.clone(),
             Some(Envelope::append),
+            Some(io.inner.engine.clone()),
         )
         .await
         .map_err(unreachable)?;
