@@ -245,7 +245,6 @@ impl Namespace {
         if self.0.dynamic {
             *self.0.empty_since.lock() = None;
         }
-        let _ = socket.join(socket.id().to_owned());
         true
     }
 

@@ -3,6 +3,10 @@
 //! Rooms are an index, not actors: `join` is immediate (under a lock), a broadcast right
 //! after a join reaches the new member, `to(a).to(b)` reads both rooms in one pass with no
 //! duplicates, and fan-out takes no mailbox hop. A room exists while it has members.
+//!
+//! Each socket's own room (named by its id) is implicit: the index finds the socket by its
+//! id, so the room costs an idle socket nothing. Another socket may still join a room of
+//! that name; its members are then the room's entry and the socket itself.
 
 use std::collections::{HashMap, HashSet};
 
@@ -83,21 +87,52 @@ impl RoomIndex {
         self.sockets.read().len()
     }
 
+    /// Every room with members, the sockets' own rooms included.
     #[cfg(feature = "redis")]
     pub(crate) fn room_names(&self) -> Vec<String> {
-        self.rooms.read().keys().cloned().collect()
+        let sockets = self.sockets.read();
+        let rooms = self.rooms.read();
+        let own = sockets
+            .iter()
+            .filter(|(sid, s)| s.in_own_room() && !rooms.contains_key(&***sid))
+            .map(|(sid, _)| sid.to_string());
+        rooms.keys().cloned().chain(own).collect()
     }
 
+    /// Rooms with members, the sockets' own rooms included.
     pub(crate) fn room_count(&self) -> usize {
-        self.rooms.read().len()
+        let sockets = self.sockets.read();
+        let rooms = self.rooms.read();
+        let own = sockets
+            .iter()
+            .filter(|(sid, s)| s.in_own_room() && !rooms.contains_key(&***sid))
+            .count();
+        rooms.len() + own
     }
 
+    /// Memberships of rooms, each socket's of its own room included.
     pub(crate) fn membership_count(&self) -> usize {
-        self.rooms.read().values().map(HashSet::len).sum()
+        let own = self
+            .sockets
+            .read()
+            .values()
+            .filter(|s| s.in_own_room())
+            .count();
+        own + self.rooms.read().values().map(HashSet::len).sum::<usize>()
     }
 
     pub(crate) fn room_size(&self, room: &str) -> usize {
-        self.rooms.read().get(room).map_or(0, HashSet::len)
+        let own = self.own_room_member(&self.sockets.read(), room).is_some();
+        usize::from(own) + self.rooms.read().get(room).map_or(0, HashSet::len)
+    }
+
+    /// The socket whose own room `room` is, if it is in it.
+    fn own_room_member<'a>(
+        &self,
+        sockets: &'a HashMap<SocketId, Socket>,
+        room: &str,
+    ) -> Option<&'a Socket> {
+        sockets.get(room).filter(|s| s.in_own_room())
     }
 
     /// The sockets `targets` names now: members of its rooms (every socket when none),
@@ -109,6 +144,9 @@ impl RoomIndex {
         for room in &targets.except {
             if let Some(members) = rooms.get(room) {
                 excluded.extend(members.iter().map(|sid| &**sid));
+            }
+            if let Some(socket) = self.own_room_member(&sockets, room) {
+                excluded.insert(socket.id());
             }
         }
         if let Some(sid) = &targets.except_sid {
@@ -125,6 +163,11 @@ impl RoomIndex {
         let mut seen: HashSet<&SocketId> = HashSet::new();
         let mut out = Vec::new();
         for room in &targets.rooms {
+            if let Some((sid, socket)) = sockets.get_key_value(room.as_str()) {
+                if socket.in_own_room() && keep(sid) && seen.insert(sid) {
+                    out.push(socket.clone());
+                }
+            }
             for sid in rooms.get(room).into_iter().flatten() {
                 if keep(sid) && seen.insert(sid) {
                     if let Some(s) = sockets.get(sid) {

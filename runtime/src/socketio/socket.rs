@@ -65,7 +65,11 @@ pub(crate) struct SocketInner {
     disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Runtime hooks (e.g. a match seat), replaced and removed by key.
     disconnect_hooks: Mutex<HashMap<u64, DisconnectHandler>>,
+    /// The rooms it joined, its own room apart (see `own_room`).
     pub(crate) rooms: Mutex<HashSet<String>>,
+    /// Whether it is in its own room, the one named by its id. That room is implicit (the
+    /// namespace's index finds the socket by its id): an idle socket keeps no entry for it.
+    pub(crate) own_room: AtomicBool,
     acks: PendingAcks,
     extensions: Extensions,
     /// The emit ids of exactly-once emits seen, and their answers; allocated at the first
@@ -132,6 +136,7 @@ impl Socket {
                 disconnect_handlers: Mutex::new(Vec::new()),
                 disconnect_hooks: Mutex::new(HashMap::new()),
                 rooms: Mutex::new(HashSet::new()),
+                own_room: AtomicBool::new(true),
                 acks: PendingAcks::default(),
                 extensions: Extensions::default(),
                 dedupe: Mutex::new(None),
@@ -354,10 +359,15 @@ impl Socket {
         if !self.connected() {
             return false;
         }
+        if *room == *self.inner.id {
+            self.inner.own_room.store(true, Ordering::Release);
+            return true;
+        }
         if rooms.contains(&room) {
             return true;
         }
-        if rooms.len() >= self.inner.ns.config().max_rooms_per_socket {
+        // Its own room counts, as in every Socket.IO server.
+        if rooms.len() + 1 >= self.inner.ns.config().max_rooms_per_socket {
             tracing::warn!(socket = %self.inner.id, %room, "room limit reached; join refused");
             return false;
         }
@@ -368,6 +378,10 @@ impl Socket {
 
     /// Leave `room`.
     pub fn leave(&self, room: &str) {
+        if room == &*self.inner.id {
+            self.inner.own_room.store(false, Ordering::Release);
+            return;
+        }
         if self.inner.rooms.lock().remove(room) {
             self.inner.ns.index_leave(&self.inner.id, room);
         }
@@ -375,7 +389,17 @@ impl Socket {
 
     /// The rooms this socket is in (its own id included).
     pub fn rooms(&self) -> Vec<String> {
-        self.inner.rooms.lock().iter().cloned().collect()
+        let rooms = self.inner.rooms.lock();
+        let own = self.in_own_room() && self.connected();
+        own.then(|| self.inner.id.to_string())
+            .into_iter()
+            .chain(rooms.iter().cloned())
+            .collect()
+    }
+
+    /// Whether it is in its own room (it is unless it left it).
+    pub(crate) fn in_own_room(&self) -> bool {
+        self.inner.own_room.load(Ordering::Acquire)
     }
 
     /// Broadcast to `room`, excluding this socket.
@@ -641,8 +665,11 @@ impl Socket {
                 let _ = self.inner.conn.send(&frames, Class::Control);
             }
         }
-        let rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
+        let mut rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
         self.inner.ns.remove_socket(&self.inner.id, &rooms);
+        if self.in_own_room() {
+            rooms.insert(0, self.inner.id.to_string());
+        }
         if let Some(pid) = self.inner.pid.as_deref() {
             if super::recovery::recoverable(reason) {
                 self.persist_session(pid, rooms);

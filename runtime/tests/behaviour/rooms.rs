@@ -199,6 +199,44 @@ async fn namespace_to_room_reaches_every_member() {
 }
 
 #[actix_rt::test]
+async fn a_sockets_own_room_can_be_left_rejoined_excepted_and_shared() {
+    let mut f = fixture(3).await;
+    let ids: Vec<String> = f.sockets.iter().map(|s| s.id().to_owned()).collect();
+    let ns = f.ns();
+    assert_eq!(ns.room_count(), 3, "each socket's own room");
+    assert_eq!(ns.membership_count(), 3);
+
+    // Another socket may join a room named by a socket's id: both are then its members.
+    f.sockets[1].join(ids[0].clone());
+    assert_eq!(ns.room_size(&ids[0]), 2);
+    assert_eq!(ns.room_count(), 3, "one room of that name, not two");
+    assert_eq!(ns.membership_count(), 4);
+    ns.to(ids[0].clone()).emit("zero", &1).unwrap();
+    assert_eq!(f.received().await, only(3, &[0, 1], r#"42["zero",1]"#));
+
+    // `except` by a socket's id leaves that room's members out.
+    ns.except(ids[2].clone()).emit("not-two", &2).unwrap();
+    assert_eq!(f.received().await, only(3, &[0, 1], r#"42["not-two",2]"#));
+
+    // A socket that left its own room is no longer reached through it, until it rejoins.
+    f.sockets[2].leave(&ids[2]);
+    assert!(f.sockets[2].rooms().is_empty());
+    assert_eq!(ns.room_size(&ids[2]), 0);
+    assert_eq!(ns.room_count(), 2);
+    ns.to(ids[2].clone()).emit("lost", &3).unwrap();
+    assert_eq!(f.received().await, only(3, &[], ""));
+    assert!(f.sockets[2].join(ids[2].clone()));
+    assert_eq!(f.sockets[2].rooms(), vec![ids[2].clone()]);
+    ns.to(ids[2].clone()).emit("back", &4).unwrap();
+    assert_eq!(f.received().await, only(3, &[2], r#"42["back",4]"#));
+
+    // Once disconnected, a socket is in no room, its own included.
+    f.sockets[0].disconnect(false);
+    assert!(f.sockets[0].rooms().is_empty());
+    assert_eq!(ns.room_size(&ids[0]), 1, "socket 1 is still in it");
+}
+
+#[actix_rt::test]
 async fn except_leaves_out_the_members_of_a_room() {
     let mut f = fixture(4).await;
     f.sockets[0].join("red");
