@@ -51,6 +51,9 @@ pub(crate) struct Connection {
     pending_ws: Option<Ws>,
     /// The session's next deadline, and the timer set for it.
     timer: Option<(Instant, SpawnHandle)>,
+    /// The protocol above must be established by then, or the connection is closed (the
+    /// same timer serves both deadlines: an idle connection keeps one).
+    establish_by: Option<Instant>,
     closed: bool,
     /// The client abandoned a parked poll: it is gone, nothing waits for a farewell.
     poll_aborted: bool,
@@ -96,6 +99,7 @@ impl Connection {
             probe: None,
             pending_ws: ws.map(|(id, link)| Ws { id, link }),
             timer: None,
+            establish_by: None,
             closed: false,
             poll_aborted: false,
             write_timer: None,
@@ -156,10 +160,17 @@ impl Connection {
     /// that deadline stays (firing early only re-checks the session and sets the next one),
     /// so a busy connection does not re-arm a timer per message.
     fn reschedule(&mut self, ctx: &mut Context<Self>) {
+        if self.establish_by.is_some() && self.handler.as_ref().is_some_and(|h| h.is_established())
+        {
+            self.establish_by = None;
+        }
         let deadline = if self.closed {
             None
         } else {
-            self.session.poll_timeout()
+            match (self.session.poll_timeout(), self.establish_by) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         };
         match (self.timer.as_ref(), deadline) {
             (Some((at, _)), Some(deadline)) if *at <= deadline => return,
@@ -173,11 +184,23 @@ impl Connection {
             let delay = deadline.saturating_duration_since(Instant::now());
             let handle = ctx.run_later(delay, |act, ctx| {
                 act.timer = None;
-                act.session.handle_timeout(Instant::now());
-                act.drive(ctx);
+                act.on_deadline(ctx);
             });
             self.timer = Some((deadline, handle));
         }
+    }
+
+    /// The timer fired: close a connection whose protocol above is not established in
+    /// time, else let the session handle its deadline.
+    fn on_deadline(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let late = self.establish_by.is_some_and(|by| now >= by);
+        if late && self.handler.as_ref().is_some_and(|h| !h.is_established()) {
+            self.teardown(CloseCause::ForcedClose, Farewell::Close, ctx);
+            return;
+        }
+        self.session.handle_timeout(now);
+        self.drive(ctx);
     }
 
     fn on_message(&mut self, frame: Frame, ctx: &mut Context<Self>) {
@@ -464,13 +487,11 @@ impl Actor for Connection {
             self.active_ws = Some(ws.id);
             ws.link.activate();
         }
-        if let Some(timeout) = self.engine.upper.establish_timeout() {
-            ctx.run_later(timeout, |act, ctx| {
-                if act.handler.as_ref().is_some_and(|h| !h.is_established()) {
-                    act.teardown(CloseCause::ForcedClose, Farewell::Close, ctx);
-                }
-            });
-        }
+        self.establish_by = self
+            .engine
+            .upper
+            .establish_timeout()
+            .map(|timeout| Instant::now() + timeout);
         self.reschedule(ctx);
     }
 
