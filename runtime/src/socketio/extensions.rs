@@ -1,27 +1,36 @@
 //! [`Extensions`]: typed values stored on a socket or a server, one per type.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-/// A map from a type to one shared value of it.
+type Value = Arc<dyn Any + Send + Sync>;
+
+/// A map from a type to one shared value of it: a list, since each holds a handful of types
+/// (every socket has one, and an idle socket's is empty).
 #[derive(Default)]
-pub(crate) struct Extensions(RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+pub(crate) struct Extensions(RwLock<Vec<(TypeId, Value)>>);
+
+/// The value stored for `T` in `values`.
+fn find<T: Any + Send + Sync>(values: &[(TypeId, Value)]) -> Option<Arc<T>> {
+    values
+        .iter()
+        .find(|(id, _)| *id == TypeId::of::<T>())
+        .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+}
 
 impl Extensions {
     /// Store `value`, replacing any value of the same type.
     pub(crate) fn insert<T: Any + Send + Sync>(&self, value: T) {
-        self.0.write().insert(TypeId::of::<T>(), Arc::new(value));
+        let mut values = self.0.write();
+        values.retain(|(id, _)| *id != TypeId::of::<T>());
+        values.push((TypeId::of::<T>(), Arc::new(value)));
     }
 
     /// The value of type `T`, if stored.
     pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let map = self.0.read();
-        map.get(&TypeId::of::<T>())
-            .cloned()
-            .and_then(|v| v.downcast::<T>().ok())
+        find(&self.0.read())
     }
 
     /// The value of type `T`, stored from `init` first if there is none (once, however
@@ -30,30 +39,26 @@ impl Extensions {
         if let Some(value) = self.get::<T>() {
             return value;
         }
-        let mut map = self.0.write();
-        let stored = map
-            .get(&TypeId::of::<T>())
-            .cloned()
-            .and_then(|v| v.downcast::<T>().ok());
-        if let Some(value) = stored {
+        let mut values = self.0.write();
+        if let Some(value) = find(&values) {
             return value;
         }
         let fresh = Arc::new(init());
-        map.insert(TypeId::of::<T>(), fresh.clone());
+        values.push((TypeId::of::<T>(), fresh.clone()));
         fresh
     }
 
     /// Remove the value of type `T`.
     pub(crate) fn remove<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.0
-            .write()
-            .remove(&TypeId::of::<T>())
-            .and_then(|v| v.downcast::<T>().ok())
+        let mut values = self.0.write();
+        let at = values.iter().position(|(id, _)| *id == TypeId::of::<T>())?;
+        let (_, value) = values.swap_remove(at);
+        value.downcast::<T>().ok()
     }
 
     /// Remove every value.
     pub(crate) fn clear(&self) {
-        self.0.write().clear();
+        *self.0.write() = Vec::new();
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Socket`]: a client's connection to one namespace, the handle user code holds.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,8 +31,10 @@ use crate::engine::{Class, Codec, ConnHandle, Frame, LocalFuture};
 /// A Socket.IO socket id: one client's membership of one namespace (distinct from the
 /// Engine.IO session id, which names the connection under all its sockets).
 pub type SocketId = Arc<str>;
+/// An event handler with its argument type erased; it is given the event's name (for its
+/// log line when the payload does not fit), so that it keeps no copy of it.
 pub(crate) type ErasedHandler =
-    Arc<dyn Fn(Socket, Payload, AckSender) -> Option<LocalFuture> + Send + Sync>;
+    Arc<dyn Fn(&str, Socket, Payload, AckSender) -> Option<LocalFuture> + Send + Sync>;
 type DisconnectHandler = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +66,8 @@ pub(crate) struct SocketInner {
     any_handler: RwLock<Option<ErasedHandler>>,
     disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Runtime hooks (e.g. a match seat), replaced and removed by key.
-    disconnect_hooks: Mutex<HashMap<u64, DisconnectHandler>>,
+    /// (A list: a socket holds one per match it plays, and none when idle.)
+    disconnect_hooks: Mutex<Vec<(u64, DisconnectHandler)>>,
     /// The rooms it joined, its own room apart (see `own_room`).
     pub(crate) rooms: Mutex<HashSet<String>>,
     /// Whether it is in its own room, the one named by its id. That room is implicit (the
@@ -134,7 +137,7 @@ impl Socket {
                 handlers: RwLock::default(),
                 any_handler: RwLock::new(None),
                 disconnect_handlers: Mutex::new(Vec::new()),
-                disconnect_hooks: Mutex::new(HashMap::new()),
+                disconnect_hooks: Mutex::new(Vec::new()),
                 rooms: Mutex::new(HashSet::new()),
                 own_room: AtomicBool::new(true),
                 acks: PendingAcks::default(),
@@ -200,12 +203,11 @@ impl Socket {
         F: Fn(Socket, A, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let event_name = event.to_owned();
-        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+        let erased: ErasedHandler = Arc::new(move |event: &str, socket, payload, ack| {
             match A::from_payload(payload) {
                 Ok(arg) => Some(Box::pin(handler(socket, arg, ack)) as LocalFuture),
                 Err(error) => {
-                    tracing::debug!(event = %event_name, %error, "event payload did not match the handler's type; skipped");
+                    tracing::debug!(event, %error, "event payload did not match the handler's type; skipped");
                     None
                 }
             }
@@ -220,7 +222,7 @@ impl Socket {
         F: Fn(Socket, Payload, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let erased: ErasedHandler = Arc::new(move |socket, payload, ack| {
+        let erased: ErasedHandler = Arc::new(move |_: &str, socket, payload, ack| {
             Some(Box::pin(handler(socket, payload, ack)) as LocalFuture)
         });
         *self.inner.any_handler.write() = Some(erased);
@@ -449,13 +451,18 @@ impl Socket {
         if !self.connected() {
             return false;
         }
-        hooks.insert(key, Box::new(hook));
+        hooks.retain(|(k, _)| *k != key);
+        hooks.push((key, Box::new(hook)));
         true
     }
 
     /// Remove the hook stored under `key`.
     pub(crate) fn clear_disconnect_hook(&self, key: u64) {
-        self.inner.disconnect_hooks.lock().remove(&key);
+        let mut hooks = self.inner.disconnect_hooks.lock();
+        hooks.retain(|(k, _)| *k != key);
+        if hooks.is_empty() {
+            *hooks = Vec::new();
+        }
     }
 
     /// Store a typed value on the socket, replacing any value of the same type.
@@ -575,14 +582,14 @@ impl Socket {
     ) -> Option<LocalFuture> {
         let handler = self.inner.handlers.read().get(name).cloned();
         match handler {
-            Some(handler) => handler(self.clone(), payload, ack),
+            Some(handler) => handler(name, self.clone(), payload, ack),
             None => {
                 let any = self.inner.any_handler.read().clone();
                 let mut payload = payload;
                 if !payload.is_compact() {
                     payload.args_mut().insert(0, Value::String(name.to_owned()));
                 }
-                any.and_then(|h| h(self.clone(), payload, ack))
+                any.and_then(|h| h(name, self.clone(), payload, ack))
             }
         }
     }
@@ -681,14 +688,8 @@ impl Socket {
         for handler in handlers {
             handler(self.clone(), reason);
         }
-        let hooks: Vec<DisconnectHandler> = self
-            .inner
-            .disconnect_hooks
-            .lock()
-            .drain()
-            .map(|(_, hook)| hook)
-            .collect();
-        for hook in hooks {
+        let hooks = std::mem::take(&mut *self.inner.disconnect_hooks.lock());
+        for (_, hook) in hooks {
             hook(self.clone(), reason);
         }
         self.inner.handlers.write().clear();
