@@ -103,7 +103,7 @@ fn cluster_spec(matches: usize, per: usize, hz: u32, nodes: usize, quick: bool) 
     } else {
         format!("cluster-{matches}x{per}@{hz}")
     };
-    let (warmup, duration) = if quick { (0.5, 1.0) } else { (1.0, 3.0) };
+    let (warmup, duration) = if quick { (0.5, 1.0) } else { (1.0, 10.0) };
     Spec {
         nodes,
         game: true,
@@ -1668,8 +1668,9 @@ fn runs_on(server: &str, spec: &Spec) -> bool {
         "tickwire-plain" => spec.key == "idle-memory",
         // The streams bus only matters across nodes.
         "tickwire-streams" => spec.nodes > 0 && !spec.game,
-        // Matches across nodes: tickwire's game cluster only (the peers have none).
-        _ if spec.game => server == "tickwire",
+        // Matches across nodes: tickwire's game cluster only (the peers have none), and
+        // the baseline build of it when one is given.
+        _ if spec.game => server == "tickwire" || server == "tickwire-baseline",
         // The floor speaks the websocket transport only.
         _ if spec.key.starts_with("polling-") => !server.starts_with("floor"),
         // Broadcasts across nodes: every server with a Redis adapter (not the floor).
