@@ -194,15 +194,7 @@ impl RedisAdapterBuilder {
         let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
         let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (queue, conn, publishing) = Publisher::start(
-            &client,
-            self.queue,
-            counters.clone(),
-            None,
-            Some(io.inner.engine.clone()),
-        )
-        .await
-        .map_err(unreachable)?;
+        let (queue, conn, publishing) = start_publisher(io, &client, self.queue, &counters).await?;
         let bus = RedisBus {
             queue,
             channel: self.channel.clone(),
@@ -253,15 +245,7 @@ impl RedisAdapterBuilder {
             .await
             .map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
-        let (queue, conn, publishing) = Publisher::start(
-            &client,
-            self.queue,
-            counters.clone(),
-            None,
-            Some(io.inner.engine.clone()),
-        )
-        .await
-        .map_err(unreachable)?;
+        let (queue, conn, publishing) = start_publisher(io, &client, self.queue, &counters).await?;
         let (ns_tx, ns_rx) = mpsc::unbounded_channel();
         let uid = format!("{node_id:016x}");
         let bus = NodeBus {
@@ -327,6 +311,25 @@ pub(crate) fn open(
 
 pub(crate) fn unreachable(e: redis::RedisError) -> RedisAdapterError {
     RedisAdapterError::Connect(e.to_string())
+}
+
+/// The publisher of an adapter attached to `io`: its queue of `queue` messages, drained from
+/// `io`'s first worker once the server runs.
+pub(crate) async fn start_publisher(
+    io: &SocketIo,
+    client: &Client,
+    queue: usize,
+    counters: &Arc<ClusterCounters>,
+) -> Result<(Publisher, ConnectionManager, JoinHandle<()>), RedisAdapterError> {
+    Publisher::start(
+        client,
+        queue,
+        counters.clone(),
+        None,
+        Some(io.inner.engine.clone()),
+    )
+    .await
+    .map_err(unreachable)
 }
 
 /// The bus in the Node adapter's dialect.

@@ -12,9 +12,9 @@ use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op};
 use super::node::ClusterNode;
 use super::node_registry::NodeRegistry;
-use super::redis_pubsub::{self, unreachable, RedisAdapterError, RedisBus};
+use super::redis_pubsub::{self, start_publisher, unreachable, RedisAdapterError, RedisBus};
 use super::stream_log::{LogOptions, StreamLog};
-use crate::link::redis::{numsub, Publisher};
+use crate::link::redis::numsub;
 use crate::socketio::{SendError, SharedRecovery, SocketIo};
 
 /// Scale-out over a Redis stream (feature `redis`): like
@@ -205,15 +205,7 @@ impl RedisStreamsAdapterBuilder {
         let messages = redis_pubsub::subscribe(&client, &channels)
             .await
             .map_err(unreachable)?;
-        let (queue, conn, publishing) = Publisher::start(
-            &client,
-            self.queue,
-            counters.clone(),
-            None,
-            Some(io.inner.engine.clone()),
-        )
-        .await
-        .map_err(unreachable)?;
+        let (queue, conn, publishing) = start_publisher(io, &client, self.queue, &counters).await?;
         let bus = StreamsBus {
             log: log.clone(),
             requests: RedisBus {
