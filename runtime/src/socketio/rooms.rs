@@ -92,10 +92,7 @@ impl RoomIndex {
     pub(crate) fn room_names(&self) -> Vec<String> {
         let sockets = self.sockets.read();
         let rooms = self.rooms.read();
-        let own = sockets
-            .iter()
-            .filter(|(sid, s)| s.in_own_room() && !rooms.contains_key(&***sid))
-            .map(|(sid, _)| sid.to_string());
+        let own = own_rooms_unlisted(&sockets, &rooms).map(|sid| sid.to_string());
         rooms.keys().cloned().chain(own).collect()
     }
 
@@ -103,11 +100,7 @@ impl RoomIndex {
     pub(crate) fn room_count(&self) -> usize {
         let sockets = self.sockets.read();
         let rooms = self.rooms.read();
-        let own = sockets
-            .iter()
-            .filter(|(sid, s)| s.in_own_room() && !rooms.contains_key(&***sid))
-            .count();
-        rooms.len() + own
+        rooms.len() + own_rooms_unlisted(&sockets, &rooms).count()
     }
 
     /// Memberships of rooms, each socket's of its own room included.
@@ -178,4 +171,16 @@ impl RoomIndex {
         }
         out
     }
+}
+
+/// The ids of the sockets in their own room whose room has no entry of its own (no other
+/// socket joined it): the rooms an index's entries leave out.
+fn own_rooms_unlisted<'a>(
+    sockets: &'a HashMap<SocketId, Socket>,
+    rooms: &'a HashMap<String, HashSet<SocketId>>,
+) -> impl Iterator<Item = &'a SocketId> {
+    sockets
+        .iter()
+        .filter(move |(sid, s)| s.in_own_room() && !rooms.contains_key(&***sid))
+        .map(|(sid, _)| sid)
 }
