@@ -1136,3 +1136,80 @@ async fn a_player_of_another_node_resumes_through_a_third_one_from_the_newest_sn
     assert_eq!(counters["malformed"], 0);
     handle.stop().await;
 }
+
+/// A node's counter `name`.
+fn counter(cluster: &GameCluster, name: &str) -> u64 {
+    let counters = cluster.counters();
+    counters
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no counter {name} in {counters:?}"))
+        .1
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn requests_to_a_node_whose_reader_moves_to_its_worker_are_each_answered_once() {
+    use futures_util::StreamExt;
+
+    let redis = Redis::start();
+    // Node A joins before its server runs: it reads its channel on this thread until its
+    // worker runs, then moves the reading there while node B's requests keep coming.
+    let a_io = SocketIo::builder().build();
+    a_io.ns("/", |_| {});
+    let a = GameCluster::builder(redis.url())
+        .heartbeat_ttl(TTL)
+        .request_timeout(Duration::from_secs(5))
+        .attach(&a_io)
+        .await
+        .expect("node A joins");
+    let b = node(&redis, 2).await;
+    // A match A does not have: each request gets A's answer that it is gone, and a request
+    // lost on the way would time out instead.
+    let nowhere = MatchRef {
+        node: a.node_id(),
+        id: u64::MAX,
+    };
+    const REQUESTS: u64 = 1_500;
+    let requests = futures_util::stream::iter(0..REQUESTS)
+        .map(|_| b.cluster.reserve(nowhere, PlayerInfo::default()))
+        .buffer_unordered(25)
+        .collect::<Vec<_>>();
+    let start_a = async {
+        settled("node A to answer before its server runs", || {
+            counter(&a, "received") >= REQUESTS / 5
+        })
+        .await;
+        serve(&a_io);
+        settled("node A's worker to start", || !a_io.workers().is_empty()).await;
+    };
+    let (answers, ()) = within(
+        "every answer",
+        futures_util::future::join(requests, start_a),
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(answer, &Err(JoinError::Disposed));
+    }
+    // Each request heard once by A, each answer once by B.
+    assert_eq!(counter(&a, "received"), REQUESTS);
+    assert_eq!(counter(&b.cluster, "received"), REQUESTS);
+    assert_eq!(counter(&a, "malformed"), 0);
+    // And only the worker's subscription is left.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let channel = format!("tickwire-game:to:{:016x}", a.node_id());
+    let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(subscribers, 1, "subscriptions to {channel}");
+}

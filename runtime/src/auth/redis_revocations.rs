@@ -69,6 +69,7 @@ impl Revocations {
             messages,
             Arc::downgrade(&store),
             on_revocation,
+            None,
         ));
         *store.reader.lock() = Some(reader);
         Ok(Revocations(store))

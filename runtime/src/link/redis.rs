@@ -1,9 +1,11 @@
 //! Redis connections for the buses between nodes: a [`Publisher`] (a bounded queue that one
 //! task pipelines to Redis, on a connection that reconnects by itself, from the server's
-//! first worker once it runs), [`resubscribe`] with backoff after a subscription is lost,
-//! and `PUBSUB NUMSUB`.
+//! first worker once it runs), [`read_channel`] (a subscription's reader, which can move to
+//! that worker too, see [`Handover`]), [`resubscribe`] with backoff after a subscription is
+//! lost, and `PUBSUB NUMSUB`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use futures_util::future::{AbortHandle, Abortable, BoxFuture};
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSubStream};
 use redis::Client;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::BusCounters;
@@ -219,26 +221,314 @@ pub(crate) async fn subscribe(client: &Client, channel: &str) -> redis::RedisRes
 }
 
 /// Read `channel` (subscribed as `messages`) for as long as `owner` lives, each payload to
-/// `on_message`; resubscribe with backoff when Redis goes away.
-pub(crate) async fn read_channel<O>(
+/// `on_message`; resubscribe with backoff when Redis goes away. With `home`, the reading
+/// moves to the server's first worker once one runs elsewhere, without losing or repeating
+/// a message (see [`Handover`]): the payloads come for the sockets and matches on the
+/// workers, and reading them on another thread would wake it for each.
+pub(crate) async fn read_channel<O, F>(
     client: Client,
     channel: String,
-    mut messages: PubSubStream,
+    messages: PubSubStream,
     owner: Weak<O>,
-    on_message: impl Fn(&O, &[u8]),
-) {
-    loop {
-        while let Some(message) = messages.next().await {
-            let Some(owner) = owner.upgrade() else {
+    on_message: F,
+    home: Option<Arc<Engine>>,
+) where
+    O: Send + Sync + 'static,
+    F: Fn(&O, &[u8]) + Clone + Send + Sync + 'static,
+{
+    let reader = Reader {
+        client,
+        channel,
+        owner,
+        on_message,
+    };
+    let Some(home) = home else {
+        return reader.run(messages).await;
+    };
+    if let Some(moved) = reader.read_until_moved(messages, &home).await {
+        // The first subscription is closed by now: only the worker's reads.
+        moved.moved_ends().await;
+    }
+}
+
+/// What reads a channel: where it comes from and where its payloads go.
+struct Reader<O, F> {
+    client: Client,
+    channel: String,
+    owner: Weak<O>,
+    on_message: F,
+}
+
+impl<O, F: Clone> Clone for Reader<O, F> {
+    fn clone(&self) -> Self {
+        Reader {
+            client: self.client.clone(),
+            channel: self.channel.clone(),
+            owner: self.owner.clone(),
+            on_message: self.on_message.clone(),
+        }
+    }
+}
+
+impl<O, F> Reader<O, F>
+where
+    O: Send + Sync + 'static,
+    F: Fn(&O, &[u8]) + Clone + Send + Sync + 'static,
+{
+    /// Deliver from `messages` until the owner is gone, resubscribing after each loss.
+    async fn run(&self, mut messages: PubSubStream) {
+        loop {
+            while let Some(message) = messages.next().await {
+                let payload = message.get_payload_bytes();
+                if marker_nonce(payload).is_none() && !self.deliver(payload) {
+                    return;
+                }
+            }
+            let Some(again) = self.resubscribe().await else {
                 return;
             };
-            on_message(&owner, message.get_payload_bytes());
+            messages = again;
         }
-        let Some(again) = resubscribe(&owner, |_| subscribe(&client, &channel)).await else {
-            return;
-        };
-        messages = again;
     }
+
+    /// Deliver from `messages` (resubscribing after each loss) until the reading has moved
+    /// to `home`'s first worker: the [`Handover`] then, `None` once the owner is gone. The
+    /// move starts at the first message after that worker runs.
+    async fn read_until_moved(
+        &self,
+        mut messages: PubSubStream,
+        home: &Engine,
+    ) -> Option<Handover> {
+        let mut handover: Option<Handover> = None;
+        let mut tried = false;
+        loop {
+            while let Some(message) = messages.next().await {
+                let payload = message.get_payload_bytes();
+                if let Some(nonce) = marker_nonce(payload) {
+                    if let Some(moved) = handover.take_if(|h| h.nonce == nonce) {
+                        if moved.stop(Stage::Handed) {
+                            return Some(moved);
+                        }
+                    }
+                    continue;
+                }
+                if !self.deliver(payload) {
+                    return None;
+                }
+                if !tried {
+                    if let Some(worker) = home.first_worker_elsewhere() {
+                        tried = true;
+                        handover = Handover::start(&worker, self.clone());
+                    }
+                }
+            }
+            if let Some(moved) = handover.take() {
+                // Lost before the marker: the worker reads on, from its own subscription.
+                if moved.stop(Stage::FirstLost) {
+                    return Some(moved);
+                }
+            }
+            messages = self.resubscribe().await?;
+        }
+    }
+
+    /// Hand `payload` to the owner; false once it is gone.
+    fn deliver(&self, payload: &[u8]) -> bool {
+        let Some(owner) = self.owner.upgrade() else {
+            return false;
+        };
+        (self.on_message)(&owner, payload);
+        true
+    }
+
+    async fn resubscribe(&self) -> Option<PubSubStream> {
+        resubscribe(&self.owner, |_| subscribe(&self.client, &self.channel)).await
+    }
+
+    /// The worker's side of a [`Handover`]: subscribe here, publish the marker, skip what
+    /// comes before it (the first reader delivers that), wait for the first reader to stop,
+    /// then read on. Gives up, leaving the first reader in place, when it cannot subscribe
+    /// or the marker does not come back within [`HANDOVER_WAIT`] while the first reader
+    /// still runs.
+    async fn take_over(self, nonce: u64, shared: Arc<HandoverState>) {
+        let mut messages = match self.subscribe_and_mark(nonce).await {
+            Ok(messages) => Some(messages),
+            Err(e) => {
+                tracing::debug!(error = %e, "the worker cannot subscribe for the channel's reader");
+                None
+            }
+        };
+        let marked = match &mut messages {
+            Some(messages) => {
+                tokio::time::timeout(HANDOVER_WAIT, skip_to_marker(messages, nonce)).await
+                    == Ok(true)
+            }
+            None => false,
+        };
+        if !marked {
+            match shared.abandon() {
+                // The first reader goes on.
+                None => return tracing::debug!("the channel's reader stays where it is"),
+                Some(Stage::Handed) => {
+                    if let Some(messages) = &mut messages {
+                        skip_to_marker(messages, nonce).await;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        shared.stopped.notified().await;
+        let messages = match messages {
+            Some(messages) => messages,
+            None => match self.resubscribe().await {
+                Some(messages) => messages,
+                None => return,
+            },
+        };
+        self.run(messages).await;
+    }
+
+    async fn subscribe_and_mark(&self, nonce: u64) -> redis::RedisResult<PubSubStream> {
+        let messages = subscribe(&self.client, &self.channel).await?;
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(marker(nonce))
+            .query_async::<i64>(&mut conn)
+            .await?;
+        Ok(messages)
+    }
+}
+
+/// Longest a worker's new subscription waits for its marker before it gives up the move.
+const HANDOVER_WAIT: Duration = Duration::from_secs(5);
+
+/// How a subscription's reading moves to another thread: that thread subscribes to the
+/// channel too and publishes a marker on it. Both subscriptions see the channel's messages
+/// in the one order Redis publishes them: the first reader delivers up to the marker and
+/// stops; the new one skips up to it and delivers from there, once the first has stopped.
+/// Each message is delivered once, in order. Which of the two reads on when one of them
+/// fails is decided once, in [`HandoverState`].
+struct Handover {
+    nonce: u64,
+    shared: Arc<HandoverState>,
+    /// Ends when the moved reader does.
+    done: oneshot::Receiver<()>,
+    _moved: AbortOnDrop,
+}
+
+/// Where a [`Handover`] stands: pending until the first reader stops (at the marker, or
+/// when its subscription is lost) or the worker abandons the move, whichever comes first.
+#[derive(Default)]
+struct HandoverState {
+    stage: AtomicU8,
+    /// Notified when the first reader has stopped.
+    stopped: Notify,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Stage {
+    Pending = 0,
+    /// The first reader reached the marker and stopped.
+    Handed = 1,
+    /// The first reader's subscription was lost before the marker; it stopped.
+    FirstLost = 2,
+    /// The worker gave the move up; the first reader goes on.
+    Abandoned = 3,
+}
+
+impl HandoverState {
+    /// Settle the move at `stage`; the stage it had settled at instead, if any.
+    fn settle(&self, stage: Stage) -> Result<(), Stage> {
+        self.stage
+            .compare_exchange(
+                Stage::Pending as u8,
+                stage as u8,
+                AtomicOrdering::AcqRel,
+                AtomicOrdering::Acquire,
+            )
+            .map(drop)
+            .map_err(|settled| match settled {
+                1 => Stage::Handed,
+                2 => Stage::FirstLost,
+                _ => Stage::Abandoned,
+            })
+    }
+
+    /// The worker gives up: `None` when the first reader goes on, else how it stopped
+    /// (the worker must read on then).
+    fn abandon(&self) -> Option<Stage> {
+        self.settle(Stage::Abandoned).err()
+    }
+}
+
+impl Handover {
+    /// Start `reader`'s worker side on `worker`; `None` once the worker has stopped.
+    fn start<O, F>(worker: &ArbiterHandle, reader: Reader<O, F>) -> Option<Handover>
+    where
+        O: Send + Sync + 'static,
+        F: Fn(&O, &[u8]) + Clone + Send + Sync + 'static,
+    {
+        let nonce = rand::random::<u64>();
+        let shared = Arc::new(HandoverState::default());
+        let (done_tx, done) = oneshot::channel::<()>();
+        let (abort, registration) = AbortHandle::new_pair();
+        let moved = {
+            let shared = shared.clone();
+            async move {
+                reader.take_over(nonce, shared).await;
+                drop(done_tx);
+            }
+        };
+        worker
+            .spawn(Abortable::new(moved, registration).map(drop))
+            .then(|| Handover {
+                nonce,
+                shared,
+                done,
+                _moved: AbortOnDrop(abort),
+            })
+    }
+
+    /// The first reader stops (`how`): true when the worker reads on, false when it had
+    /// given the move up (the first reader then goes on).
+    fn stop(&self, how: Stage) -> bool {
+        let stopped = self.shared.settle(how).is_ok();
+        if stopped {
+            self.shared.stopped.notify_one();
+        }
+        stopped
+    }
+
+    /// Wait for the moved reader to end (dropping this earlier would abort it).
+    async fn moved_ends(self) {
+        let _ = self.done.await;
+    }
+}
+
+/// The payload that marks a [`Handover`] on its channel; every reader skips it.
+fn marker(nonce: u64) -> Vec<u8> {
+    let mut payload = MARKER.to_vec();
+    payload.extend_from_slice(&nonce.to_be_bytes());
+    payload
+}
+
+const MARKER: &[u8] = b"\0tickwire:reader-handover:";
+
+/// Skip `messages` up to the marker `nonce`; false when the subscription ends first.
+async fn skip_to_marker(messages: &mut PubSubStream, nonce: u64) -> bool {
+    while let Some(message) = messages.next().await {
+        if marker_nonce(message.get_payload_bytes()) == Some(nonce) {
+            return true;
+        }
+    }
+    false
+}
+
+fn marker_nonce(payload: &[u8]) -> Option<u64> {
+    let nonce = payload.strip_prefix(MARKER)?;
+    Some(u64::from_be_bytes(nonce.try_into().ok()?))
 }
 
 /// Subscribe again with `subscribe` after a subscription was lost, with backoff (100 ms
@@ -276,6 +566,18 @@ mod tests {
         }
         joined.extend_from_slice(next);
         true
+    }
+
+    #[test]
+    fn handover_markers_are_told_from_messages() {
+        for nonce in [0, 1, u64::MAX] {
+            assert_eq!(marker_nonce(&marker(nonce)), Some(nonce));
+        }
+        let mut short = marker(7);
+        short.pop();
+        for payload in [&b""[..], b"\x01\x02", &short, &MARKER[1..]] {
+            assert_eq!(marker_nonce(payload), None);
+        }
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl GameClusterBuilder {
                 messages,
                 Arc::downgrade(&inner),
                 on_message,
+                Some(io.inner.engine.clone()),
             )),
             tokio::spawn(heartbeat_loop(Arc::downgrade(&inner))),
         ];
