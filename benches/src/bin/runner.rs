@@ -1541,7 +1541,7 @@ fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
             &["serde_json::ser::", "codec::json_event"],
         ),
         (
-            "  fan-out (Socket::send_latest → Outbox::push_latest → writev while the socket is lent)",
+            "  fan-out (Socket::send_latest → Outbox::push_latest → send while the socket is lent)",
             &["Socket::send_latest"],
         ),
         (
