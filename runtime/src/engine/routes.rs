@@ -20,11 +20,13 @@ pub(crate) trait SessionRoutes: Send + Sync + 'static {
 
     /// The advertised base URL (`http://host:port`) of the live node tagged `tag`; `None`
     /// when no live node has that tag; an error when the registry cannot be read now.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
     fn address_of(&self, tag: &str) -> BoxFuture<'static, Result<Option<String>, String>>;
 }
 
 /// Where a request for a session this node does not hold should go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
 pub(crate) enum Route {
     /// Nowhere: answer as a single node does (`Session ID unknown`), so the client opens a
     /// new session. The id is untagged, names this node (the session is gone), names no
@@ -43,10 +45,12 @@ pub(crate) enum Route {
 
 /// The header a forwarded request carries (its value: the forwarding node's tag). A node
 /// never forwards a request that has it.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
 pub(crate) const FORWARDED_HEADER: &str = "x-tickwire-forwarded";
 
 /// Where a request for `sid` (not held here) goes, given the routes (if any) and whether
 /// the request was forwarded already.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
 pub(crate) async fn route(routes: Option<&dyn SessionRoutes>, sid: &str, forwarded: bool) -> Route {
     let Some(routes) = routes else {
         return Route::Unknown;

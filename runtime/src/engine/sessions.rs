@@ -173,6 +173,7 @@ impl Engine {
     /// task that serves every worker (a node's publisher to Redis) belongs once the server
     /// runs, so that the thread of the sockets and matches hands it messages without waking
     /// another thread.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
     pub(crate) fn first_worker_elsewhere(&self) -> Option<ArbiterHandle> {
         let workers = self.workers.read();
         let (thread, arbiter) = workers.first()?;

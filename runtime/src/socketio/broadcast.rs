@@ -79,6 +79,7 @@ impl BroadcastOperator {
     /// Deliver frames of the cluster's log to this node's targets, JSON ones with the log's
     /// `offset` (the cluster's, for connection state recovery through any node) when
     /// recovery is on here.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
     pub(crate) fn deliver_logged(
         &self,
         json: Option<&[Frame]>,

@@ -58,12 +58,14 @@ pub use server::{DynamicNamespace, ServerStats, SocketIo};
 pub use socket::{Socket, SocketId, VolatileEmitter};
 pub use tickwire_protocol::Codec;
 
-pub(crate) use crate::engine::{cost as frames_cost, Frame, SessionRoutes};
+#[cfg(feature = "redis")]
+pub(crate) use crate::engine::cost as frames_cost;
+pub(crate) use crate::engine::{Frame, SessionRoutes};
 pub(crate) use adapter::{Adapter, EncodedBroadcast, SocketDescription, Targets};
-pub(crate) use codec::{
-    encode_event, encode_payload_event, with_json_offset, EncodeCounters, EncodeOnce,
-};
+#[cfg(feature = "redis")]
+pub(crate) use codec::with_json_offset;
+pub(crate) use codec::{encode_event, encode_payload_event, EncodeCounters, EncodeOnce};
 pub(crate) use registry::Namespaces;
-pub(crate) use shared_recovery::{
-    ResumeGuard, SessionRecord, SharedRecovery, SharedRestore, SharedRestored,
-};
+pub(crate) use shared_recovery::SharedRecovery;
+#[cfg(feature = "redis")]
+pub(crate) use shared_recovery::{ResumeGuard, SessionRecord, SharedRestore, SharedRestored};

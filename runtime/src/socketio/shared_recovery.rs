@@ -45,6 +45,7 @@ pub(crate) struct SharedRestored {
 }
 
 /// The answer to a recovery claim on a shared store.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
 pub(crate) enum SharedRestore {
     Restored(SharedRestored),
     /// Unknown or expired session, an offset no longer in the log, or the store unreachable.
@@ -79,6 +80,7 @@ pub(crate) struct ResumeGuard {
 impl ResumeGuard {
     /// A guard whose drop sends on `resume`; the adapter sets `expired` when it stops
     /// waiting.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
     pub(crate) fn new(resume: oneshot::Sender<()>, expired: Arc<AtomicBool>) -> ResumeGuard {
         ResumeGuard {
             resume: Some(resume),
