@@ -47,7 +47,8 @@ fn violation(e: impl std::fmt::Display) -> ProtocolViolation {
 pub(crate) struct SioSession {
     namespaces: Arc<Namespaces>,
     conn: ConnHandle,
-    base: Handshake,
+    /// The connection's handshake with auth `{}`: the one a CONNECT without auth shares.
+    base: Arc<Handshake>,
     /// The connection's sockets by namespace.
     sockets: ByName<Socket>,
     /// Namespaces being admitted.
@@ -67,7 +68,7 @@ impl SioSession {
         SioSession {
             namespaces,
             conn,
-            base,
+            base: Arc::new(base),
             sockets: ByName::default(),
             pending: ByName::default(),
             reassembler,
@@ -170,11 +171,14 @@ impl SioSession {
             self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
             return;
         };
-        let mut handshake = self.base.clone();
-        handshake.auth = packet
-            .data
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        let handshake = Arc::new(handshake);
+        let handshake = match packet.data {
+            None => self.base.clone(),
+            Some(Value::Object(auth)) if auth.is_empty() => self.base.clone(),
+            Some(auth) => Arc::new(Handshake {
+                auth,
+                ..Handshake::clone(&self.base)
+            }),
+        };
         let inline = ns.0.setup.middlewares.read().is_empty()
             && admission::claims_shared_session(&ns, &handshake).is_none();
         if inline {
