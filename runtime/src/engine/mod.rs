@@ -51,6 +51,8 @@ pub(crate) use metrics::{label, EngineMetrics, Label};
 pub(crate) use outbox::{cost, Class, Frame};
 pub(crate) use routes::SessionRoutes;
 pub(crate) use sessions::Engine;
+#[cfg(feature = "redis")]
+pub(crate) use sessions::FirstWorker;
 pub(crate) use tickwire_protocol::Codec;
 pub(crate) use upper::{
     AfterUpcall, CloseCause, LocalFuture, ProtocolViolation, RequestInfo, SessionHandler, Upper,

@@ -169,14 +169,27 @@ impl Engine {
         self.workers.read().iter().map(|(_, a)| a.clone()).collect()
     }
 
-    /// The first worker, unless it is the current thread or none has started yet: where a
-    /// task that serves every worker (a node's publisher to Redis) belongs once the server
-    /// runs, so that the thread of the sockets and matches hands it messages without waking
-    /// another thread.
+    /// Where the first worker runs, seen from the current thread: where a task that serves
+    /// every worker (a node's publisher to Redis, its channel's reader) belongs once the
+    /// server runs, so that the thread of the sockets and matches hands it messages without
+    /// waking another thread.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
-    pub(crate) fn first_worker_elsewhere(&self) -> Option<ArbiterHandle> {
-        let workers = self.workers.read();
-        let (thread, arbiter) = workers.first()?;
-        (*thread != std::thread::current().id()).then(|| arbiter.clone())
+    pub(crate) fn first_worker(&self) -> FirstWorker {
+        match self.workers.read().first() {
+            None => FirstWorker::NotYet,
+            Some((thread, _)) if *thread == std::thread::current().id() => FirstWorker::Here,
+            Some((_, arbiter)) => FirstWorker::Elsewhere(arbiter.clone()),
+        }
     }
+}
+
+/// Where a server's first worker runs, seen from the current thread.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the cluster layer only
+pub(crate) enum FirstWorker {
+    /// No worker has started yet.
+    NotYet,
+    /// On this thread.
+    Here,
+    /// On another thread.
+    Elsewhere(ArbiterHandle),
 }

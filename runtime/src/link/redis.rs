@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::BusCounters;
-use crate::engine::Engine;
+use crate::engine::{Engine, FirstWorker};
 
 /// Most messages one pipeline to Redis carries.
 const PUBLISH_BATCH: usize = 64;
@@ -114,31 +114,54 @@ async fn publish_task(mut link: PublishLink, home: Option<Arc<Engine>>) {
     let Some(worker) = link.run(home.as_deref()).await else {
         return;
     };
-    let (abort, registration) = AbortHandle::new_pair();
-    let (done_tx, done_rx) = oneshot::channel::<()>();
-    let moved = async move {
+    let moved = Moved::spawn(&worker, async move {
         // A connection of the worker's own, so that its I/O runs there too; if Redis cannot
         // be reached now, the first one still works, from the thread that made it.
         if let Ok(conn) = ConnectionManager::new(link.client.clone()).await {
             link.conn = conn;
         }
         link.run(None).await;
-        drop(done_tx);
-    };
-    if !worker.spawn(Abortable::new(moved, registration).map(drop)) {
-        tracing::warn!("the server's first worker has stopped; publishing to Redis stops");
-        return;
+    });
+    match moved {
+        Some(moved) => moved.ends().await,
+        None => tracing::warn!("the server's first worker has stopped; publishing to Redis stops"),
     }
-    let _moved = AbortOnDrop(abort);
-    let _ = done_rx.await;
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(AbortHandle);
+/// A task moved to a worker, tied to the task that moved it: dropping this (that task
+/// ending or being aborted) aborts it.
+struct Moved {
+    abort: AbortHandle,
+    /// Ends when the moved task does.
+    done: oneshot::Receiver<()>,
+}
 
-impl Drop for AbortOnDrop {
+impl Moved {
+    /// Run `task` on `worker`; `None` once the worker has stopped.
+    fn spawn(
+        worker: &ArbiterHandle,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> Option<Moved> {
+        let (abort, registration) = AbortHandle::new_pair();
+        let (done_tx, done) = oneshot::channel::<()>();
+        let task = async move {
+            task.await;
+            drop(done_tx);
+        };
+        worker
+            .spawn(Abortable::new(task, registration).map(drop))
+            .then_some(Moved { abort, done })
+    }
+
+    /// Wait for the moved task to end.
+    async fn ends(mut self) {
+        let _ = (&mut self.done).await;
+    }
+}
+
+impl Drop for Moved {
     fn drop(&mut self) {
-        self.0.abort();
+        self.abort.abort();
     }
 }
 
@@ -146,14 +169,17 @@ impl PublishLink {
     /// Publish a pipeline at a time until the queue closes (`None`), or until `home`'s
     /// first worker runs on another thread: then the worker, with the batch taken still in
     /// hand.
-    async fn run(&mut self, home: Option<&Engine>) -> Option<ArbiterHandle> {
+    async fn run(&mut self, mut home: Option<&Engine>) -> Option<ArbiterHandle> {
         loop {
             if self.batch.is_empty() && self.rx.recv_many(&mut self.batch, PUBLISH_BATCH).await == 0
             {
                 return None;
             }
-            if let Some(worker) = home.and_then(Engine::first_worker_elsewhere) {
-                return Some(worker);
+            match home.map(Engine::first_worker) {
+                Some(FirstWorker::Elsewhere(worker)) => return Some(worker),
+                // Already where it belongs: no need to look again.
+                Some(FirstWorker::Here) => home = None,
+                Some(FirstWorker::NotYet) | None => {}
             }
             self.publish().await;
         }
@@ -316,9 +342,14 @@ where
                     return None;
                 }
                 if !tried {
-                    if let Some(worker) = home.first_worker_elsewhere() {
-                        tried = true;
-                        handover = Handover::start(&worker, self.clone());
+                    match home.first_worker() {
+                        FirstWorker::NotYet => {}
+                        // Already where it belongs.
+                        FirstWorker::Here => tried = true,
+                        FirstWorker::Elsewhere(worker) => {
+                            tried = true;
+                            handover = Handover::start(&worker, self.clone());
+                        }
                     }
                 }
             }
@@ -412,9 +443,8 @@ const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 struct Handover {
     nonce: u64,
     shared: Arc<HandoverState>,
-    /// Ends when the moved reader does.
-    done: oneshot::Receiver<()>,
-    _moved: AbortOnDrop,
+    /// The worker's side.
+    moved: Moved,
 }
 
 /// Where a [`Handover`] stands: pending until the first reader stops (at the marker, or
@@ -472,23 +502,12 @@ impl Handover {
     {
         let nonce = rand::random::<u64>();
         let shared = Arc::new(HandoverState::default());
-        let (done_tx, done) = oneshot::channel::<()>();
-        let (abort, registration) = AbortHandle::new_pair();
-        let moved = {
-            let shared = shared.clone();
-            async move {
-                reader.take_over(nonce, shared).await;
-                drop(done_tx);
-            }
-        };
-        worker
-            .spawn(Abortable::new(moved, registration).map(drop))
-            .then(|| Handover {
-                nonce,
-                shared,
-                done,
-                _moved: AbortOnDrop(abort),
-            })
+        let moved = Moved::spawn(worker, reader.take_over(nonce, shared.clone()))?;
+        Some(Handover {
+            nonce,
+            shared,
+            moved,
+        })
     }
 
     /// The first reader stops (`how`): true when the worker reads on, false when it had
@@ -503,7 +522,7 @@ impl Handover {
 
     /// Wait for the moved reader to end (dropping this earlier would abort it).
     async fn moved_ends(self) {
-        let _ = self.done.await;
+        self.moved.ends().await;
     }
 }
 
