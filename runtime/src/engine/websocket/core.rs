@@ -14,7 +14,6 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 
 use super::super::connection::{Connection, WsFrame, WsIn};
-use super::super::metrics::EngineMetrics;
 use super::super::outbox::{Drained, Outbox};
 use super::super::sessions::Engine;
 use super::frame::{write_outbox_frame, write_ws_frame};
@@ -39,14 +38,15 @@ pub(crate) struct WsCore {
     pub(super) link: Arc<WsLink>,
     pub(super) outbox: Arc<Outbox>,
     pub(super) addr: Addr<Connection>,
-    pub(super) metrics: Arc<EngineMetrics>,
-    pub(super) max_payload: usize,
+    /// The server: its limits and counters.
+    pub(super) engine: Arc<Engine>,
     /// The client's bytes are still read (not after a close, an error or the end).
     pub(super) reading: bool,
     /// Received bytes not yet parsed into a whole frame.
     pub(super) inbuf: BytesMut,
-    /// A fragmented message being reassembled: its opcode and the bytes so far.
-    pub(super) fragments: Option<(OpCode, BytesMut)>,
+    /// A fragmented message being reassembled: its opcode and the bytes so far (boxed: most
+    /// websockets never see one, and every idle one would carry its room).
+    pub(super) fragments: Option<Box<(OpCode, BytesMut)>>,
     /// A frame waiting for room in the actor's mailbox: nothing else is read meanwhile.
     pub(super) delivery: Option<Delivery>,
     /// The actor was told this websocket ended.
@@ -67,15 +67,14 @@ impl WsCore {
         link: Arc<WsLink>,
         outbox: Arc<Outbox>,
         addr: Addr<Connection>,
-        engine: &Engine,
+        engine: &Arc<Engine>,
     ) -> WsCore {
         WsCore {
             id,
             link,
             outbox,
             addr,
-            metrics: engine.metrics.clone(),
-            max_payload: engine.config.engine.max_payload,
+            engine: engine.clone(),
             reading: true,
             inbuf: BytesMut::new(),
             fragments: None,
@@ -86,6 +85,11 @@ impl WsCore {
             drained: Drained::default(),
             finished: false,
         }
+    }
+
+    /// The largest message the client may send.
+    fn max_payload(&self) -> usize {
+        self.engine.config.engine.max_payload
     }
 
     /// Read and hand over the client's frames until `fill` has no more bytes, the mailbox is
@@ -121,7 +125,8 @@ impl WsCore {
                 cx.waker().wake_by_ref();
                 return false;
             }
-            match Parser::parse(&mut self.inbuf, true, self.max_payload) {
+            let max_payload = self.max_payload();
+            match Parser::parse(&mut self.inbuf, true, max_payload) {
                 Ok(Some((fin, opcode, data))) => {
                     budget -= 1;
                     self.on_frame(fin, opcode, data.unwrap_or_default());
@@ -129,7 +134,7 @@ impl WsCore {
                 }
                 // An unfinished frame already longer than any allowed one: refuse it now,
                 // rather than buffer what its header announces.
-                Ok(None) if self.inbuf.len() > self.max_payload + MAX_FRAME_HEADER => {
+                Ok(None) if self.inbuf.len() > max_payload + MAX_FRAME_HEADER => {
                     self.protocol_error(&ProtocolError::Overflow);
                     return false;
                 }
@@ -170,19 +175,22 @@ impl WsCore {
             OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
                 self.protocol_error(&ProtocolError::ContinuationNotStarted);
             }
-            OpCode::Text | OpCode::Binary if !fin => self.fragments = Some((opcode, data)),
+            OpCode::Text | OpCode::Binary if !fin => {
+                self.fragments = Some(Box::new((opcode, data)))
+            }
             OpCode::Text | OpCode::Binary => self.message(opcode, data),
             OpCode::Continue => match self.fragments.take() {
                 None => self.protocol_error(&ProtocolError::ContinuationNotStarted),
-                Some((_, so_far)) if so_far.len() + data.len() > self.max_payload => {
+                Some(fragments) if fragments.1.len() + data.len() > self.max_payload() => {
                     self.protocol_error(&ProtocolError::Overflow);
                 }
-                Some((first, mut so_far)) => {
-                    so_far.extend_from_slice(&data);
+                Some(mut fragments) => {
+                    fragments.1.extend_from_slice(&data);
                     if fin {
+                        let (first, so_far) = *fragments;
                         self.message(first, so_far);
                     } else {
-                        self.fragments = Some((first, so_far));
+                        self.fragments = Some(fragments);
                     }
                 }
             },
@@ -294,7 +302,8 @@ impl WsCore {
                     let out = &mut self.out;
                     self.drained
                         .for_each(|frame| write_outbox_frame(out, frame));
-                    self.metrics
+                    self.engine
+                        .metrics
                         .outbox
                         .bytes_out
                         .inc_by((self.out.len() - before) as u64);

@@ -138,7 +138,7 @@ pub(super) fn start(
 
 /// A websocket for an existing session: a probe that answers the probe packets only, until
 /// the session moves onto it.
-pub(super) async fn probe(server: &Engine, handle: ConnHandle) -> WsCore {
+pub(super) async fn probe(server: &Arc<Engine>, handle: ConnHandle) -> WsCore {
     let ws_id = server.next_ws_id();
     let link = WsLink::new(false);
     let begin = BeginUpgrade {

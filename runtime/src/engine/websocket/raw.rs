@@ -44,14 +44,12 @@ pub(crate) async fn take_over<S: WsStream>(
         }
     }
     let accepted = match server {
-        Some(server) => accept(server, &req)
-            .await
-            .map(|accepted| (accepted, server.config.write_timeout)),
+        Some(server) => accept(server, &req).await,
         None => Err(("404 Not Found".to_owned(), String::new())),
     };
     drop(req);
     match accepted {
-        Ok(((mut core, accept_key), write_timeout)) => {
+        Ok((mut core, accept_key)) => {
             core.out = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
             )
@@ -66,10 +64,9 @@ pub(crate) async fn take_over<S: WsStream>(
                 stream,
                 written: 0,
                 greeting: true,
-                linger: None,
+                lingering: false,
                 shut_down: false,
-                write_timeout,
-                stalled: None,
+                timer: None,
             });
         }
         Err((status, body)) => {
@@ -148,16 +145,14 @@ struct RawWs<S> {
     /// `core.out` holds the `101` response alone, not written yet: the first poll adds the
     /// frames already queued (the open packet), so they leave in the same write.
     greeting: bool,
-    /// After the close frame: how long the client's remaining bytes are still read (and
-    /// dropped), so closing does not reset the connection under the close frame.
-    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The close frame is out: the client's remaining bytes are read (and dropped) until
+    /// the timer ends, so closing does not reset the connection under the close frame.
+    lingering: bool,
     /// The write side is shut down (for TLS: the close_notify is out too).
     shut_down: bool,
-    /// How long the socket may stay unwritable with bytes to write.
-    write_timeout: std::time::Duration,
-    /// Since when the socket has been unwritable with bytes to write (a timer to the write
-    /// timeout), if it is.
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// While lingering, its end; before, the write timeout, running since the socket became
+    /// unwritable with bytes to write, if it is.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Drop for RawWs<S> {
@@ -179,12 +174,11 @@ impl<S: WsStream> Future for RawWs<S> {
             stream,
             written,
             greeting,
-            linger,
+            lingering,
             shut_down,
-            write_timeout,
-            stalled,
+            timer,
         } = self.get_mut();
-        if let Some(deadline) = linger.as_mut() {
+        if let (true, Some(deadline)) = (*lingering, timer.as_mut()) {
             return drain_until_closed(stream, shut_down, deadline, cx);
         }
         if core.outbox.is_slow() {
@@ -230,7 +224,7 @@ impl<S: WsStream> Future for RawWs<S> {
                 match progress {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         *written += n;
-                        *stalled = None;
+                        *timer = None;
                     }
                     // The peer is gone.
                     Poll::Ready(_) => {
@@ -240,9 +234,10 @@ impl<S: WsStream> Future for RawWs<S> {
                     Poll::Pending => {
                         // Unwritable with bytes to write: a client that reads nothing for
                         // the write timeout is not draining its queue.
-                        let timer = stalled
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(*write_timeout)));
-                        if timer.as_mut().poll(cx).is_ready() {
+                        let timeout = core.engine.config.write_timeout;
+                        let stalled =
+                            timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        if stalled.as_mut().poll(cx).is_ready() {
                             tracing::debug!("websocket unwritable for the write timeout");
                             cut_slow_consumer(&core.outbox, &core.addr);
                             return Poll::Ready(());
@@ -253,7 +248,8 @@ impl<S: WsStream> Future for RawWs<S> {
             }
             let flushed = *written == core.out.len();
             if core.finished && flushed {
-                let deadline = linger.insert(Box::pin(tokio::time::sleep(LINGER)));
+                *lingering = true;
+                let deadline = timer.insert(Box::pin(tokio::time::sleep(LINGER)));
                 return drain_until_closed(stream, shut_down, deadline, cx);
             }
             if !(output_full && flushed) {
@@ -302,4 +298,18 @@ fn drain_until_closed<S: WsStream>(
     // Still sending: the other connections get their turn first.
     cx.waker().wake_by_ref();
     Poll::Pending
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// A websocket's task lives as long as the websocket: up to 270 bytes of future, tokio's
+    /// task (header and future, in whole 128-byte lines) takes 384 bytes; past that, 512
+    /// (benches/README, "Idle memory, byte by byte").
+    #[test]
+    fn the_websocket_task_stays_in_its_size_class() {
+        let future = std::mem::size_of::<RawWs<actix_rt::net::TcpStream>>();
+        assert!(future <= 270, "a websocket's task future is {future} bytes");
+    }
 }
