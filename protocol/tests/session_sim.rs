@@ -3,6 +3,7 @@
 //! millisecond. Timings are the official suites' (`pingInterval` 300 ms, `pingTimeout`
 //! 200 ms) unless a test says otherwise.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,7 +40,7 @@ impl Sim {
     fn with_config(config: Config, transport: TransportKind) -> Sim {
         let zero = Instant::now();
         Sim {
-            session: Session::new(config, transport, zero),
+            session: Session::new(Arc::new(config), transport, zero),
             zero,
         }
     }
@@ -815,7 +816,7 @@ fn poll_timeout_through_a_session_life() {
 #[test]
 fn poll_timeout_is_an_instant_on_the_callers_clock() {
     let zero = Instant::now() + Duration::from_secs(3600);
-    let session = Session::new(Config::default(), TransportKind::WebSocket, zero);
+    let session = Session::new(Arc::new(Config::default()), TransportKind::WebSocket, zero);
     assert_eq!(session.poll_timeout(), Some(zero + Duration::from_secs(25)));
 }
 

@@ -11,6 +11,7 @@
 //! outbound queue; the session only decides heartbeats, upgrades and closing.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -116,31 +117,40 @@ enum Upgrade {
 }
 
 /// One Engine.IO session's protocol state.
+///
+/// A server holds one per connection for the connection's whole life, so it is kept small:
+/// the limits are shared (`Arc`), one instant serves the heartbeat (the next ping, or the
+/// pong awaited), and the only control packets it sends (a ping, at most one at a time,
+/// and the probe's one answer) are flags.
 #[derive(Debug)]
 pub struct Session {
-    config: Config,
+    config: Arc<Config>,
     transport: TransportKind,
     upgrade: Upgrade,
-    next_ping: Option<Instant>,
-    pong_deadline: Option<Instant>,
-    transmit: VecDeque<Packet>,
-    probe_transmit: VecDeque<Packet>,
+    /// When the next ping is due, or (with `awaiting_pong`) when the pong to the last one
+    /// is; `None` once closed.
+    heartbeat: Option<Instant>,
+    awaiting_pong: bool,
+    /// A ping is to be sent on the active transport.
+    ping_due: bool,
+    /// The probing websocket is owed its `3probe`.
+    probe_pong_due: bool,
     events: VecDeque<Event>,
     closed: Option<CloseReason>,
 }
 
 impl Session {
-    /// A session just opened on `transport` at `now`. The first ping is due one interval
-    /// later.
-    pub fn new(config: Config, transport: TransportKind, now: Instant) -> Session {
+    /// A session just opened on `transport` at `now`, with the limits `config` (shared by
+    /// the sessions of a server). The first ping is due one interval later.
+    pub fn new(config: Arc<Config>, transport: TransportKind, now: Instant) -> Session {
         Session {
+            heartbeat: Some(now + config.ping_interval),
             config,
             transport,
             upgrade: Upgrade::None,
-            next_ping: Some(now + config.ping_interval),
-            pong_deadline: None,
-            transmit: VecDeque::new(),
-            probe_transmit: VecDeque::new(),
+            awaiting_pong: false,
+            ping_due: false,
+            probe_pong_due: false,
             events: VecDeque::new(),
             closed: None,
         }
@@ -184,8 +194,8 @@ impl Session {
         }
         match packet {
             Packet::Pong(_) => {
-                if self.pong_deadline.take().is_some() {
-                    self.next_ping = Some(now + self.config.ping_interval);
+                if std::mem::take(&mut self.awaiting_pong) {
+                    self.heartbeat = Some(now + self.config.ping_interval);
                 }
             }
             Packet::Message(text) => self.events.push_back(Event::Message(text)),
@@ -219,7 +229,7 @@ impl Session {
         }
         match (self.upgrade, packet) {
             (Upgrade::Awaiting { deadline }, Packet::Ping(data)) if data == "probe" => {
-                self.probe_transmit.push_back(Packet::Pong(data));
+                self.probe_pong_due = true;
                 self.upgrade = Upgrade::Probed { deadline };
                 Ok(())
             }
@@ -241,7 +251,7 @@ impl Session {
     pub fn abort_upgrade(&mut self) {
         if self.upgrade != Upgrade::None {
             self.upgrade = Upgrade::None;
-            self.probe_transmit.clear();
+            self.probe_pong_due = false;
             self.events.push_back(Event::UpgradeAborted);
         }
     }
@@ -256,10 +266,10 @@ impl Session {
         if self.closed.is_none() {
             self.closed = Some(reason);
             self.upgrade = Upgrade::None;
-            self.next_ping = None;
-            self.pong_deadline = None;
-            self.transmit.clear();
-            self.probe_transmit.clear();
+            self.heartbeat = None;
+            self.awaiting_pong = false;
+            self.ping_due = false;
+            self.probe_pong_due = false;
             self.events.push_back(Event::Closed(reason));
         }
     }
@@ -271,24 +281,23 @@ impl Session {
         if self.closed.is_some() {
             return;
         }
-        if let Some(deadline) = self.pong_deadline {
-            if now >= deadline {
+        match self.heartbeat {
+            Some(deadline) if self.awaiting_pong && now >= deadline => {
                 self.close(CloseReason::PingTimeout);
                 return;
             }
-        }
-        if let Some(due) = self.next_ping {
-            if now >= due {
-                self.transmit.push_back(Packet::Ping(String::new()));
-                self.next_ping = None;
+            Some(due) if !self.awaiting_pong && now >= due => {
+                self.ping_due = true;
                 // Measured from when the ping was due, not from when the timer fired, so
                 // timer jitter never extends the client's allowance.
-                self.pong_deadline = Some(due + self.config.ping_timeout);
+                self.heartbeat = Some(due + self.config.ping_timeout);
+                self.awaiting_pong = true;
                 if now >= due + self.config.ping_timeout {
                     self.close(CloseReason::PingTimeout);
                     return;
                 }
             }
+            _ => {}
         }
         if let Upgrade::Awaiting { deadline } | Upgrade::Probed { deadline } = self.upgrade {
             if now >= deadline {
@@ -306,25 +315,22 @@ impl Session {
             Upgrade::None => None,
             Upgrade::Awaiting { deadline } | Upgrade::Probed { deadline } => Some(deadline),
         };
-        [self.next_ping, self.pong_deadline, upgrade]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.heartbeat, upgrade].into_iter().flatten().min()
     }
 
     /// The next control packet to send on the active transport.
     pub fn poll_transmit(&mut self) -> Option<Packet> {
-        pop_or_release(&mut self.transmit)
+        std::mem::take(&mut self.ping_due).then(|| Packet::Ping(String::new()))
     }
 
     /// Whether control packets are waiting for the active transport.
     pub fn has_transmit(&self) -> bool {
-        !self.transmit.is_empty()
+        self.ping_due
     }
 
     /// The next packet to send on the probing websocket.
     pub fn poll_probe_transmit(&mut self) -> Option<Packet> {
-        pop_or_release(&mut self.probe_transmit)
+        std::mem::take(&mut self.probe_pong_due).then(|| Packet::Pong("probe".to_owned()))
     }
 
     /// The next event for the driver.

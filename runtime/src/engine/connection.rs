@@ -36,6 +36,13 @@ struct Ws {
     link: Arc<WsLink>,
 }
 
+/// What a connection actor starts with: the request that opened the session, for the
+/// protocol above, and the websocket it opened on, if it did.
+struct Starting {
+    request: RequestInfo,
+    ws: Option<Ws>,
+}
+
 pub(crate) struct Connection {
     sid: SessionId,
     engine: Arc<Engine>,
@@ -43,12 +50,12 @@ pub(crate) struct Connection {
     outbox: Arc<Outbox>,
     /// The protocol above, opened when the actor starts.
     handler: Option<Box<dyn SessionHandler>>,
-    /// Handed to the upper when the actor starts (boxed: the actor lives long, this field
-    /// only until then).
-    request: Option<Box<RequestInfo>>,
+    /// What the actor starts with (boxed: the actor lives long, this only until then).
+    starting: Option<Box<Starting>>,
     active_ws: Option<u64>,
-    probe: Option<Ws>,
-    pending_ws: Option<Ws>,
+    /// The websocket probing an upgrade (boxed: most sessions never upgrade, and every
+    /// idle one would carry its room).
+    probe: Option<Box<Ws>>,
     /// The session's next deadline, and the timer set for it.
     timer: Option<(Instant, SpawnHandle)>,
     /// The protocol above must be established by then, or the connection is closed (the
@@ -82,22 +89,20 @@ impl Connection {
             engine.metrics.outbox.clone(),
         ));
         engine.metrics.connections_opened.inc();
-        let limiter = InboundLimiter::new(
-            config.max_inbound_messages_per_sec,
-            config.max_inbound_bytes_per_sec,
-            Instant::now(),
-        );
-        let session = Session::new(config.engine, transport, Instant::now());
+        let limiter = InboundLimiter::new(&engine.inbound, Instant::now());
+        let session = Session::new(engine.session_config.clone(), transport, Instant::now());
         let actor = Connection {
             sid,
             engine: engine.clone(),
             session,
             outbox: outbox.clone(),
             handler: None,
-            request: Some(Box::new(request)),
+            starting: Some(Box::new(Starting {
+                request,
+                ws: ws.map(|(id, link)| Ws { id, link }),
+            })),
             active_ws: None,
             probe: None,
-            pending_ws: ws.map(|(id, link)| Ws { id, link }),
             timer: None,
             establish_by: None,
             closed: false,
@@ -205,13 +210,17 @@ impl Connection {
 
     fn on_message(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let now = Instant::now();
+        let limits = &self.engine.inbound;
         let (len, verdict) = match &frame {
-            Frame::Text(text) => (text.len(), self.limiter.text(text, now)),
+            Frame::Text(text) => (text.len(), self.limiter.text(limits, text, now)),
             // A compact packet is one binary message: it pays like a whole text packet.
             Frame::Binary(bytes) if self.codec == Codec::Compact => {
-                (bytes.len(), self.limiter.packet(bytes.len(), now))
+                (bytes.len(), self.limiter.packet(limits, bytes.len(), now))
             }
-            Frame::Binary(bytes) => (bytes.len(), self.limiter.attachment(bytes.len(), now)),
+            Frame::Binary(bytes) => (
+                bytes.len(),
+                self.limiter.attachment(limits, bytes.len(), now),
+            ),
         };
         self.engine.metrics.bytes_in.inc_by(len as u64);
         match verdict {
@@ -407,7 +416,7 @@ impl Connection {
     ) -> Result<(), ()> {
         let result = self.session.begin_upgrade(Instant::now()).map_err(|_| ());
         if result.is_ok() {
-            self.probe = Some(Ws { id: ws, link });
+            self.probe = Some(Box::new(Ws { id: ws, link }));
         }
         self.drive(ctx);
         result
@@ -480,12 +489,13 @@ impl Actor for Connection {
         ctx.set_mailbox_capacity(CONNECTION_MAILBOX);
         self.engine.metrics.actor_started();
         let handle = self.conn_handle(ctx);
-        if let Some(request) = self.request.take() {
-            self.handler = Some(self.engine.upper.open(handle, *request));
-        }
-        if let Some(ws) = self.pending_ws.take() {
-            self.active_ws = Some(ws.id);
-            ws.link.activate();
+        if let Some(starting) = self.starting.take() {
+            let Starting { request, ws } = *starting;
+            self.handler = Some(self.engine.upper.open(handle, request));
+            if let Some(ws) = ws {
+                self.active_ws = Some(ws.id);
+                ws.link.activate();
+            }
         }
         self.establish_by = self
             .engine
@@ -612,5 +622,23 @@ impl Handler<Kill> for Connection {
     type Result = ();
     fn handle(&mut self, msg: Kill, ctx: &mut Self::Context) {
         self.teardown(msg.0, Farewell::Close, ctx);
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// An idle connection is, first of all, its actor's task, for as long as it lives: the
+    /// task is the actor's future (actix's context with the actor inside) behind tokio's
+    /// header, in allocations of whole 128-byte lines. Up to 656 bytes of future, the task
+    /// takes 768 bytes; past that, 896 (benches/README, "Idle memory, byte by byte").
+    #[test]
+    fn the_actor_task_stays_in_its_size_class() {
+        let future = std::mem::size_of::<actix::dev::ContextFut<Connection, Context<Connection>>>();
+        assert!(
+            future <= 656,
+            "the connection actor's future is {future} bytes"
+        );
     }
 }

@@ -7,36 +7,28 @@
 
 use std::time::Instant;
 
-/// A token bucket refilled continuously at `rate` per second up to `burst`.
-#[derive(Debug, Clone)]
-pub(crate) struct TokenBucket {
+/// The limits of a server's connections, from its configuration: messages and bytes per
+/// second, each with a burst of twice its rate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InboundLimits {
     rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
+    byte_rate: f64,
 }
 
-impl TokenBucket {
-    pub(crate) fn new(rate: f64, burst: f64, now: Instant) -> TokenBucket {
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
+impl InboundLimits {
+    pub(crate) fn new(messages_per_sec: u32, bytes_per_sec: usize) -> InboundLimits {
+        InboundLimits {
+            rate: f64::from(messages_per_sec.max(1)),
+            byte_rate: bytes_per_sec.max(1) as f64,
         }
     }
 
-    /// Take `n` tokens if available.
-    pub(crate) fn take(&mut self, n: f64, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= n {
-            self.tokens -= n;
-            true
-        } else {
-            false
-        }
+    fn burst(&self) -> f64 {
+        self.rate * 2.0
+    }
+
+    fn byte_burst(&self) -> f64 {
+        self.byte_rate * 2.0
     }
 }
 
@@ -52,7 +44,9 @@ pub(crate) enum Verdict {
     Disconnect,
 }
 
-/// Messages-per-second and bytes-per-second limits with strike counts for abuse.
+/// One connection's standing against its [`InboundLimits`]: two token buckets (messages
+/// and bytes, refilled continuously at their rates up to their bursts) and strike counts
+/// for abuse. The limits stay with the server, so a connection keeps only what changes.
 ///
 /// Every message pays one message token and its bytes, whatever its codec or transport:
 /// Socket.IO JSON text, a compact packet (one binary frame), a polling packet. An attachment
@@ -61,14 +55,16 @@ pub(crate) enum Verdict {
 /// of what it was allowed since) is disconnected.
 #[derive(Debug, Clone)]
 pub(crate) struct InboundLimiter {
-    messages: TokenBucket,
-    bytes: TokenBucket,
+    /// Message tokens left.
+    tokens: f64,
+    /// Byte tokens left.
+    byte_tokens: f64,
+    /// When both buckets were last refilled.
+    last: Instant,
     /// Dropped messages, less one per accepted message.
     strikes: f64,
-    max_strikes: f64,
     /// Dropped bytes, less the bytes accepted since.
     byte_strikes: f64,
-    max_byte_strikes: f64,
     /// Attachments of the accepted packet still to come.
     attachments_due: usize,
     /// Attachments of a dropped packet still to drop.
@@ -76,24 +72,36 @@ pub(crate) struct InboundLimiter {
 }
 
 impl InboundLimiter {
-    pub(crate) fn new(messages_per_sec: u32, bytes_per_sec: usize, now: Instant) -> InboundLimiter {
-        let rate = f64::from(messages_per_sec.max(1));
-        let byte_rate = bytes_per_sec.max(1) as f64;
+    /// Full buckets at `now`.
+    pub(crate) fn new(limits: &InboundLimits, now: Instant) -> InboundLimiter {
         InboundLimiter {
-            messages: TokenBucket::new(rate, rate * 2.0, now),
-            bytes: TokenBucket::new(byte_rate, byte_rate * 2.0, now),
+            tokens: limits.burst(),
+            byte_tokens: limits.byte_burst(),
+            last: now,
             strikes: 0.0,
-            max_strikes: rate * 2.0,
             byte_strikes: 0.0,
-            max_byte_strikes: byte_rate * 2.0,
             attachments_due: 0,
             skip_binary: 0,
         }
     }
 
+    /// Refill both buckets for the time since the last refill.
+    fn refill(&mut self, limits: &InboundLimits, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * limits.rate).min(limits.burst());
+        self.byte_tokens = (self.byte_tokens + elapsed * limits.byte_rate).min(limits.byte_burst());
+    }
+
+    /// Take `n` bytes' tokens if there are as many (after a refill).
+    fn take_bytes(&mut self, limits: &InboundLimits, n: f64, now: Instant) -> bool {
+        self.refill(limits, now);
+        take(&mut self.byte_tokens, n)
+    }
+
     /// Judge a Socket.IO JSON text message (its header announces its attachments).
-    pub(crate) fn text(&mut self, text: &str, now: Instant) -> Verdict {
-        let verdict = self.message(text.len(), now);
+    pub(crate) fn text(&mut self, limits: &InboundLimits, text: &str, now: Instant) -> Verdict {
+        let verdict = self.message(limits, text.len(), now);
         let announced = announced_attachments(text);
         match verdict {
             Verdict::Accept => self.attachments_due = announced,
@@ -103,12 +111,17 @@ impl InboundLimiter {
     }
 
     /// Judge a whole packet that arrived as one binary message (the compact codec).
-    pub(crate) fn packet(&mut self, len: usize, now: Instant) -> Verdict {
-        self.message(len, now)
+    pub(crate) fn packet(&mut self, limits: &InboundLimits, len: usize, now: Instant) -> Verdict {
+        self.message(limits, len, now)
     }
 
     /// Judge a binary attachment of a JSON packet.
-    pub(crate) fn attachment(&mut self, len: usize, now: Instant) -> Verdict {
+    pub(crate) fn attachment(
+        &mut self,
+        limits: &InboundLimits,
+        len: usize,
+        now: Instant,
+    ) -> Verdict {
         if self.skip_binary > 0 {
             self.skip_binary -= 1;
             return Verdict::Drop;
@@ -118,35 +131,46 @@ impl InboundLimiter {
             return Verdict::Accept;
         }
         self.attachments_due -= 1;
-        if self.bytes.take(len as f64, now) {
+        if self.take_bytes(limits, len as f64, now) {
             self.byte_strikes = (self.byte_strikes - len as f64).max(0.0);
             return Verdict::Accept;
         }
         self.skip_binary = std::mem::take(&mut self.attachments_due);
-        match self.strike(len) {
+        match self.strike(limits, len) {
             Verdict::Disconnect => Verdict::Disconnect,
             _ => Verdict::DropPacket,
         }
     }
 
-    fn message(&mut self, len: usize, now: Instant) -> Verdict {
-        let ok = self.messages.take(1.0, now) & self.bytes.take(len as f64, now);
+    fn message(&mut self, limits: &InboundLimits, len: usize, now: Instant) -> Verdict {
+        self.refill(limits, now);
+        let ok = take(&mut self.tokens, 1.0) & take(&mut self.byte_tokens, len as f64);
         if ok {
             self.strikes = (self.strikes - 1.0).max(0.0);
             self.byte_strikes = (self.byte_strikes - len as f64).max(0.0);
             return Verdict::Accept;
         }
-        self.strike(len)
+        self.strike(limits, len)
     }
 
-    fn strike(&mut self, len: usize) -> Verdict {
+    fn strike(&mut self, limits: &InboundLimits, len: usize) -> Verdict {
         self.strikes += 1.0;
         self.byte_strikes += len as f64;
-        if self.strikes > self.max_strikes || self.byte_strikes > self.max_byte_strikes {
+        if self.strikes > limits.burst() || self.byte_strikes > limits.byte_burst() {
             Verdict::Disconnect
         } else {
             Verdict::Drop
         }
+    }
+}
+
+/// Take `n` tokens from a bucket holding `tokens`, if it holds as many.
+fn take(tokens: &mut f64, n: f64) -> bool {
+    if *tokens >= n {
+        *tokens -= n;
+        true
+    } else {
+        false
     }
 }
 
@@ -178,26 +202,70 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn bucket_refills_at_rate_up_to_burst() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(10.0, 20.0, t0);
-        for _ in 0..20 {
-            assert!(b.take(1.0, t0));
+    /// A connection's limiter with the limits it is judged against.
+    struct Judge {
+        limits: InboundLimits,
+        limiter: InboundLimiter,
+    }
+
+    impl Judge {
+        fn new(messages_per_sec: u32, bytes_per_sec: usize, now: Instant) -> Judge {
+            let limits = InboundLimits::new(messages_per_sec, bytes_per_sec);
+            Judge {
+                limiter: InboundLimiter::new(&limits, now),
+                limits,
+            }
         }
-        assert!(!b.take(1.0, t0));
-        assert!(b.take(1.0, t0 + Duration::from_millis(100)));
-        assert!(!b.take(1.0, t0 + Duration::from_millis(100)));
+
+        fn text(&mut self, text: &str, now: Instant) -> Verdict {
+            self.limiter.text(&self.limits, text, now)
+        }
+
+        fn packet(&mut self, len: usize, now: Instant) -> Verdict {
+            self.limiter.packet(&self.limits, len, now)
+        }
+
+        fn attachment(&mut self, len: usize, now: Instant) -> Verdict {
+            self.limiter.attachment(&self.limits, len, now)
+        }
+    }
+
+    #[test]
+    fn buckets_refill_at_their_rate_up_to_their_burst() {
+        let t0 = Instant::now();
+        let mut l = Judge::new(10, 1 << 20, t0);
+        for _ in 0..20 {
+            assert_eq!(l.packet(1, t0), Verdict::Accept);
+        }
+        assert_eq!(l.packet(1, t0), Verdict::Drop);
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(l.packet(1, t1), Verdict::Accept);
+        assert_eq!(l.packet(1, t1), Verdict::Drop);
         // A long pause refills only up to the burst.
+        let mut l = Judge::new(10, 1 << 20, t0);
         let later = t0 + Duration::from_secs(60);
-        let taken = (0..100).filter(|_| b.take(1.0, later)).count();
+        let taken = (0..40)
+            .filter(|_| l.packet(1, later) == Verdict::Accept)
+            .count();
         assert_eq!(taken, 20);
+        // Bytes alike: 100 B/s, a burst of 200 B, refilled by an attachment's refill too.
+        let mut l = Judge::new(1000, 100, t0);
+        assert_eq!(l.packet(200, t0), Verdict::Accept);
+        assert_eq!(
+            l.text("51-[\"a\",{}]", t0 + Duration::from_secs(1)),
+            Verdict::Accept
+        );
+        assert_eq!(
+            l.attachment(89, t0 + Duration::from_secs(1)),
+            Verdict::Accept
+        );
+        assert_eq!(l.packet(1, t0 + Duration::from_secs(1)), Verdict::Drop);
     }
 
     #[test]
     fn a_flood_is_dropped_then_disconnected() {
         let t0 = Instant::now();
-        let mut l = InboundLimiter::new(10, 1 << 20, t0);
+        let mut l = Judge::new(10, 1 << 20, t0);
         let verdicts: Vec<Verdict> = (0..100).map(|_| l.text("42[\"x\"]", t0)).collect();
         assert!(verdicts[..20].iter().all(|v| *v == Verdict::Accept));
         assert_eq!(verdicts[20], Verdict::Drop);
@@ -207,7 +275,7 @@ mod tests {
     #[test]
     fn a_steady_client_at_the_limit_is_never_cut() {
         let t0 = Instant::now();
-        let mut l = InboundLimiter::new(10, 1 << 20, t0);
+        let mut l = Judge::new(10, 1 << 20, t0);
         for i in 0..1000u64 {
             let now = t0 + Duration::from_millis(100 * i);
             assert_eq!(l.text("42[\"x\"]", now), Verdict::Accept);
@@ -217,7 +285,7 @@ mod tests {
     #[test]
     fn attachments_of_a_dropped_packet_are_dropped_with_it() {
         let t0 = Instant::now();
-        let mut l = InboundLimiter::new(1, 1 << 20, t0);
+        let mut l = Judge::new(1, 1 << 20, t0);
         assert_eq!(l.text("42[\"a\"]", t0), Verdict::Accept);
         assert_eq!(l.text("42[\"b\"]", t0), Verdict::Accept);
         assert_eq!(l.text("52-[\"c\",{},{}]", t0), Verdict::Drop);
@@ -230,8 +298,8 @@ mod tests {
     #[test]
     fn compact_packets_pay_message_and_byte_tokens_like_text() {
         let t0 = Instant::now();
-        let mut json = InboundLimiter::new(10, 1 << 20, t0);
-        let mut compact = InboundLimiter::new(10, 1 << 20, t0);
+        let mut json = Judge::new(10, 1 << 20, t0);
+        let mut compact = Judge::new(10, 1 << 20, t0);
         let json_ok = (0..1000)
             .filter(|_| json.text("42[\"x\",1]", t0) == Verdict::Accept)
             .count();
@@ -243,7 +311,7 @@ mod tests {
         // Sustained: both end in a disconnect.
         assert_eq!(compact.packet(9, t0), Verdict::Disconnect);
         // Bytes too: a packet over the byte burst is dropped.
-        let mut bytes = InboundLimiter::new(1000, 100, t0);
+        let mut bytes = Judge::new(1000, 100, t0);
         assert_eq!(bytes.packet(150, t0), Verdict::Accept);
         assert_eq!(bytes.packet(150, t0), Verdict::Drop);
     }
@@ -251,7 +319,7 @@ mod tests {
     #[test]
     fn an_attachment_over_the_byte_budget_drops_its_whole_packet() {
         let t0 = Instant::now();
-        let mut l = InboundLimiter::new(100, 1000, t0);
+        let mut l = Judge::new(100, 1000, t0);
         assert_eq!(l.text("53-[\"c\",{},{},{}]", t0), Verdict::Accept);
         assert_eq!(l.attachment(1500, t0), Verdict::Accept);
         assert_eq!(l.attachment(1500, t0), Verdict::DropPacket);
@@ -265,7 +333,7 @@ mod tests {
     fn a_few_huge_messages_over_the_byte_rate_disconnect_as_fast_as_many_small_ones() {
         let t0 = Instant::now();
         // 1 KiB/s: the burst is 2 KiB, and 2 KiB more dropped is abuse.
-        let mut l = InboundLimiter::new(1000, 1024, t0);
+        let mut l = Judge::new(1000, 1024, t0);
         let verdicts: Vec<Verdict> = (0..6).map(|_| l.packet(1000, t0)).collect();
         assert_eq!(
             verdicts,

@@ -11,6 +11,7 @@ use actix::{Arbiter, ArbiterHandle};
 use parking_lot::RwLock;
 
 use super::caps::{CapRefusal, ConnectionCaps};
+use super::limiter::InboundLimits;
 use super::metrics::EngineMetrics;
 use super::routes::SessionRoutes;
 use super::upper::Upper;
@@ -29,12 +30,16 @@ struct Registered {
 /// The Engine.IO side of one server.
 pub(crate) struct Engine {
     pub(crate) config: Arc<Config>,
+    /// The Engine.IO limits of `config`, shared by every session's protocol state.
+    pub(crate) session_config: Arc<tickwire_protocol::engineio::Config>,
     path: String,
     pub(crate) upper: Arc<dyn Upper>,
     sessions: RwLock<HashMap<SessionId, Registered>>,
     caps: ConnectionCaps,
     ws_ids: AtomicU64,
     pub(crate) metrics: Arc<EngineMetrics>,
+    /// The inbound limits every connection is judged against.
+    pub(crate) inbound: InboundLimits,
     /// The worker threads serving this server (each registers itself when it mounts it).
     workers: RwLock<Vec<(std::thread::ThreadId, ArbiterHandle)>>,
     /// Where the sessions of other nodes live, once a cluster that forwards is attached.
@@ -44,7 +49,12 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(config: Arc<Config>, path: String, upper: Arc<dyn Upper>) -> Engine {
         let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_ip);
+        let inbound = InboundLimits::new(
+            config.max_inbound_messages_per_sec,
+            config.max_inbound_bytes_per_sec,
+        );
         Engine {
+            session_config: Arc::new(config.engine),
             config,
             path,
             upper,
@@ -52,6 +62,7 @@ impl Engine {
             caps,
             ws_ids: AtomicU64::new(0),
             metrics: Arc::default(),
+            inbound,
             workers: RwLock::new(Vec::new()),
             routes: OnceLock::new(),
         }
