@@ -46,7 +46,10 @@ pub fn count_placeholders(value: &Value, attachments: usize) -> Result<usize, De
 #[derive(Debug, Default)]
 pub struct Reassembler {
     config: DecodeConfig,
-    pending: Option<(Packet, usize)>,
+    /// The packet waiting for its attachments, and how many it announced (boxed: a
+    /// connection holds a reassembler for its whole life, and most never see a binary
+    /// packet).
+    pending: Option<Box<(Packet, usize)>>,
 }
 
 impl Reassembler {
@@ -84,22 +87,24 @@ impl Reassembler {
             }
             return Ok(Some(packet));
         }
-        self.pending = Some((packet, expected));
+        self.pending = Some(Box::new((packet, expected)));
         Ok(None)
     }
 
     /// Feed a binary message.
     pub fn feed_binary(&mut self, bytes: Bytes) -> Result<Option<Packet>, DecodeError> {
-        let Some((packet, expected)) = self.pending.as_mut() else {
+        let Some(pending) = self.pending.as_mut() else {
             return Err(DecodeError::UnexpectedBinary);
         };
+        let (packet, expected) = &mut **pending;
         packet.attachments.push(bytes);
         if packet.attachments.len() < *expected {
             return Ok(None);
         }
-        let Some((packet, expected)) = self.pending.take() else {
+        let Some(pending) = self.pending.take() else {
             return Err(DecodeError::UnexpectedBinary);
         };
+        let (packet, expected) = *pending;
         if let Some(data) = &packet.data {
             count_placeholders(data, expected)?;
         }

@@ -1,7 +1,7 @@
 //! Acks: [`AckSender`] answers a client's ack request; [`PendingAcks`] holds the answers a
 //! socket awaits from its client, bounded by `max_pending_acks`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -14,9 +14,11 @@ use super::payload::Payload;
 use super::socket::Socket;
 use crate::engine::Class;
 
-/// The acks one socket awaits from its client, by ack id.
+/// The acks one socket awaits from its client, by ack id (a tree: no hasher state to carry
+/// per socket, and the client picks the ids it answers with, so lookups stay logarithmic
+/// whatever it sends).
 #[derive(Default)]
-pub(crate) struct PendingAcks(Mutex<HashMap<u64, oneshot::Sender<Payload>>>);
+pub(crate) struct PendingAcks(Mutex<BTreeMap<u64, oneshot::Sender<Payload>>>);
 
 impl PendingAcks {
     /// Await the ack `id`, unless `max` are awaited already.

@@ -276,3 +276,17 @@ impl SessionHandler for SioSession {
         }
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// Every connection holds its Socket.IO session, boxed, for its life: up to 128 bytes
+    /// it takes the allocator's 128-byte class, past that 160 or more (benches/README, "Idle
+    /// memory, byte by byte").
+    #[test]
+    fn the_session_stays_in_its_size_class() {
+        let size = std::mem::size_of::<SioSession>();
+        assert!(size <= 128, "a Socket.IO session is {size} bytes");
+    }
+}

@@ -1,7 +1,7 @@
 //! [`Socket`]: a client's connection to one namespace, the handle user code holds.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -64,12 +64,13 @@ pub(crate) struct SocketInner {
     state: Mutex<State>,
     handlers: RwLock<ByName<ErasedHandler>>,
     any_handler: RwLock<Option<ErasedHandler>>,
-    disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
-    /// Runtime hooks (e.g. a match seat), replaced and removed by key.
-    /// (A list: a socket holds one per match it plays, and none when idle.)
-    disconnect_hooks: Mutex<Vec<(u64, DisconnectHandler)>>,
-    /// The rooms it joined, its own room apart (see `own_room`).
-    pub(crate) rooms: Mutex<HashSet<String>>,
+    /// What runs once on disconnect: the user's handlers (no key), then the runtime's
+    /// hooks (e.g. a match seat), replaced and removed by key. A list: a socket holds one
+    /// hook per match it plays, and an idle one holds none.
+    disconnect: Mutex<Vec<(Option<u64>, DisconnectHandler)>>,
+    /// The rooms it joined, its own room apart (see `own_room`). A tree: no hasher state to
+    /// carry per socket, and a socket's rooms are few and bounded.
+    pub(crate) rooms: Mutex<BTreeSet<String>>,
     /// Whether it is in its own room, the one named by its id. That room is implicit (the
     /// namespace's index finds the socket by its id): an idle socket keeps no entry for it.
     pub(crate) own_room: AtomicBool,
@@ -136,9 +137,8 @@ impl Socket {
                 }),
                 handlers: RwLock::default(),
                 any_handler: RwLock::new(None),
-                disconnect_handlers: Mutex::new(Vec::new()),
-                disconnect_hooks: Mutex::new(Vec::new()),
-                rooms: Mutex::new(HashSet::new()),
+                disconnect: Mutex::new(Vec::new()),
+                rooms: Mutex::new(BTreeSet::new()),
                 own_room: AtomicBool::new(true),
                 acks: PendingAcks::default(),
                 extensions: Extensions::default(),
@@ -235,8 +235,8 @@ impl Socket {
 
     /// Run `handler` once when the socket disconnects, with the reason.
     pub fn on_disconnect(&self, handler: impl FnOnce(Socket, DisconnectReason) + Send + 'static) {
-        let mut handlers = self.inner.disconnect_handlers.lock();
-        handlers.push(Box::new(handler));
+        let mut handlers = self.inner.disconnect.lock();
+        handlers.push((None, Box::new(handler)));
     }
 
     /// Emit `event` with one argument to this client.
@@ -447,19 +447,19 @@ impl Socket {
     ) -> bool {
         // `close` marks the socket disconnected before it takes the hooks: either it runs
         // this one, or this call sees it disconnected.
-        let mut hooks = self.inner.disconnect_hooks.lock();
+        let mut hooks = self.inner.disconnect.lock();
         if !self.connected() {
             return false;
         }
-        hooks.retain(|(k, _)| *k != key);
-        hooks.push((key, Box::new(hook)));
+        hooks.retain(|(k, _)| *k != Some(key));
+        hooks.push((Some(key), Box::new(hook)));
         true
     }
 
     /// Remove the hook stored under `key`.
     pub(crate) fn clear_disconnect_hook(&self, key: u64) {
-        let mut hooks = self.inner.disconnect_hooks.lock();
-        hooks.retain(|(k, _)| *k != key);
+        let mut hooks = self.inner.disconnect.lock();
+        hooks.retain(|(k, _)| *k != Some(key));
         if hooks.is_empty() {
             *hooks = Vec::new();
         }
@@ -672,7 +672,9 @@ impl Socket {
                 let _ = self.inner.conn.send(&frames, Class::Control);
             }
         }
-        let mut rooms: Vec<String> = self.inner.rooms.lock().drain().collect();
+        let mut rooms: Vec<String> = std::mem::take(&mut *self.inner.rooms.lock())
+            .into_iter()
+            .collect();
         self.inner.ns.remove_socket(&self.inner.id, &rooms);
         if self.in_own_room() {
             rooms.insert(0, self.inner.id.to_string());
@@ -683,14 +685,12 @@ impl Socket {
             }
         }
         self.inner.acks.clear();
-        let handlers: Vec<DisconnectHandler> =
-            std::mem::take(&mut *self.inner.disconnect_handlers.lock());
-        for handler in handlers {
+        let (handlers, hooks): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *self.inner.disconnect.lock())
+                .into_iter()
+                .partition(|(key, _)| key.is_none());
+        for (_, handler) in handlers.into_iter().chain(hooks) {
             handler(self.clone(), reason);
-        }
-        let hooks = std::mem::take(&mut *self.inner.disconnect_hooks.lock());
-        for (_, hook) in hooks {
-            hook(self.clone(), reason);
         }
         self.inner.handlers.write().clear();
         *self.inner.any_handler.write() = None;
@@ -729,5 +729,19 @@ impl VolatileEmitter<'_> {
         let s = self.socket;
         let frames = encode_event(s.encodes(), s.codec(), s.inner.ns.name(), event, data, None)?;
         s.send_frames(&frames, Class::Volatile)
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// Every connected socket holds one of these for its life, behind an `Arc` (16 bytes
+    /// of counts): up to 368 bytes it takes the allocator's 384-byte class, past that 448
+    /// (benches/README, "Idle memory, byte by byte").
+    #[test]
+    fn a_socket_stays_in_its_size_class() {
+        let size = std::mem::size_of::<SocketInner>();
+        assert!(size <= 368, "a socket is {size} bytes");
     }
 }
