@@ -36,11 +36,13 @@ struct Ws {
     link: Arc<WsLink>,
 }
 
-/// What a connection actor starts with: the request that opened the session, for the
-/// protocol above, and the websocket it opened on, if it did.
+/// What a connection actor starts with: the request that opened the session and the
+/// session's handle, for the protocol above, and the websocket it opened on, if it did.
 struct Starting {
     request: RequestInfo,
     ws: Option<Ws>,
+    /// The session's handle, for the protocol above.
+    handle: ConnHandle,
 }
 
 pub(crate) struct Connection {
@@ -91,15 +93,24 @@ impl Connection {
         engine.metrics.connections_opened.inc();
         let limiter = InboundLimiter::new(&engine.inbound, Instant::now());
         let session = Session::new(engine.session_config.clone(), transport, Instant::now());
+        // The context comes first, for the address: the handle the actor starts its
+        // protocol above with is the one the caller gets, so both share one sender.
+        let ctx = Context::new();
+        let handle = ConnHandle {
+            addr: Arc::new(ctx.address()),
+            outbox: outbox.clone(),
+            codec,
+        };
         let actor = Connection {
             sid,
             engine: engine.clone(),
             session,
-            outbox: outbox.clone(),
+            outbox,
             handler: None,
             starting: Some(Box::new(Starting {
                 request,
                 ws: ws.map(|(id, link)| Ws { id, link }),
+                handle: handle.clone(),
             })),
             active_ws: None,
             probe: None,
@@ -111,20 +122,8 @@ impl Connection {
             codec,
             limiter,
         };
-        let addr = actor.start();
-        ConnHandle {
-            addr,
-            outbox,
-            codec,
-        }
-    }
-
-    fn conn_handle(&self, ctx: &Context<Self>) -> ConnHandle {
-        ConnHandle {
-            addr: ctx.address(),
-            outbox: self.outbox.clone(),
-            codec: self.codec,
-        }
+        ctx.run(actor);
+        handle
     }
 
     /// Run what the session decided: control packets out, events in, the next deadline.
@@ -488,9 +487,12 @@ impl Actor for Connection {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(CONNECTION_MAILBOX);
         self.engine.metrics.actor_started();
-        let handle = self.conn_handle(ctx);
         if let Some(starting) = self.starting.take() {
-            let Starting { request, ws } = *starting;
+            let Starting {
+                request,
+                ws,
+                handle,
+            } = *starting;
             self.handler = Some(self.engine.upper.open(handle, request));
             if let Some(ws) = ws {
                 self.active_ws = Some(ws.id);

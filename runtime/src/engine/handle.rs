@@ -14,7 +14,11 @@ use super::Codec;
 /// session.
 #[derive(Clone)]
 pub(crate) struct ConnHandle {
-    pub(crate) addr: Addr<Connection>,
+    /// The actor's address, one for every holder of the session (the server's registry,
+    /// its Socket.IO session, its sockets): a clone of an actix address allocates a sender
+    /// of its own, and every connection would carry one per holder. Whoever needs a sender
+    /// of its own (the websocket, which waits on a full mailbox) clones the address inside.
+    pub(crate) addr: Arc<Addr<Connection>>,
     pub(crate) outbox: Arc<Outbox>,
     /// The codec the session chose at its handshake.
     pub(crate) codec: Codec,

@@ -51,7 +51,7 @@ pub(super) fn handshake(
 /// Tells the connection when a parked GET ends: answered, or dropped without an answer
 /// (the client went away).
 struct ParkGuard {
-    addr: actix::Addr<Connection>,
+    addr: Arc<actix::Addr<Connection>>,
     answered: bool,
 }
 

@@ -129,7 +129,7 @@ pub(super) fn start(
         ws_id,
         link,
         handle.outbox.clone(),
-        handle.addr.clone(),
+        actix::Addr::clone(&handle.addr),
         server,
     );
     server.register(sid, handle, ip);
@@ -150,7 +150,13 @@ pub(super) async fn probe(server: &Arc<Engine>, handle: ConnHandle) -> WsCore {
         // handshake and close this websocket at once; the session's own transport goes on.
         link.close();
     }
-    WsCore::new(ws_id, link, handle.outbox, handle.addr, server)
+    WsCore::new(
+        ws_id,
+        link,
+        handle.outbox,
+        actix::Addr::clone(&handle.addr),
+        server,
+    )
 }
 
 fn respond(response: &mut actix_http::ResponseBuilder, ws: WsBody) -> HttpResponse {
