@@ -121,8 +121,9 @@ struct State {
     /// bytes: a producer that finds nothing queued writes straight to it.
     wire: Option<Wire>,
     /// What a direct write left unwritten (the rest of its frames, framed): the task writes
-    /// it before anything else.
-    spill: Option<Box<[u8]>>,
+    /// it before anything else. Boxed once more, so that the field is one pointer: it is
+    /// rarely set, and every connection carries it.
+    spill: Option<Box<Box<[u8]>>>,
 }
 
 impl State {
@@ -265,7 +266,7 @@ impl Outbox {
             Written::Part(n, rest) => {
                 self.stats.bytes_out.inc_by(n as u64);
                 // The task writes the rest first, and keeps the wire until it is out.
-                st.spill = Some(rest);
+                st.spill = Some(Box::new(rest));
                 st.wire = None;
                 Some(st.consumer())
             }
@@ -287,7 +288,7 @@ impl Outbox {
     pub(crate) fn reclaim_wire(&self) -> Option<Box<[u8]>> {
         let mut st = self.state.lock();
         st.wire = None;
-        st.spill.take()
+        st.spill.take().map(|rest| *rest)
     }
 
     fn wake(&self, wake: Wake) {
@@ -477,6 +478,16 @@ fn take_frames(st: &mut State, max_bytes: usize, polling: bool) -> Vec<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every connection holds its outbox behind an `Arc` (16 bytes of counts) for its life:
+    /// up to 144 bytes it takes the allocator's 160-byte class, past that 192
+    /// (benches/README, "Idle memory, byte by byte").
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_outbox_stays_in_its_size_class() {
+        let size = std::mem::size_of::<Outbox>();
+        assert!(size <= 144, "an outbox is {size} bytes");
+    }
 
     fn text(s: &str) -> Frame {
         Frame::Text(ByteString::from(s.to_owned()))
