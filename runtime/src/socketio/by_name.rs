@@ -8,6 +8,10 @@
 //! list is bounded by configuration: a connection's namespaces by the server's
 //! (`Config::max_dynamic_namespaces` plus the static ones), a socket's events by its code.
 
+/// Up to this many entries a list grows by one at a time (each connection holds its lists
+/// for its life); past it, as a `Vec` does.
+const EXACT_UP_TO: usize = 8;
+
 /// Values by name, at most one per name, in insertion order.
 #[derive(Debug)]
 pub(crate) struct ByName<V> {
@@ -27,7 +31,14 @@ impl<V> ByName<V> {
     pub(crate) fn insert(&mut self, name: &str, value: V) {
         match self.entries.iter_mut().find(|(n, _)| &**n == name) {
             Some((_, slot)) => *slot = value,
-            None => self.entries.push((name.into(), value)),
+            None => {
+                if self.entries.len() < EXACT_UP_TO {
+                    // Room for this one alone: a `Vec` would make room for four at once,
+                    // and most connections keep one socket, most sockets a few handlers.
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.push((name.into(), value));
+            }
         }
     }
 
