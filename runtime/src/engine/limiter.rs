@@ -93,12 +93,6 @@ impl InboundLimiter {
         self.byte_tokens = (self.byte_tokens + elapsed * limits.byte_rate).min(limits.byte_burst());
     }
 
-    /// Take `n` bytes' tokens if there are as many (after a refill).
-    fn take_bytes(&mut self, limits: &InboundLimits, n: f64, now: Instant) -> bool {
-        self.refill(limits, now);
-        take(&mut self.byte_tokens, n)
-    }
-
     /// Judge a Socket.IO JSON text message (its header announces its attachments).
     pub(crate) fn text(&mut self, limits: &InboundLimits, text: &str, now: Instant) -> Verdict {
         let verdict = self.message(limits, text.len(), now);
@@ -131,7 +125,8 @@ impl InboundLimiter {
             return Verdict::Accept;
         }
         self.attachments_due -= 1;
-        if self.take_bytes(limits, len as f64, now) {
+        self.refill(limits, now);
+        if take(&mut self.byte_tokens, len as f64) {
             self.byte_strikes = (self.byte_strikes - len as f64).max(0.0);
             return Verdict::Accept;
         }
