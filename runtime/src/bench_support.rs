@@ -1,6 +1,8 @@
 //! Hooks for the benchmarks (feature `bench-internals`): the runtime's own fan-out path
 //! without sockets, so it can be timed in a loop.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use tickwire_protocol::engineio::TransportKind;
 
@@ -11,7 +13,7 @@ use crate::socketio::{EncodeCounters, EncodeOnce};
 /// compact codec, as a match room holds them.
 #[derive(Debug)]
 pub struct MixedMembers {
-    members: Vec<(Codec, Outbox)>,
+    members: Vec<(Codec, Arc<Outbox>)>,
     encodes: EncodeCounters,
 }
 
@@ -20,11 +22,11 @@ impl MixedMembers {
     pub fn new(json: usize, compact: usize) -> MixedMembers {
         let config = crate::Config::default();
         let outbox = || {
-            Outbox::new(
+            Arc::new(Outbox::new(
                 TransportKind::WebSocket,
                 config.max_buffered_bytes,
                 Default::default(),
-            )
+            ))
         };
         let members = std::iter::repeat_n(Codec::Json, json)
             .chain(std::iter::repeat_n(Codec::Compact, compact))

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use redis::Client;
@@ -16,7 +16,10 @@ use super::node::ClusterNode;
 use super::node_dialect::{self, Channels};
 use super::node_registry::{check_advertised, NodeRegistry};
 use crate::link::redis::{numsub, resubscribe, NotQueued, Publisher};
-use crate::socketio::{Namespaces, SendError, SocketIo};
+use crate::socketio::{Cork, Namespaces, SendError, SocketIo};
+
+/// Most messages already received that the reader applies under one [`Cork`].
+const READ_BATCH: usize = 64;
 
 fn not_published(e: NotQueued) -> SendError {
     SendError::Cluster(e.to_string())
@@ -504,7 +507,16 @@ pub(crate) async fn read_loop(
             let Some(namespaces) = namespaces.upgrade() else {
                 return;
             };
+            // What arrived with it is applied under the same cork: a burst of broadcasts
+            // reaches each socket in one write.
+            let _cork = Cork::new();
             super::apply::apply(&namespaces, &node, message.get_payload_bytes());
+            for _ in 1..READ_BATCH {
+                let Some(Some(message)) = messages.next().now_or_never() else {
+                    break;
+                };
+                super::apply::apply(&namespaces, &node, message.get_payload_bytes());
+            }
         }
         let resubscribed = resubscribe(&namespaces, |_| subscribe(&client, &channels)).await;
         let Some(resubscribed) = resubscribed else {

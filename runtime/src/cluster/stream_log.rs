@@ -37,8 +37,8 @@ use super::node_dialect::split_event;
 use super::stream_entry::{self, Body, Entry};
 use super::stream_session::{self, Skip, StoredSession};
 use crate::socketio::{
-    encode_payload_event, frames_cost, Codec, Frame, Namespace, Namespaces, Payload, ResumeGuard,
-    SendError, SessionRecord, SharedRecovery, SharedRestore, SharedRestored, Targets,
+    encode_payload_event, frames_cost, Codec, Cork, Frame, Namespace, Namespaces, Payload,
+    ResumeGuard, SendError, SessionRecord, SharedRecovery, SharedRestore, SharedRestored, Targets,
 };
 
 /// An entry's fields as Redis returned them.
@@ -843,6 +843,8 @@ async fn read_loop(
                 match reply {
                     Ok(reply) => {
                         backoff = Duration::from_millis(50);
+                        // One write per socket for the whole batch read.
+                        let _cork = Cork::new();
                         for (id, fields) in read_entries(reply) {
                             match stream_entry::decode(&fields) {
                                 Ok(entry) => node.apply(&id, entry, &mut seen),

@@ -20,6 +20,7 @@ use tickwire_protocol::engineio::{
     payload, CloseReason, Event, Packet, RequestError, Session, TransportKind,
 };
 
+use super::cork::Cork;
 use super::handle::cut_slow_consumer;
 use super::limiter::{InboundLimiter, Verdict};
 use super::outbox::{Class, Farewell, Frame, Outbox};
@@ -319,6 +320,8 @@ impl Connection {
     }
 
     fn on_ws(&mut self, msg: WsIn, ctx: &mut Context<Self>) {
+        // What the message's handling sends to any websocket leaves in one write per socket.
+        let _cork = Cork::new();
         let now = Instant::now();
         self.session.handle_timeout(now);
         let from_probe = self.probe.as_ref().map(|p| p.id) == Some(msg.ws);

@@ -21,6 +21,7 @@
 
 mod caps;
 mod connection;
+mod cork;
 mod echo;
 #[cfg(feature = "redis")]
 mod forward;
@@ -44,6 +45,8 @@ pub use headers::Headers;
 pub use server::Server;
 pub use tls::{TlsConfig, TlsError};
 
+#[cfg(feature = "redis")]
+pub(crate) use cork::Cork;
 pub(crate) use echo::Echo;
 pub(crate) use handle::ConnHandle;
 pub(crate) use http::configure;

@@ -24,14 +24,17 @@
 //! socket, on its own thread, whatever their class: a match's tick reaches each member in one
 //! `writev`, with no wake-up of the member's task. What the socket does not take goes to the
 //! task (the unwritten rest of a frame first, then the queue), so the stream keeps its order.
+//! Under a [`Cork`](super::cork::Cork) those frames are queued instead, and written in one
+//! go when the cork is dropped.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use super::cork;
 use super::metrics::OutboxCounters;
-use super::websocket::{Wire, Written};
+use super::websocket::{Wire, Written, MAX_FRAMES};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -124,6 +127,8 @@ struct State {
     /// it before anything else. Boxed once more, so that the field is one pointer: it is
     /// rarely set, and every connection carries it.
     spill: Option<Box<Box<[u8]>>>,
+    /// A thread's cork holds what is queued: it writes it when it is dropped.
+    corked: bool,
 }
 
 impl State {
@@ -200,6 +205,7 @@ impl Outbox {
                 ws_waker: None,
                 wire: None,
                 spill: None,
+                corked: false,
             }),
             notify: Notify::new(),
             max_bytes,
@@ -210,33 +216,36 @@ impl Outbox {
     }
 
     /// Queue `frames` as one unit (a packet and its attachments stay together and in order).
-    pub(crate) fn push(&self, frames: &[Frame], class: Class) -> Result<(), Overflow> {
+    pub(crate) fn push(self: &Arc<Self>, frames: &[Frame], class: Class) -> Result<(), Overflow> {
         let size = cost(frames);
         let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
                 return Ok(());
             }
-            if let Some(wake) = self.write_through(&mut st, frames) {
-                drop(st);
-                self.wake(wake);
-                return Ok(());
-            }
-            match class {
-                Class::Protocol => {}
-                Class::Control | Class::Reliable => {
-                    if st.bytes + size > self.max_bytes {
-                        return Err(Overflow);
-                    }
+            let corked = self.corks(&mut st, size);
+            if !corked {
+                if let Some(wake) = self.write_through(&mut st, frames) {
+                    drop(st);
+                    self.wake(wake);
+                    return Ok(());
                 }
-                Class::Volatile => {
-                    let writable = match st.transport {
-                        TransportKind::Polling => st.poll_parked && st.queue.is_empty(),
-                        TransportKind::WebSocket => st.queue.is_empty(),
-                    };
-                    if !writable {
-                        self.stats.dropped_volatile.fetch_add(1, Ordering::Relaxed);
-                        return Ok(());
+                match class {
+                    Class::Protocol => {}
+                    Class::Control | Class::Reliable => {
+                        if st.bytes + size > self.max_bytes {
+                            return Err(Overflow);
+                        }
+                    }
+                    Class::Volatile => {
+                        let writable = match st.transport {
+                            TransportKind::Polling => st.poll_parked && st.queue.is_empty(),
+                            TransportKind::WebSocket => st.queue.is_empty(),
+                        };
+                        if !writable {
+                            self.stats.dropped_volatile.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
                     }
                 }
             }
@@ -245,10 +254,75 @@ impl Outbox {
                 latest: None,
             }));
             st.bytes += size;
+            if corked {
+                return Ok(());
+            }
             st.consumer()
         };
         self.wake(wake);
         Ok(())
+    }
+
+    /// Whether frames costing `size` that would go straight to the lent wire are held for
+    /// this thread's [`Cork`](super::cork::Cork) instead (or for another thread's that holds
+    /// this queue already). Never past the byte budget: what is held is written first.
+    fn corks(self: &Arc<Self>, st: &mut State, size: usize) -> bool {
+        if st.wire.is_none() || st.transport != TransportKind::WebSocket {
+            return false;
+        }
+        if st.bytes + size > self.max_bytes {
+            let wake = self.write_held(st);
+            self.wake(wake);
+            return false;
+        }
+        if !st.corked {
+            if !cork::hold(self) {
+                return false;
+            }
+            st.corked = true;
+        }
+        true
+    }
+
+    /// The cork that held this queue is dropped: write what it held.
+    pub(super) fn uncork(&self) {
+        let wake = {
+            let mut st = self.state.lock();
+            st.corked = false;
+            self.write_held(&mut st)
+        };
+        self.wake(wake);
+    }
+
+    /// Write what is queued straight to the lent wire, up to [`MAX_FRAMES`] frames a system
+    /// call: who to wake for what the socket did not take.
+    fn write_held(&self, st: &mut State) -> Wake {
+        while !st.queue.is_empty() {
+            let Some(wire) = st.wire.as_ref() else {
+                break;
+            };
+            let count = st.queue.len().min(MAX_FRAMES);
+            let written = wire.write(st.queue.range(..count).map(|entry| &entry.frame));
+            let (n, rest) = match written {
+                Written::All(n) => (n, None),
+                Written::Part(n, rest) => (n, Some(rest)),
+                Written::Nothing => break,
+            };
+            self.stats.bytes_out.inc_by(n as u64);
+            for entry in st.queue.drain(..count) {
+                st.bytes = st.bytes.saturating_sub(entry.frame.len() + ENTRY_OVERHEAD);
+            }
+            if let Some(rest) = rest {
+                st.spill = Some(Box::new(rest));
+                st.wire = None;
+            }
+        }
+        if st.queue.is_empty() && st.spill.is_none() {
+            // As when the task drains it: an idle connection holds no queue memory.
+            st.queue = VecDeque::new();
+            return Wake::Nobody;
+        }
+        st.consumer()
     }
 
     /// Write `frames` straight to the lent wire if nothing is queued before them: who to wake
@@ -258,7 +332,7 @@ impl Outbox {
         if !st.queue.is_empty() || st.transport != TransportKind::WebSocket {
             return None;
         }
-        match st.wire.as_ref()?.write(frames) {
+        match st.wire.as_ref()?.write(frames.iter()) {
             Written::All(n) => {
                 self.stats.bytes_out.inc_by(n as u64);
                 Some(Wake::Nobody)
@@ -302,16 +376,19 @@ impl Outbox {
     /// Queue the newest state for `key` (latest class): an older frame of the same key that
     /// is still queued is dropped, so a lagging client skips stale snapshots instead of
     /// queuing them. Never refused; at most one frame per key is ever queued.
-    pub(crate) fn push_latest(&self, key: u64, frame: Frame) {
+    pub(crate) fn push_latest(self: &Arc<Self>, key: u64, frame: Frame) {
         let wake = {
             let mut st = self.state.lock();
             if st.closed.is_some() {
                 return;
             }
-            if let Some(wake) = self.write_through(&mut st, std::slice::from_ref(&frame)) {
-                drop(st);
-                self.wake(wake);
-                return;
+            let corked = self.corks(&mut st, frame.len() + ENTRY_OVERHEAD);
+            if !corked {
+                if let Some(wake) = self.write_through(&mut st, std::slice::from_ref(&frame)) {
+                    drop(st);
+                    self.wake(wake);
+                    return;
+                }
             }
             if let Some(pos) = st.queue.iter().rposition(|e| e.latest == Some(key)) {
                 if let Some(old) = st.queue.remove(pos) {
@@ -324,6 +401,9 @@ impl Outbox {
                 frame,
                 latest: Some(key),
             });
+            if corked {
+                return;
+            }
             st.consumer()
         };
         self.wake(wake);
@@ -500,7 +580,11 @@ mod tests {
 
     #[test]
     fn control_and_reliable_frames_share_the_byte_budget_and_protocol_frames_are_exempt() {
-        let outbox = Outbox::new(TransportKind::WebSocket, budget(2, 2), Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            budget(2, 2),
+            Default::default(),
+        ));
         assert!(outbox
             .push(&[text("4a"), text("4b")], Class::Reliable)
             .is_ok());
@@ -514,14 +598,22 @@ mod tests {
 
     #[test]
     fn byte_budget_is_enforced() {
-        let outbox = Outbox::new(TransportKind::WebSocket, budget(1, 4), Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            budget(1, 4),
+            Default::default(),
+        ));
         assert!(outbox.push(&[text("4abc")], Class::Reliable).is_ok());
         assert_eq!(outbox.push(&[text("4abc")], Class::Reliable), Err(Overflow));
     }
 
     #[test]
     fn empty_frames_still_cost_their_entry() {
-        let outbox = Outbox::new(TransportKind::WebSocket, budget(10, 0), Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            budget(10, 0),
+            Default::default(),
+        ));
         let empty = Frame::Binary(Bytes::new());
         let taken = (0..100)
             .take_while(|_| {
@@ -535,7 +627,11 @@ mod tests {
 
     #[test]
     fn a_burst_within_the_budget_is_never_refused_whatever_its_packet_count() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 8 << 20, Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            8 << 20,
+            Default::default(),
+        ));
         for i in 0..10_000 {
             let frame = text(&format!("42[\"n\",{i}]"));
             assert!(outbox.push(&[frame], Class::Reliable).is_ok(), "packet {i}");
@@ -545,7 +641,11 @@ mod tests {
 
     #[test]
     fn volatile_is_dropped_when_not_writable() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 1 << 20, Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            1 << 20,
+            Default::default(),
+        ));
         assert!(outbox.push(&[text("4a")], Class::Volatile).is_ok());
         assert!(outbox.push(&[text("4b")], Class::Volatile).is_ok());
         assert_eq!(outbox.depth().0, 1);
@@ -554,7 +654,11 @@ mod tests {
 
     #[test]
     fn latest_keeps_only_the_newest_frame_per_key_and_order_of_others() {
-        let outbox = Outbox::new(TransportKind::WebSocket, 1 << 20, Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            1 << 20,
+            Default::default(),
+        ));
         outbox.push_latest(7, text("4s1"));
         outbox.push(&[text("4e1")], Class::Reliable).ok();
         outbox.push_latest(9, text("4other"));
@@ -577,7 +681,11 @@ mod tests {
 
     #[actix_rt::test]
     async fn poll_batches_respect_byte_budget_and_farewell() {
-        let outbox = Outbox::new(TransportKind::Polling, 1 << 20, Default::default());
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::Polling,
+            1 << 20,
+            Default::default(),
+        ));
         outbox
             .push(&[text("4aaaa"), text("4bbbb")], Class::Reliable)
             .ok();

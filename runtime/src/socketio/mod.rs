@@ -60,6 +60,9 @@ pub use tickwire_protocol::Codec;
 
 #[cfg(feature = "redis")]
 pub(crate) use crate::engine::cost as frames_cost;
+/// The cluster's readers apply what they read at once under one cork: one write per socket.
+#[cfg(feature = "redis")]
+pub(crate) use crate::engine::Cork;
 pub(crate) use crate::engine::{Frame, SessionRoutes};
 pub(crate) use adapter::{Adapter, EncodedBroadcast, SocketDescription, Targets};
 #[cfg(feature = "redis")]

@@ -36,7 +36,9 @@ mod wire;
 pub(crate) use link::WsLink;
 pub(crate) use raw::take_over;
 pub(crate) use stream::{SharedTcp, WsStream};
-pub(crate) use wire::{Wire, Written};
+#[cfg(test)]
+pub(crate) use wire::tests::{frames_read, wire_pair};
+pub(crate) use wire::{Wire, Written, MAX_FRAMES};
 
 use std::sync::Arc;
 

@@ -22,9 +22,9 @@ use actix_rt::net::TcpStream;
 use super::super::outbox::Frame;
 use super::frame::header;
 
-/// The most frames one direct write carries (a packet and its binary attachments); longer
-/// units are queued for the task.
-const MAX_FRAMES: usize = 4;
+/// The most frames one direct write carries (a packet and its binary attachments, or what a
+/// [`Cork`](super::super::cork::Cork) held); longer units are queued for the task.
+pub(crate) const MAX_FRAMES: usize = 16;
 
 /// A plain-TCP websocket's socket, shared between its task and the producers it is lent to.
 #[derive(Debug, Clone)]
@@ -44,12 +44,18 @@ pub(crate) enum Written {
 
 impl Wire {
     /// Write `frames` as websocket frames in one system call, without waiting.
-    pub(crate) fn write(&self, frames: &[Frame]) -> Written {
-        if frames.len() > MAX_FRAMES {
+    pub(crate) fn write<'a, I>(&self, frames: I) -> Written
+    where
+        I: IntoIterator<Item = &'a Frame>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let frames = frames.into_iter();
+        let count = frames.len();
+        if count > MAX_FRAMES {
             return Written::Nothing;
         }
         let mut headers = [([0u8; 10], 0usize); MAX_FRAMES];
-        for (frame, slot) in frames.iter().zip(headers.iter_mut()) {
+        for (frame, slot) in frames.clone().zip(headers.iter_mut()) {
             *slot = match frame {
                 Frame::Text(text) => header(OpCode::Text, text.len()),
                 Frame::Binary(bytes) => header(OpCode::Binary, bytes.len()),
@@ -57,7 +63,7 @@ impl Wire {
         }
         let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
         let mut total = 0;
-        for (i, (frame, (head, len))) in frames.iter().zip(headers.iter()).enumerate() {
+        for (i, (frame, (head, len))) in frames.zip(headers.iter()).enumerate() {
             let payload: &[u8] = match frame {
                 Frame::Text(text) => text.as_bytes(),
                 Frame::Binary(bytes) => bytes,
@@ -66,7 +72,7 @@ impl Wire {
             slices[2 * i + 1] = IoSlice::new(payload);
             total += len + payload.len();
         }
-        let slices = &slices[..2 * frames.len()];
+        let slices = &slices[..2 * count];
         if total <= GATHER {
             // Small units (a snapshot, an ack) go out as one buffer: `send` costs the kernel
             // less than `writev`, and the copy is cheaper than the difference.
@@ -119,7 +125,7 @@ fn rest(slices: &[IoSlice<'_>], mut written: usize) -> Box<[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use actix_http::ws::Parser;
     use bytes::{Bytes, BytesMut};
@@ -141,7 +147,7 @@ mod tests {
     }
 
     /// What a client receives on `client` until the server end closes, as (opcode, payload).
-    async fn frames_read(mut client: tokio::net::TcpStream) -> Vec<(OpCode, Vec<u8>)> {
+    pub(crate) async fn frames_read(mut client: tokio::net::TcpStream) -> Vec<(OpCode, Vec<u8>)> {
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         let mut buf = BytesMut::from(&got[..]);
@@ -164,6 +170,12 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         server.writable().await.unwrap();
         (server, client)
+    }
+
+    /// A wire lent by a websocket on loopback, and the client's end.
+    pub(crate) async fn wire_pair() -> (Wire, tokio::net::TcpStream) {
+        let (server, client) = pair().await;
+        (Wire(Arc::new(server)), client)
     }
 
     /// Write all of `bytes` on `socket`, as the websocket's task does.
@@ -194,11 +206,11 @@ mod tests {
 
         let (server, client) = pair().await;
         let wire = Wire(Arc::new(server));
-        let outbox = Outbox::new(
+        let outbox = Arc::new(Outbox::new(
             tickwire_protocol::engineio::TransportKind::WebSocket,
             64 << 20,
             Default::default(),
-        );
+        ));
         let frame = |i: usize| Frame::Binary(Bytes::from(vec![i as u8; size]));
         outbox.lend_wire(&wire);
         // Nothing reads yet: the kernel's buffers fill, then frames queue.
