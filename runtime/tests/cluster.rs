@@ -727,6 +727,70 @@ async fn broadcasts_published_as_the_publisher_moves_to_the_worker_arrive_whole_
 
 #[actix_rt::test]
 #[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
+async fn broadcasts_received_as_the_reader_moves_to_the_worker_arrive_once_in_order() {
+    let redis = Redis::start();
+    let a = node(&redis, SocketIo::builder()).await;
+    // Node B attaches before its server runs: it reads the channel on this thread, and
+    // moves the reading to its server's worker at the first message after the worker
+    // starts, in the middle of node A's burst.
+    let b = SocketIo::builder().build();
+    b.ns("/", |_| {});
+    let _adapter = RedisAdapter::builder(redis.url())
+        .channel("test")
+        .attach(&b)
+        .await
+        .unwrap();
+    let (mut client, _) = WsClient::connect(serve(&b)).await;
+
+    const BURST: u32 = 2_000;
+    for n in 0..BURST {
+        a.io.emit("seq", &n).unwrap();
+    }
+    for n in 0..BURST {
+        assert_eq!(
+            within("the burst", client.recv_text()).await,
+            format!(r#"42["seq",{n}]"#)
+        );
+    }
+    // Nothing after the burst: no message was delivered twice.
+    a.io.of("/")
+        .unwrap()
+        .broadcast()
+        .emit_payload("fence", Payload::new())
+        .unwrap();
+    assert_eq!(within("the fence", client.recv_text()).await, FENCE);
+    let metrics = b.metrics_text();
+    let line = format!(
+        r#"tickwire_cluster_messages{{name="received"}} {}"#,
+        BURST + 1
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    // And only the worker's subscription is left beside node A's.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    within("node B's first subscription to close", async {
+        loop {
+            let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("test")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if subscribers == 2 {
+                break;
+            }
+            assert_eq!(subscribers, 3, "subscriptions to the channel");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[actix_rt::test]
+#[cfg_attr(tickwire_missing_redis, ignore = "needs redis-server: run .ci/setup")]
 async fn garbage_on_the_channel_is_dropped_and_the_bus_goes_on() {
     let redis = Redis::start();
     let a = node(&redis, SocketIo::builder()).await;

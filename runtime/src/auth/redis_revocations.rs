@@ -55,8 +55,8 @@ impl Revocations {
         let conn = ConnectionManager::new(client.clone())
             .await
             .map_err(unreachable)?;
-        let channel = RedisStore::channel(prefix);
-        let messages = subscribe(&client, &channel).await.map_err(unreachable)?;
+        let channels = vec![RedisStore::channel(prefix)];
+        let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let store = Arc::new(RedisStore {
             conn,
             prefix: prefix.to_owned(),
@@ -65,7 +65,7 @@ impl Revocations {
         });
         let reader = tokio::spawn(read_channel(
             client,
-            channel,
+            channels,
             messages,
             Arc::downgrade(&store),
             on_revocation,

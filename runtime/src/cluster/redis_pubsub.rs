@@ -3,7 +3,7 @@
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use redis::Client;
@@ -15,11 +15,8 @@ use super::message::Message;
 use super::node::ClusterNode;
 use super::node_dialect::{self, Channels};
 use super::node_registry::{check_advertised, NodeRegistry};
-use crate::link::redis::{numsub, resubscribe, NotQueued, Publisher};
-use crate::socketio::{Cork, Namespaces, SendError, SocketIo};
-
-/// Most messages already received that the reader applies under one [`Cork`].
-const READ_BATCH: usize = 64;
+use crate::link::redis::{self as link, numsub, resubscribe, NotQueued, Publisher};
+use crate::socketio::{Namespaces, SendError, SocketIo};
 
 fn not_published(e: NotQueued) -> SendError {
     SendError::Cluster(e.to_string())
@@ -194,8 +191,10 @@ impl RedisAdapterBuilder {
                 .attach_node_dialect(io, client, key, node_id, advertised)
                 .await;
         }
-        let channels = [self.channel.clone(), node_channel(&self.channel, node_id)];
-        let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
+        let channels = vec![self.channel.clone(), node_channel(&self.channel, node_id)];
+        let messages = link::subscribe(&client, &channels)
+            .await
+            .map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
         let (queue, conn, publishing) = start_publisher(io, &client, self.queue, &counters).await?;
         let bus = RedisBus {
@@ -214,13 +213,7 @@ impl RedisAdapterBuilder {
         }
         tasks.extend([
             publishing,
-            tokio::spawn(read_loop(
-                client,
-                channels,
-                messages,
-                Arc::downgrade(&io.inner.namespaces),
-                node,
-            )),
+            tokio::spawn(read_loop(io, client, channels, messages, node)),
         ]);
         tracing::info!(node = node_id, channel = %self.channel, "cluster: attached to Redis");
         Ok(RedisAdapter {
@@ -485,43 +478,24 @@ impl Bus for RedisBus {
     }
 }
 
-pub(crate) async fn subscribe(
-    client: &Client,
-    channels: &[String],
-) -> redis::RedisResult<PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channels).await?;
-    Ok(pubsub.into_on_message())
-}
-
-/// Deliver what the other nodes publish; resubscribe (with backoff) when Redis goes away.
-pub(crate) async fn read_loop(
+/// Deliver what the other nodes publish on `channels` (this node's own one last), from the
+/// server's first worker once it runs; resubscribe (with backoff) when Redis goes away.
+pub(crate) fn read_loop(
+    io: &SocketIo,
     client: Client,
-    channels: [String; 2],
-    mut messages: PubSubStream,
-    namespaces: Weak<Namespaces>,
+    channels: Vec<String>,
+    messages: PubSubStream,
     node: Arc<ClusterNode>,
-) {
-    loop {
-        while let Some(message) = messages.next().await {
-            let Some(namespaces) = namespaces.upgrade() else {
-                return;
-            };
-            // What arrived with it is applied under the same cork: a burst of broadcasts
-            // reaches each socket in one write.
-            let _cork = Cork::new();
-            super::apply::apply(&namespaces, &node, message.get_payload_bytes());
-            for _ in 1..READ_BATCH {
-                let Some(Some(message)) = messages.next().now_or_never() else {
-                    break;
-                };
-                super::apply::apply(&namespaces, &node, message.get_payload_bytes());
-            }
-        }
-        let resubscribed = resubscribe(&namespaces, |_| subscribe(&client, &channels)).await;
-        let Some(resubscribed) = resubscribed else {
-            return;
-        };
-        messages = resubscribed;
-    }
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let apply = move |namespaces: &Namespaces, payload: &[u8]| {
+        super::apply::apply(namespaces, &node, payload);
+    };
+    link::read_channel(
+        client,
+        channels,
+        messages,
+        Arc::downgrade(&io.inner.namespaces),
+        apply,
+        Some(io.inner.engine.clone()),
+    )
 }

@@ -14,7 +14,7 @@ use super::node::ClusterNode;
 use super::node_registry::NodeRegistry;
 use super::redis_pubsub::{self, start_publisher, unreachable, RedisAdapterError, RedisBus};
 use super::stream_log::{LogOptions, StreamLog};
-use crate::link::redis::numsub;
+use crate::link::redis::{self as link, numsub};
 use crate::socketio::{SendError, SharedRecovery, SocketIo};
 
 /// Scale-out over a Redis stream (feature `redis`): like
@@ -198,11 +198,11 @@ impl RedisStreamsAdapterBuilder {
         )
         .await
         .map_err(unreachable)?;
-        let channels = [
+        let channels = vec![
             self.channel.clone(),
             redis_pubsub::node_channel(&self.channel, node_id),
         ];
-        let messages = redis_pubsub::subscribe(&client, &channels)
+        let messages = link::subscribe(&client, &channels)
             .await
             .map_err(unreachable)?;
         let (queue, conn, publishing) = start_publisher(io, &client, self.queue, &counters).await?;
@@ -225,7 +225,7 @@ impl RedisStreamsAdapterBuilder {
         }
         tasks.push(publishing);
         tasks.push(tokio::spawn(redis_pubsub::read_loop(
-            client, channels, messages, namespaces, node,
+            io, client, channels, messages, node,
         )));
         tracing::info!(node = node_id, stream = %self.stream, "cluster: attached to a Redis stream");
         Ok(RedisStreamsAdapter {

@@ -1,8 +1,8 @@
 //! Redis connections for the buses between nodes: a [`Publisher`] (a bounded queue that one
 //! task pipelines to Redis, on a connection that reconnects by itself, from the server's
 //! first worker once it runs), [`read_channel`] (a subscription's reader, which can move to
-//! that worker too, see [`Handover`]), [`resubscribe`] with backoff after a subscription is
-//! lost, and `PUBSUB NUMSUB`.
+//! that worker too, see [`Handover`], and applies what it has received at once under one
+//! [`Cork`]), [`resubscribe`] with backoff after a subscription is lost, and `PUBSUB NUMSUB`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
@@ -13,15 +13,18 @@ use actix::ArbiterHandle;
 use futures_util::future::{AbortHandle, Abortable, BoxFuture};
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSubStream};
-use redis::Client;
+use redis::{Client, Msg};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::BusCounters;
-use crate::engine::{Engine, FirstWorker};
+use crate::engine::{Cork, Engine, FirstWorker};
 
 /// Most messages one pipeline to Redis carries.
 const PUBLISH_BATCH: usize = 64;
+
+/// Most messages already received that a reader delivers under one [`Cork`].
+const READ_BATCH: usize = 64;
 
 /// Largest message a [`Merge`] may make.
 const MAX_MERGED: usize = 64 * 1024;
@@ -239,21 +242,27 @@ pub(crate) fn numsub(
     })
 }
 
-/// A subscription to `channel`: its messages.
-pub(crate) async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSubStream> {
+/// One subscription to all of `channels`: their messages, in the order Redis publishes them.
+pub(crate) async fn subscribe(
+    client: &Client,
+    channels: &[String],
+) -> redis::RedisResult<PubSubStream> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
+    pubsub.subscribe(channels).await?;
     Ok(pubsub.into_on_message())
 }
 
-/// Read `channel` (subscribed as `messages`) for as long as `owner` lives, each payload to
-/// `on_message`; resubscribe with backoff when Redis goes away. With `home`, the reading
-/// moves to the server's first worker once one runs elsewhere, without losing or repeating
-/// a message (see [`Handover`]): the payloads come for the sockets and matches on the
-/// workers, and reading them on another thread would wake it for each.
+/// Read `channels` (subscribed as `messages`) for as long as `owner` lives, each payload to
+/// `on_message`; resubscribe with backoff when Redis goes away. What has been received at
+/// once is delivered under one [`Cork`]: a burst of messages for a socket leaves in one
+/// write. With `home`, the reading moves to the server's first worker once one runs
+/// elsewhere, without losing or repeating a message (see [`Handover`]): the payloads come
+/// for the sockets and matches on the workers, and reading them on another thread would
+/// wake it for each. The move's marker is published on the last of `channels`: let that
+/// be one that only this node reads.
 pub(crate) async fn read_channel<O, F>(
     client: Client,
-    channel: String,
+    channels: Vec<String>,
     messages: PubSubStream,
     owner: Weak<O>,
     on_message: F,
@@ -264,7 +273,7 @@ pub(crate) async fn read_channel<O, F>(
 {
     let reader = Reader {
         client,
-        channel,
+        channels: channels.into(),
         owner,
         on_message,
     };
@@ -280,7 +289,7 @@ pub(crate) async fn read_channel<O, F>(
 /// What reads a channel: where it comes from and where its payloads go.
 struct Reader<O, F> {
     client: Client,
-    channel: String,
+    channels: Arc<[String]>,
     owner: Weak<O>,
     on_message: F,
 }
@@ -289,7 +298,7 @@ impl<O, F: Clone> Clone for Reader<O, F> {
     fn clone(&self) -> Self {
         Reader {
             client: self.client.clone(),
-            channel: self.channel.clone(),
+            channels: self.channels.clone(),
             owner: self.owner.clone(),
             on_message: self.on_message.clone(),
         }
@@ -303,11 +312,15 @@ where
 {
     /// Deliver from `messages` until the owner is gone, resubscribing after each loss.
     async fn run(&self, mut messages: PubSubStream) {
+        let mut burst = Vec::with_capacity(READ_BATCH);
         loop {
-            while let Some(message) = messages.next().await {
-                let payload = message.get_payload_bytes();
-                if marker_nonce(payload).is_none() && !self.deliver(payload) {
-                    return;
+            while next_burst(&mut messages, &mut burst).await {
+                let _cork = Cork::new();
+                for message in burst.drain(..) {
+                    let payload = message.get_payload_bytes();
+                    if marker_nonce(payload).is_none() && !self.deliver(payload) {
+                        return;
+                    }
                 }
             }
             let Some(again) = self.resubscribe().await else {
@@ -327,19 +340,24 @@ where
     ) -> Option<Handover> {
         let mut handover: Option<Handover> = None;
         let mut tried = false;
+        let mut burst = Vec::with_capacity(READ_BATCH);
         loop {
-            while let Some(message) = messages.next().await {
-                let payload = message.get_payload_bytes();
-                if let Some(nonce) = marker_nonce(payload) {
-                    if let Some(moved) = handover.take_if(|h| h.nonce == nonce) {
-                        if moved.stop(Stage::Handed) {
-                            return Some(moved);
+            while next_burst(&mut messages, &mut burst).await {
+                let _cork = Cork::new();
+                for message in burst.drain(..) {
+                    let payload = message.get_payload_bytes();
+                    if let Some(nonce) = marker_nonce(payload) {
+                        if let Some(moved) = handover.take_if(|h| h.nonce == nonce) {
+                            // What follows the marker is the worker's to deliver.
+                            if moved.stop(Stage::Handed) {
+                                return Some(moved);
+                            }
                         }
+                        continue;
                     }
-                    continue;
-                }
-                if !self.deliver(payload) {
-                    return None;
+                    if !self.deliver(payload) {
+                        return None;
+                    }
                 }
                 if !tried {
                     match home.first_worker() {
@@ -373,7 +391,7 @@ where
     }
 
     async fn resubscribe(&self) -> Option<PubSubStream> {
-        resubscribe(&self.owner, |_| subscribe(&self.client, &self.channel)).await
+        resubscribe(&self.owner, |_| subscribe(&self.client, &self.channels)).await
     }
 
     /// The worker's side of a [`Handover`]: subscribe here, publish the marker, skip what
@@ -420,10 +438,14 @@ where
     }
 
     async fn subscribe_and_mark(&self, nonce: u64) -> redis::RedisResult<PubSubStream> {
-        let messages = subscribe(&self.client, &self.channel).await?;
+        let messages = subscribe(&self.client, &self.channels).await?;
         let mut conn = self.client.get_multiplexed_async_connection().await?;
+        let own = self
+            .channels
+            .last()
+            .expect("a reader reads at least one channel");
         redis::cmd("PUBLISH")
-            .arg(&self.channel)
+            .arg(own)
             .arg(marker(nonce))
             .query_async::<i64>(&mut conn)
             .await?;
@@ -435,8 +457,9 @@ where
 const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// How a subscription's reading moves to another thread: that thread subscribes to the
-/// channel too and publishes a marker on it. Both subscriptions see the channel's messages
-/// in the one order Redis publishes them: the first reader delivers up to the marker and
+/// same channels too and publishes a marker on the last of them. Both subscriptions see
+/// the channels' messages in the one order Redis publishes them (one command after
+/// another, each to every subscriber in turn): the first reader delivers up to the marker and
 /// stops; the new one skips up to it and delivers from there, once the first has stopped.
 /// Each message is delivered once, in order. Which of the two reads on when one of them
 /// fails is decided once, in [`HandoverState`].
@@ -534,6 +557,22 @@ fn marker(nonce: u64) -> Vec<u8> {
 }
 
 const MARKER: &[u8] = b"\0tickwire:reader-handover:";
+
+/// Wait for the next message, then take those already received after it too, up to
+/// [`READ_BATCH`] in all, into `burst`; false when the subscription ends first.
+async fn next_burst(messages: &mut PubSubStream, burst: &mut Vec<Msg>) -> bool {
+    let Some(first) = messages.next().await else {
+        return false;
+    };
+    burst.push(first);
+    while burst.len() < READ_BATCH {
+        match messages.next().now_or_never() {
+            Some(Some(message)) => burst.push(message),
+            _ => break,
+        }
+    }
+    true
+}
 
 /// Skip `messages` up to the marker `nonce`; false when the subscription ends first.
 async fn skip_to_marker(messages: &mut PubSubStream, nonce: u64) -> bool {

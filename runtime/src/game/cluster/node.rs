@@ -158,8 +158,8 @@ impl GameClusterBuilder {
         )
         .await
         .map_err(unreachable)?;
-        let channel = node_channel(&self.prefix, node);
-        let messages = subscribe(&client, &channel).await.map_err(unreachable)?;
+        let channels = vec![node_channel(&self.prefix, node)];
+        let messages = subscribe(&client, &channels).await.map_err(unreachable)?;
         let registry = MatchRegistry::of(io);
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
             me: me.clone(),
@@ -193,7 +193,7 @@ impl GameClusterBuilder {
             publishing,
             tokio::spawn(read_channel(
                 client,
-                channel,
+                channels,
                 messages,
                 Arc::downgrade(&inner),
                 on_message,
