@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKind};
 
 use super::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
+use super::handle::ConnHandle;
 use super::http::{cap_refused, error_response, origin_of, parse_query, request_info};
 use super::outbox::{Farewell, Frame, PollBatch};
 use super::sessions::Engine;
@@ -68,16 +69,15 @@ pub(super) async fn get(req: &HttpRequest, sid: &str, server: Arc<Engine>) -> Ht
         return elsewhere_get(req, sid, &server).await;
     };
     if handle.outbox.is_closed() {
-        // Closed while no poll was parked: this poll collects the farewell, once.
-        let batch = handle
-            .outbox
-            .next_poll(server.config.engine.max_payload)
-            .await;
-        server.unregister(sid);
-        return poll_response(batch, &server);
+        return collect_farewell(&handle, sid, &server).await;
     }
     match handle.addr.send(PollBegin).await {
         Ok(Ok(())) => {}
+        // The session closed between the lookup and the connection's answer (the client's
+        // close packet on a POST racing this GET): the farewell is this poll's.
+        Ok(Err(RequestError::SessionIdUnknown)) | Err(_) if handle.outbox.is_closed() => {
+            return collect_farewell(&handle, sid, &server).await;
+        }
         Ok(Err(e)) => return error_response(e),
         Err(_) => return error_response(RequestError::SessionIdUnknown),
     }
@@ -92,6 +92,17 @@ pub(super) async fn get(req: &HttpRequest, sid: &str, server: Arc<Engine>) -> Ht
     handle.outbox.set_poll_parked(false);
     guard.answered = true;
     poll_response(batch, &server)
+}
+
+/// A GET for a session closed while no poll was parked: this poll collects the farewell,
+/// once (a later one gets `Session ID unknown`), and the sid is forgotten.
+async fn collect_farewell(handle: &ConnHandle, sid: &str, server: &Engine) -> HttpResponse {
+    let batch = handle
+        .outbox
+        .next_poll(server.config.engine.max_payload)
+        .await;
+    server.unregister(sid);
+    poll_response(batch, server)
 }
 
 fn poll_response(batch: PollBatch, server: &Engine) -> HttpResponse {

@@ -273,6 +273,37 @@ async fn an_engine_io_close_packet_is_a_transport_close() {
     client.expect_closed().await;
 }
 
+/// A GET and the close packet's POST sent at once (the reference suite's "forcefully closes
+/// the session"): whichever the server sees first, and however they interleave on its
+/// workers, the GET gets the noop and the next one `Session ID unknown`. Many sessions, so
+/// the orders in between come up too.
+#[actix_rt::test]
+async fn a_get_racing_the_close_packet_gets_the_noop_in_any_order() {
+    let (io, _reports) = default_server();
+    let port = serve(&io);
+    for round in 0..200 {
+        let client = PollingClient::open(port).await;
+        let (pending, close) = futures_util::join!(client.get(), client.post("1"));
+        assert_eq!(
+            (close.status, close.body.as_str()),
+            (200, "ok"),
+            "round {round}"
+        );
+        assert_eq!(
+            (pending.status, pending.body.as_str()),
+            (200, "6"),
+            "round {round}"
+        );
+        let after = client.get().await;
+        assert_eq!(after.status, 400, "round {round}: {after:?}");
+    }
+    settled("every session gone", || {
+        let stats = io.stats();
+        stats.connections == 0 && stats.connection_actors == 0
+    })
+    .await;
+}
+
 #[actix_rt::test]
 async fn a_polling_close_packet_ends_the_pending_get_with_noop() {
     let (io, mut reports) = default_server();
