@@ -8,7 +8,7 @@
 //! rustls into the same scratch buffer, and every byte goes through rustls in the task.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use actix_rt::net::TcpStream;
 use actix_tls::accept::rustls_0_23::TlsStream;
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use socket2::SockRef;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 use super::wire::Wire;
 
@@ -114,7 +115,7 @@ impl WsStream for SharedTcp {
             }
             let read: io::Result<usize> = SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                let n = self.socket().try_read(&mut scratch)?;
+                let n = recv_once(self.socket(), &mut scratch)?;
                 buf.extend_from_slice(&scratch[..n]);
                 Ok(n)
             });
@@ -128,6 +129,28 @@ impl WsStream for SharedTcp {
 
     fn wire(&self) -> Option<&Wire> {
         Some(&self.0)
+    }
+}
+
+/// One `recv` into `into`. A short read means the kernel's buffer is drained (epoll reports
+/// edges): the socket's readiness is then cleared, as tokio's own `poll_read` does, so that
+/// the next poll waits for the next arrival instead of making a `recv` that can only fail
+/// with `EAGAIN` (one system call less per message a client sends). The end of the stream
+/// is never missed: tokio keeps a socket's read-closed readiness through a clear.
+fn recv_once(socket: &TcpStream, into: &mut [u8]) -> io::Result<usize> {
+    let mut drained = None;
+    let read = socket.try_io(Interest::READABLE, || {
+        let n = (&*SockRef::from(socket)).read(into)?;
+        if 0 < n && n < into.len() {
+            drained = Some(n);
+            // Not a failure: this is how `try_io` learns that the socket is drained.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (read, drained) {
+        (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+        (read, _) => read,
     }
 }
 
@@ -150,5 +173,54 @@ impl WsStream for TlsStream<TcpStream> {
                 Poll::Pending => Poll::Pending,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// After a short read the socket waits for the next arrival (no `recv` that can only
+    /// fail); a read that fills the buffer leaves it readable; what comes next, and the end
+    /// of the stream, are still read.
+    #[actix_rt::test]
+    async fn a_drained_socket_waits_for_the_next_bytes_and_the_end() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = [0u8; 8];
+
+        client.write_all(b"hello").await.unwrap();
+        server.readable().await.unwrap();
+        assert_eq!(recv_once(&server, &mut buf).unwrap(), 5);
+        assert!(server.poll_read_ready(&mut cx).is_pending());
+
+        client.write_all(b"12345678").await.unwrap();
+        server.readable().await.unwrap();
+        assert_eq!(recv_once(&server, &mut buf).unwrap(), 8);
+        assert_eq!(&buf, b"12345678");
+        // A full buffer says nothing about what is left: the socket stays readable, and
+        // the next read finds it empty.
+        assert!(server.poll_read_ready(&mut cx).is_ready());
+        let empty = recv_once(&server, &mut buf).unwrap_err();
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+        assert!(server.poll_read_ready(&mut cx).is_pending());
+
+        client.write_all(b"world!").await.unwrap();
+        drop(client);
+        server.readable().await.unwrap();
+        assert_eq!(recv_once(&server, &mut buf).unwrap(), 6);
+        assert_eq!(&buf[..6], b"world!");
+        // The end arrived with the bytes or after them: the socket is readable for it.
+        server.readable().await.unwrap();
+        assert_eq!(recv_once(&server, &mut buf).unwrap(), 0);
     }
 }
