@@ -140,6 +140,9 @@ step = "a client of the Node server recovers on the tickwire node";
   const auth = await drop(r);
   // Missed while away, from both servers.
   check((await cT.emitWithAck("count", [102, 2])) === 2, "ack of count");
+  // The ack comes before the entries are in the stream (publishing does not wait for
+  // Redis): once cT has them, they are, and Node's come after them.
+  await received(cT, 6 + 4);
   check((await cN.emitWithAck("count", [104, 2])) === 2, "ack of count");
   await received(cT, 6 + 6);
   const back = await connect(tickwireUrl, "roamer on tickwire", auth);
@@ -164,6 +167,7 @@ step = "a client of the tickwire node recovers on the Node server";
   await received(r, 2);
   const auth = await drop(r);
   check((await cN.emitWithAck("count", [202, 2])) === 2, "ack of count");
+  await received(cN, 13 + 4);
   check((await cT.emitWithAck("count", [204, 2])) === 2, "ack of count");
   await received(cN, 13 + 6);
   const back = await connect(nodeUrl, "roamer on Node", auth);
