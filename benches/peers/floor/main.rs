@@ -12,8 +12,10 @@
 //!
 //! By default one ticker serves every room, as the contract says (one `t` per tick, all
 //! rooms in one burst). With `FLOOR_ROOM_CLOCKS=1` each room gets its own ticker, started
-//! when the room is created — the shape of tickwire's match rooms, whose clocks start at
-//! spawn, so rooms tick at different phases and no tick is one 1,000-write burst.
+//! when the room is created, at a phase that spreads the rooms over the period (the k-th
+//! room at the fractional part of k/φ, as tickwire staggers the matches of a worker) — the
+//! shape of tickwire's match rooms, so rooms tick at different phases and no tick is one
+//! 1,000-write burst.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -62,6 +64,8 @@ struct Floor {
     conns: RefCell<HashMap<u64, Rc<Conn>>>,
     next_id: Cell<u64>,
     skipped_sends: Cell<u64>,
+    /// Rooms that got a clock of their own so far: the next one's phase.
+    room_clocks_started: Cell<u64>,
 }
 
 thread_local! {
@@ -356,7 +360,10 @@ fn on_message(floor: &Rc<Floor>, conn: &Rc<Conn>, msg: &[u8], sid: &str) {
         let name = String::from_utf8_lossy(&rest[..len]).into_owned();
         let mut rooms = floor.rooms.borrow_mut();
         if let (Some(hz), false) = (floor.room_clock_hz, rooms.contains_key(&name)) {
-            tokio::task::spawn_local(ticker(floor.clone(), hz, Some(name.clone())));
+            let turn = floor.room_clocks_started.get();
+            floor.room_clocks_started.set(turn + 1);
+            let phase = (turn as f64 * GOLDEN_FRACTION).fract();
+            tokio::task::spawn_local(ticker(floor.clone(), hz, Some((name.clone(), phase))));
         }
         let room = rooms.entry(name).or_insert_with_key(|name| Room {
             json_name: serde_json::to_string(name).unwrap_or_default(),
@@ -375,10 +382,15 @@ fn on_message(floor: &Rc<Floor>, conn: &Rc<Conn>, msg: &[u8], sid: &str) {
     }
 }
 
-/// Tick every room (`only` = `None`) or one room, which it outlives by at most one period.
-async fn ticker(floor: Rc<Floor>, hz: f64, only: Option<String>) {
+/// 1/φ: the k-th room's clock starts at the fractional part of k/φ of a period.
+const GOLDEN_FRACTION: f64 = 0.618_033_988_749_894_9;
+
+/// Tick every room (`room` = `None`) or one room, which it outlives by at most one period,
+/// starting `phase` (a fraction) of a period from now.
+async fn ticker(floor: Rc<Floor>, hz: f64, room: Option<(String, f64)>) {
     let period = Duration::from_secs_f64(1.0 / hz);
-    let start = Instant::now();
+    let (only, phase) = room.map_or((None, 0.0), |(name, phase)| (Some(name), phase));
+    let start = Instant::now() + period.mul_f64(phase);
     let mut slot: u64 = 0;
     let filler = "x".repeat(200);
     let mut payload = String::with_capacity(320);

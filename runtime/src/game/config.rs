@@ -5,7 +5,9 @@ use std::time::Duration;
 /// How a match runs.
 #[derive(Debug, Clone)]
 pub struct MatchConfig {
-    /// Ticks per second (1–120; default 30).
+    /// Ticks per second (1–120; default 30). The first tick comes within one period of the
+    /// spawn, at a phase that spreads the matches of a worker thread over the period, so
+    /// that matches spawned together do not all tick at once.
     pub tick_rate: u32,
     /// Seats, reservations included (default 8).
     pub max_players: usize,

@@ -29,7 +29,7 @@ impl MatchRoom {
     /// [`SocketIo::shutdown`].
     pub fn spawn<M: Match>(io: &SocketIo, config: MatchConfig, game: M) -> MatchHandle<M> {
         let registry = MatchRegistry::of(io);
-        let (id, arbiter) = registry.place(&io.workers());
+        let (id, arbiter, turn) = registry.place(&io.workers());
         let stats = Arc::new(Mutex::new(TickStats::default()));
         let described = Described {
             label: config.label.as_str().into(),
@@ -38,7 +38,7 @@ impl MatchRoom {
         };
         let (actor_stats, actor_registry) = (stats.clone(), registry.clone());
         let addr = MatchActor::start_in_arbiter(&arbiter, move |_| {
-            MatchActor::new(id, config, game, actor_stats, &actor_registry)
+            MatchActor::new(id, turn, config, game, actor_stats, &actor_registry)
         });
         let handle = MatchHandle { id, addr, stats };
         registry.insert(

@@ -71,8 +71,10 @@ impl<M: Match> std::fmt::Debug for MatchActor<M> {
 }
 
 impl<M: Match> MatchActor<M> {
+    /// A match whose clock starts at the phase of `turn` on its thread.
     pub(super) fn new(
         id: u64,
+        turn: u64,
         config: MatchConfig,
         game: M,
         stats: Arc<Mutex<TickStats>>,
@@ -89,7 +91,7 @@ impl<M: Match> MatchActor<M> {
             id,
             node,
             key: latest_key(node, id),
-            clock: TickClock::new(Instant::now(), config.tick_rate.clamp(1, 120)),
+            clock: TickClock::staggered(Instant::now(), config.tick_rate.clamp(1, 120), turn),
             seats: Seats::new(config.max_players, config.input_queue),
             config,
             game,

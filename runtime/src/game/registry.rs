@@ -110,17 +110,18 @@ impl MatchRegistry {
         registry
     }
 
-    /// A new match's id (unique within its server) and the worker thread to run it on:
-    /// round-robin over `workers`, or this thread before the server's workers have started.
-    pub(super) fn place(&self, workers: &[ArbiterHandle]) -> (u64, ArbiterHandle) {
+    /// A new match's id (unique within its server), the worker thread to run it on
+    /// (round-robin over `workers`, or this thread before the server's workers have
+    /// started) and its turn on that thread (how many matches were placed there before it:
+    /// the phase of its tick clock, see [`spread_phase`](super::tick::spread_phase)).
+    pub(super) fn place(&self, workers: &[ArbiterHandle]) -> (u64, ArbiterHandle, u64) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let arbiter = if workers.is_empty() {
-            Arbiter::current()
-        } else {
-            let n = self.next_worker.fetch_add(1, Ordering::Relaxed);
-            workers[n % workers.len()].clone()
-        };
-        (id, arbiter)
+        if workers.is_empty() {
+            return (id, Arbiter::current(), id);
+        }
+        let n = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        let turn = (n / workers.len()) as u64;
+        (id, workers[n % workers.len()].clone(), turn)
     }
 
     pub(super) fn insert(

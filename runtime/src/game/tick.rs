@@ -2,7 +2,8 @@
 //!
 //! Pure: the caller passes `now`. Slot `n` is due at `start + n × period`; a late wake-up
 //! runs the newest due slot and skips the ones it missed, so a stall never produces a burst
-//! of catch-up ticks, and scheduling never drifts.
+//! of catch-up ticks, and scheduling never drifts. [`spread_phase`] staggers the clocks of
+//! matches that start together, so that their ticks do not all fall in one burst.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,14 @@ impl TickClock {
             next_slot: 0,
             last_run: None,
         }
+    }
+
+    /// The clock of the `turn`-th match of a thread: slot 0 within one period of `now`, at
+    /// the phase [`spread_phase`] gives that turn.
+    pub(crate) fn staggered(now: Instant, rate_hz: u32, turn: u64) -> TickClock {
+        let mut clock = TickClock::new(now, rate_hz);
+        clock.start += spread_phase(turn, clock.period);
+        clock
     }
 
     /// The period between slots.
@@ -79,6 +88,21 @@ impl TickClock {
             skipped,
         })
     }
+}
+
+/// 2⁶⁴ divided by the golden ratio: `turn × GOLDEN` (mod 2⁶⁴) is the fractional part of
+/// `turn / φ` in 64-bit fixed point.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Where in `period` the clock of the `turn`-th match of a thread starts: the fractional
+/// part of `turn / φ`, times `period`. However many matches a thread runs, their phases
+/// cover the period evenly (no gap between two neighbours longer than twice the even
+/// share, the three-gap theorem), and earlier matches keep theirs: matches spawned in one
+/// burst then tick in turn, not all at once.
+pub(crate) fn spread_phase(turn: u64, period: Duration) -> Duration {
+    let fraction = u128::from(turn.wrapping_mul(GOLDEN));
+    let nanos = (fraction * period.as_nanos()) >> 64;
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -143,5 +167,59 @@ mod tests {
     fn rate_is_clamped() {
         let clock = TickClock::new(Instant::now(), 0);
         assert_eq!(clock.period(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn spread_phases_cover_the_period_evenly_for_any_count() {
+        let period = Duration::from_micros(33_333);
+        let first = spread_phase(0, period);
+        assert_eq!(first, Duration::ZERO);
+        for count in 1..=500u64 {
+            let mut phases: Vec<Duration> =
+                (0..count).map(|turn| spread_phase(turn, period)).collect();
+            phases.sort();
+            assert!(phases.iter().all(|p| *p < period));
+            let wrap = period - phases[phases.len() - 1] + phases[0];
+            let widest = phases
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .chain([wrap])
+                .max()
+                .unwrap();
+            // Never more than twice the even share.
+            assert!(
+                widest * count as u32 <= period * 2,
+                "{count} matches: a gap of {widest:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_staggered_clock_first_ticks_within_one_period_at_its_turns_phase() {
+        let t0 = Instant::now();
+        let first = TickClock::staggered(t0, 30, 0);
+        assert_eq!(first.deadline(), t0);
+        let third = TickClock::staggered(t0, 30, 2);
+        let period = third.period();
+        assert_eq!(third.deadline(), t0 + spread_phase(2, period));
+        assert!(third.deadline() < t0 + period);
+        let mut third = third;
+        assert_eq!(third.fire(t0), None);
+        let tick = third.fire(t0 + spread_phase(2, period)).unwrap();
+        assert_eq!((tick.slot, tick.dt), (0, period));
+    }
+
+    #[test]
+    fn ten_matches_spawned_together_tick_at_ten_phases() {
+        let period = Duration::from_micros(16_667);
+        let mut phases: Vec<u128> = (0..10)
+            .map(|turn| spread_phase(turn, period).as_micros())
+            .collect();
+        phases.sort();
+        // Golden vector: the first ten turns of a 60 Hz period, in µs.
+        assert_eq!(
+            phases,
+            [0, 1502, 3934, 5437, 7869, 9371, 10300, 11803, 14235, 15738]
+        );
     }
 }
