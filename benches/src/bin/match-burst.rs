@@ -58,8 +58,8 @@ impl Match for Busy {
     }
 }
 
-/// Each tick's lateness against its match's own schedule, µs.
-fn lateness(ran: &[Instant], period: Duration) -> Vec<u32> {
+/// Each tick's jitter: its offset from its match's own schedule, less the smallest, µs.
+fn jitter(ran: &[Instant], period: Duration) -> Vec<u32> {
     let Some(first) = ran.first() else {
         return Vec::new();
     };
@@ -103,12 +103,12 @@ async fn main() {
         waits.push(due.elapsed().as_micros() as u32);
     }
     let period = Duration::from_nanos(1_000_000_000 / u64::from(args.hz));
-    let mut late: Vec<u32> = ticks
+    let mut jitters: Vec<u32> = ticks
         .iter()
-        .flat_map(|ran| lateness(&ran.lock(), period))
+        .flat_map(|ran| jitter(&ran.lock(), period))
         .collect();
-    let count = late.len();
-    let jitter = stats::summarize(&mut late);
+    let count = jitters.len();
+    let jitter = stats::summarize(&mut jitters);
     let wait = stats::summarize(&mut waits);
     println!(
         "{} matches at {} Hz, {} µs per tick, {count} ticks: tick jitter p50 / p99 / max {} / {} / {} µs; \

@@ -112,8 +112,9 @@ impl MatchRegistry {
 
     /// A new match's id (unique within its server), the worker thread to run it on
     /// (round-robin over `workers`, or this thread before the server's workers have
-    /// started) and its turn on that thread (how many matches were placed there before it:
-    /// the phase of its tick clock, see [`spread_phase`](super::tick::spread_phase)).
+    /// started) and its turn on that thread (how many matches were placed on that worker
+    /// before it; on this thread, its id): the phase of its tick clock, see
+    /// [`spread_phase`](super::tick::spread_phase).
     pub(super) fn place(&self, workers: &[ArbiterHandle]) -> (u64, ArbiterHandle, u64) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         if workers.is_empty() {
