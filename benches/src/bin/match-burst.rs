@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use parking_lot::Mutex;
-use tickwire::{Match, MatchConfig, MatchContext, MatchRoom, PlayerId, SocketIo};
+use tickwire::{Match, MatchConfig, MatchContext, MatchRoom, PlayerId, SocketIo, TickClock};
 use tickwire_benches::stats;
 
 #[derive(Parser)]
@@ -25,8 +25,8 @@ struct Args {
     /// Matches spawned at once.
     #[arg(long, default_value_t = 50)]
     matches: usize,
-    /// Their tick rate.
-    #[arg(long, default_value_t = 30)]
+    /// Their tick rate (a match ticks at 1–120 Hz).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
     hz: u32,
     /// Busy time of each tick, µs.
     #[arg(long, default_value_t = 300)]
@@ -102,7 +102,7 @@ async fn main() {
         tokio::time::sleep_until(due.into()).await;
         waits.push(due.elapsed().as_micros() as u32);
     }
-    let period = Duration::from_nanos(1_000_000_000 / u64::from(args.hz));
+    let period = TickClock::new(Instant::now(), args.hz).period();
     let mut jitters: Vec<u32> = ticks
         .iter()
         .flat_map(|ran| jitter(&ran.lock(), period))
