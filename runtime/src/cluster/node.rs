@@ -2,16 +2,15 @@
 //! operations on its [`Bus`], and turns requests (broadcast acks, remote sockets) into a
 //! message, a wait for one reply per other node, and the results.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::bus::{Bus, ClusterCounters};
 use super::message::{Message, Op, Reply, WireAckError, WireFrame, WirePayload};
+use crate::link::Awaiting;
 use crate::socketio::{
     AckError, Adapter, EncodedBroadcast, Payload, SendError, SessionRoutes, SharedRecovery,
     SocketDescription, SocketId, Targets,
@@ -33,7 +32,7 @@ pub(crate) struct ClusterNode {
     bus: Arc<dyn Bus>,
     pub(crate) counters: Arc<ClusterCounters>,
     /// Requests of this node waiting for the other nodes' replies.
-    requests: Mutex<HashMap<u64, mpsc::UnboundedSender<(u64, Reply)>>>,
+    requests: Awaiting<mpsc::UnboundedSender<(u64, Reply)>>,
     /// The log every node reads, when the bus has one (Redis streams): it delivers this
     /// node's broadcasts here too, in its order, and keeps the recovery sessions.
     log: Option<Arc<dyn SharedRecovery>>,
@@ -65,7 +64,7 @@ impl ClusterNode {
             me: me.clone(),
             bus,
             counters,
-            requests: Mutex::new(HashMap::new()),
+            requests: Awaiting::default(),
             log,
             routes: OnceLock::new(),
         })
@@ -132,7 +131,8 @@ impl ClusterNode {
         }
         let request: u64 = rand::random();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        self.requests.lock().insert(request, tx);
+        // Gone when this request ends, even if its caller stops waiting for it first.
+        let _awaited = self.requests.insert(request, tx);
         // The count comes from Redis: no allocation is sized by it.
         let mut replies = Vec::new();
         match self.publish(nsp, targets, op(request)) {
@@ -170,7 +170,6 @@ impl ClusterNode {
             }
             Err(e) => tracing::warn!(error = %e, "cluster: request not published"),
         }
-        self.requests.lock().remove(&request);
         replies
     }
 
@@ -238,9 +237,7 @@ impl ClusterNode {
 
     /// Hand another node's reply to the request waiting for it (if it still waits).
     pub(crate) fn deliver_reply(&self, node: u64, request: u64, reply: Reply) {
-        if let Some(tx) = self.requests.lock().get(&request) {
-            let _ = tx.send((node, reply));
-        }
+        let _ = self.requests.with(request, |tx| tx.send((node, reply)));
     }
 }
 
@@ -402,5 +399,37 @@ mod tests {
         // Every announced answer times out; there are at most the cap of them.
         assert_eq!(results.len(), MAX_ANNOUNCED_ANSWERS);
         assert!(results.iter().all(|(_, r)| *r == Err(AckError::Timeout)));
+    }
+
+    /// A bus with one other node that never answers.
+    struct Silent;
+
+    impl Bus for Silent {
+        fn publish(&self, _to: Option<u64>, _message: &Message) -> Result<(), SendError> {
+            Ok(())
+        }
+
+        fn node_count(&self, _nsp: &str) -> BoxFuture<'static, Result<usize, String>> {
+            Box::pin(async { Ok(2) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_leaves_no_request_behind() {
+        use futures_util::FutureExt;
+        let node = ClusterNode::new(1, Arc::new(Silent), Arc::default());
+        for _ in 0..3 {
+            // Polled once (the request is out, its reply awaited), then dropped: the caller
+            // stopped waiting before the node's own wait ended.
+            let call = node.fetch_sockets("/", &Targets::default(), Duration::from_secs(5));
+            assert!(call.now_or_never().is_none());
+        }
+        assert_eq!(node.requests.len(), 0);
+        // Awaited to the end, it is gone too.
+        let sockets = node
+            .fetch_sockets("/", &Targets::default(), Duration::ZERO)
+            .await;
+        assert!(sockets.is_empty());
+        assert_eq!(node.requests.len(), 0);
     }
 }

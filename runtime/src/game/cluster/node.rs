@@ -32,7 +32,7 @@ use super::remote_seats::{RemoteSeat, RemoteSeats};
 use super::wire::{Answer, Body, Envelope, MatchOp, QueuedTicket, WireMember};
 use crate::link::redis::{read_channel, subscribe, Publisher};
 use crate::link::wire::{WireFrame, WirePayload};
-use crate::link::BusCounters;
+use crate::link::{Awaiting, BusCounters};
 use crate::socketio::{Codec, Frame, Socket, SocketId, SocketIo};
 
 /// A match anywhere in the cluster: the node that hosts it, and its id there. Written
@@ -174,7 +174,7 @@ impl GameClusterBuilder {
             heartbeat_ttl: self.heartbeat_ttl,
             request_timeout: self.request_timeout,
             next_request: AtomicU64::new(1),
-            requests: Mutex::new(HashMap::new()),
+            requests: Awaiting::default(),
             remote_seats: RemoteSeats::default(),
             matchmakers: RwLock::new(Vec::new()),
             draining: AtomicBool::new(false),
@@ -346,7 +346,7 @@ pub(crate) struct Inner {
     pub(crate) heartbeat_ttl: Duration,
     request_timeout: Duration,
     next_request: AtomicU64,
-    requests: Mutex<HashMap<u64, oneshot::Sender<Result<Answer, JoinError>>>>,
+    requests: Awaiting<oneshot::Sender<Result<Answer, JoinError>>>,
     remote_seats: RemoteSeats,
     matchmakers: RwLock<Vec<Arc<dyn Matchmaking>>>,
     draining: AtomicBool,
@@ -484,7 +484,8 @@ impl Inner {
     async fn request(&self, node: u64, match_id: u64, op: MatchOp) -> Result<Answer, JoinError> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.requests.lock().insert(request, tx);
+        // Gone when this request ends, even if its caller stops waiting for it first.
+        let _awaited = self.requests.insert(request, tx);
         self.send(
             node,
             Body::Request {
@@ -494,7 +495,6 @@ impl Inner {
             },
         );
         let answer = tokio::time::timeout(self.request_timeout, rx).await;
-        self.requests.lock().remove(&request);
         match answer {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(JoinError::Unavailable("the cluster link closed".into())),
@@ -676,7 +676,7 @@ impl Inner {
                 op,
             } => self.answer(from, request, match_id, op),
             Body::Reply { request, result } => {
-                if let Some(tx) = self.requests.lock().remove(&request) {
+                if let Some(tx) = self.requests.take(request) {
                     let _ = tx.send(result.map_err(JoinError::from));
                 }
             }
