@@ -36,23 +36,6 @@ impl PendingAcks {
         Ok(rx)
     }
 
-    /// Wait for the ack `id` at most `timeout`; a late answer is dropped.
-    pub(crate) async fn wait(
-        &self,
-        id: u64,
-        rx: oneshot::Receiver<Payload>,
-        timeout: Duration,
-    ) -> Result<Payload, AckError> {
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(payload)) => Ok(payload),
-            Ok(Err(_)) => Err(AckError::Disconnected),
-            Err(_) => {
-                self.forget(id);
-                Err(AckError::Timeout)
-            }
-        }
-    }
-
     /// The client answered `id`.
     pub(crate) fn resolve(&self, id: u64, payload: Payload) {
         if let Some(tx) = self.0.lock().remove(&id) {
@@ -68,6 +51,49 @@ impl PendingAcks {
     /// Fail every awaited ack (the socket disconnected).
     pub(crate) fn clear(&self) {
         self.0.lock().clear();
+    }
+}
+
+/// An ack a socket awaits from its client: forgotten when this is dropped, however the wait
+/// ends (answered, timed out, or dropped by a caller that stopped waiting: a `timeout` or a
+/// `select!` around the emit), so no abandoned wait holds a place of `max_pending_acks`.
+pub(crate) struct AwaitedAck {
+    socket: Socket,
+    id: u64,
+    rx: Option<oneshot::Receiver<Payload>>,
+}
+
+impl AwaitedAck {
+    /// Await ack `id` of `socket`, answered through `rx`.
+    pub(crate) fn new(socket: Socket, id: u64, rx: oneshot::Receiver<Payload>) -> AwaitedAck {
+        AwaitedAck {
+            socket,
+            id,
+            rx: Some(rx),
+        }
+    }
+
+    /// The socket whose client is to answer.
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Wait for the answer at most `timeout`; a late answer is dropped.
+    pub(crate) async fn wait(mut self, timeout: Duration) -> Result<Payload, AckError> {
+        let Some(rx) = self.rx.take() else {
+            return Err(AckError::Disconnected);
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(payload)) => Ok(payload),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => Err(AckError::Timeout),
+        }
+    }
+}
+
+impl Drop for AwaitedAck {
+    fn drop(&mut self) {
+        self.socket.forget_ack(self.id);
     }
 }
 

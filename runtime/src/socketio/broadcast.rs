@@ -358,9 +358,9 @@ impl BroadcastOperator {
             .filter(|s| s.codec() == codec)
         {
             match socket.register_ack(id) {
-                Ok(rx) => {
+                Ok(ack) => {
                     if socket.send_frames(&frames, Class::Reliable).is_ok() {
-                        waits.push((socket, rx));
+                        waits.push(ack);
                     } else {
                         results.push((socket.socket_id(), Err(AckError::Disconnected)));
                     }
@@ -369,9 +369,9 @@ impl BroadcastOperator {
             }
         }
         let timeout = self.timeout;
-        let pending = waits.into_iter().map(|(socket, rx)| async move {
-            let result = socket.await_ack(id, rx, timeout).await;
-            (socket.socket_id(), result)
+        let pending = waits.into_iter().map(|ack| async move {
+            let socket = ack.socket().socket_id();
+            (socket, ack.wait(timeout).await)
         });
         results.extend(futures_util::future::join_all(pending).await);
         results

@@ -12,9 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tickwire_protocol::socketio::Packet;
-use tokio::sync::oneshot;
 
-use super::ack::{AckSender, PendingAcks};
+use super::ack::{AckSender, AwaitedAck, PendingAcks};
 use super::broadcast::BroadcastOperator;
 use super::by_name::ByName;
 use super::codec::{encode_control, encode_event, encode_payload_event};
@@ -305,12 +304,11 @@ impl Socket {
         let nsp = self.inner.ns.name();
         let frames = encode_event(self.encodes(), self.codec(), nsp, event, data, Some(id))
             .map_err(|e| AckError::Decode(e.to_string()))?;
-        let rx = self.register_ack(id)?;
+        let ack = self.register_ack(id)?;
         if self.send_frames(&frames, Class::Reliable).is_err() {
-            self.inner.acks.forget(id);
             return Err(AckError::Disconnected);
         }
-        let reply = self.await_ack(id, rx, timeout).await?;
+        let reply = ack.wait(timeout).await?;
         reply.deserialize().map_err(AckError::Decode)
     }
 
@@ -326,27 +324,25 @@ impl Socket {
         let frames =
             encode_payload_event(self.encodes(), self.codec(), nsp, event, &payload, Some(id))
                 .map_err(|e| AckError::Decode(e.to_string()))?;
-        let rx = self.register_ack(id)?;
+        let ack = self.register_ack(id)?;
         if self.send_frames(&frames, Class::Reliable).is_err() {
-            self.inner.acks.forget(id);
             return Err(AckError::Disconnected);
         }
-        self.await_ack(id, rx, timeout).await
+        ack.wait(timeout).await
     }
 
-    pub(crate) fn register_ack(&self, id: u64) -> Result<oneshot::Receiver<Payload>, AckError> {
-        self.inner
+    /// Await ack `id` from the client (refused past `max_pending_acks`).
+    pub(crate) fn register_ack(&self, id: u64) -> Result<AwaitedAck, AckError> {
+        let rx = self
+            .inner
             .acks
-            .register(id, self.inner.ns.config().max_pending_acks)
+            .register(id, self.inner.ns.config().max_pending_acks)?;
+        Ok(AwaitedAck::new(self.clone(), id, rx))
     }
 
-    pub(crate) async fn await_ack(
-        &self,
-        id: u64,
-        rx: oneshot::Receiver<Payload>,
-        timeout: Duration,
-    ) -> Result<Payload, AckError> {
-        self.inner.acks.wait(id, rx, timeout).await
+    /// Stop awaiting ack `id`.
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.inner.acks.forget(id);
     }
 
     /// Join `room` (idempotent). Returns `false` when the socket has disconnected (a

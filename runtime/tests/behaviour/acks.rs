@@ -1,6 +1,6 @@
 //! Acknowledgements both ways: the client asks (the handler's `AckSender` answers with the
 //! same id), the server asks (`emit_with_ack`: typed result, timeout, decode error,
-//! disconnect, pending limit), and broadcast `emit_with_ack` collecting one result per
+//! disconnect, pending limit, an abandoned wait), and broadcast `emit_with_ack` collecting one result per
 //! target, including a target that never answers.
 
 use std::collections::HashMap;
@@ -198,6 +198,27 @@ async fn a_pending_ack_fails_when_the_socket_disconnects() {
     let (result, ()) = futures_util::join!(question, leave);
 
     assert_eq!(result, Err(AckError::Disconnected));
+}
+
+#[actix_rt::test]
+async fn an_abandoned_emit_with_ack_gives_its_pending_place_back() {
+    use futures_util::FutureExt;
+    let (_io, mut client, socket, _) = connected(SocketIo::builder().max_pending_acks(1)).await;
+
+    // Sent, then dropped by a caller that stopped waiting (as a `timeout` or a `select!`
+    // around it would), with the client never answering: its place is free again.
+    for n in 1..=3 {
+        let abandoned = socket.emit_with_ack::<u32>("q", &n, WAIT);
+        assert!(abandoned.now_or_never().is_none());
+        recv_ack_request(&mut client, &format!(r#"["q",{n}]"#)).await;
+    }
+    let kept = socket.emit_with_ack::<u32>("q", &4, WAIT);
+    let answer = async {
+        let id = recv_ack_request(&mut client, r#"["q",4]"#).await;
+        client.send_text(&format!("43{id}[8]")).await;
+    };
+    let (kept, ()) = futures_util::join!(kept, answer);
+    assert_eq!(kept, Ok(8));
 }
 
 #[actix_rt::test]
