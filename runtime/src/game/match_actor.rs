@@ -265,9 +265,7 @@ impl<M: Match> MatchActor<M> {
             }
             Member::Remote(remote) => {
                 if !keep_inputs {
-                    if let Some(registry) = self.registry.upgrade() {
-                        registry.clear_input_sink(self.id, token);
-                    }
+                    self.clear_input_route(token);
                 }
                 if let Some(link) = &self.link {
                     let delivery = Delivery::Released {
@@ -281,12 +279,21 @@ impl<M: Match> MatchActor<M> {
         }
     }
 
+    /// Stop taking inputs for the seat of `token` from other nodes.
+    fn clear_input_route(&self, token: &str) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.clear_input_sink(self.id, token);
+        }
+    }
+
     fn remove_seat(&mut self, token: &str, reason: LeaveReason) {
         let Some(seat) = self.seats.remove(token) else {
             return;
         };
-        if let Some(member) = seat.member() {
-            self.release(token, member, false);
+        match seat.member() {
+            Some(member) => self.release(token, member, false),
+            // Away: nothing routes to it any more (see `dropped`).
+            None => self.clear_input_route(token),
         }
         if seat.is_held() {
             let mut mctx = self.context();
@@ -370,6 +377,10 @@ impl<M: Match> MatchActor<M> {
         self.lapse_seats(Instant::now());
         let addr = (self.id, ctx.address());
         let inputs = self.seats.get_mut(&token)?.inputs.clone();
+        if self.seats.seated_elsewhere(&token, &member) {
+            // Its disconnect hook and input route are the match's, one per socket.
+            return Err(JoinError::AlreadySeated);
+        }
         let wired = match &member {
             // A socket that has gone cannot sit: wiring it would leave a seat nobody leaves.
             Member::Local(socket) => {
@@ -443,6 +454,10 @@ impl<M: Match> MatchActor<M> {
         let Some(player) = self.seats.away(token, member, Instant::now(), window) else {
             return;
         };
+        if matches!(member, Member::Remote(_)) {
+            // Its node forwards nothing more; a rejoin through any node routes anew.
+            self.clear_input_route(token);
+        }
         let mut mctx = self.context();
         self.game
             .on_leave(&mut mctx, player, LeaveReason::Disconnected);
@@ -603,3 +618,92 @@ handler!(
 #[rtype(result = "()")]
 pub(super) struct Stop(pub(super) DisposeReason);
 handler!(Stop, (), |act, msg, ctx| act.dispose(msg.0, ctx));
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::game::MatchRoom;
+    use crate::socketio::SocketIo;
+
+    struct Idle;
+
+    impl Match for Idle {
+        type Input = ();
+        type Snapshot = u64;
+        fn on_input(&mut self, _: &mut MatchContext, _: PlayerId, _: u32, _: ()) {}
+        fn tick(&mut self, ctx: &mut MatchContext, _: Duration) -> u64 {
+            ctx.tick()
+        }
+    }
+
+    fn remote(socket: &str) -> Member {
+        Member::Remote(RemoteMember {
+            node: 7,
+            socket: SocketId::from(socket),
+            nsp: "/".into(),
+            codec: Codec::Json,
+        })
+    }
+
+    fn player() -> PlayerInfo {
+        PlayerInfo {
+            name: "p".into(),
+            data: Value::Null,
+        }
+    }
+
+    /// A match of `io` on this thread, long-lived, with a reconnect window of `window`.
+    fn spawned(
+        io: &SocketIo,
+        window: Duration,
+    ) -> (
+        Arc<MatchRegistry>,
+        Arc<dyn super::super::registry::LiveMatch>,
+    ) {
+        let config = MatchConfig {
+            reconnect_window: window,
+            empty_timeout: Duration::from_secs(600),
+            ..MatchConfig::default()
+        };
+        let handle = MatchRoom::spawn(io, config, Idle);
+        let registry = MatchRegistry::of(io);
+        let live = registry.find(handle.id()).expect("the match is registered");
+        (registry, live)
+    }
+
+    #[actix_rt::test]
+    async fn a_remote_seat_that_drops_stops_taking_inputs_and_its_route_goes() {
+        let io = SocketIo::builder().build();
+        let (registry, live) = spawned(&io, Duration::ZERO);
+        for n in 0..5 {
+            let token = live.reserve(player()).await.unwrap();
+            let socket = format!("s{n}");
+            live.join(token.clone(), remote(&socket)).await.unwrap();
+            assert_eq!(registry.input_routes(), 1);
+            live.dropped(token, 7, SocketId::from(socket.as_str()));
+            // Answered after the drop (one mailbox, in order).
+            live.state().await;
+            assert_eq!(registry.input_routes(), 0, "cycle {n}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn one_socket_takes_one_seat_of_a_match() {
+        let io = SocketIo::builder().build();
+        let (_registry, live) = spawned(&io, Duration::from_secs(60));
+        let (first, second) = (
+            live.reserve(player()).await.unwrap(),
+            live.reserve(player()).await.unwrap(),
+        );
+        live.join(first.clone(), remote("s")).await.unwrap();
+        assert_eq!(
+            live.join(second.clone(), remote("s")).await,
+            Err(JoinError::AlreadySeated)
+        );
+        // Its own seat again (a rejoin) is fine, and another socket takes the other seat.
+        live.join(first, remote("s")).await.unwrap();
+        live.join(second, remote("t")).await.unwrap();
+    }
+}

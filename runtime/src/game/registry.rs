@@ -216,6 +216,12 @@ impl MatchRegistry {
         self.inputs.write().remove(&(id, token.to_owned()));
     }
 
+    /// Seats whose inputs come from other nodes, across every match.
+    #[cfg(test)]
+    pub(super) fn input_routes(&self) -> usize {
+        self.inputs.read().len()
+    }
+
     /// An input for the seat `token` of match `id`, from its member's node.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn remote_input(&self, id: u64, token: &str, payload: Payload) {

@@ -43,6 +43,10 @@ pub enum JoinError {
     /// The match has ended.
     #[error("match is over")]
     Disposed,
+    /// The socket already sits in another seat of this match (one socket, one seat: its
+    /// inputs and its disconnect would otherwise not say whose they are).
+    #[error("socket already holds another seat of this match")]
+    AlreadySeated,
     /// The socket disconnected before it took the seat; a fresh reservation is freed, a
     /// dropped seat keeps its reconnect window.
     #[error("socket is disconnected")]
@@ -234,6 +238,13 @@ impl<I> Seats<I> {
             until: now + window,
         };
         Some(seat.id)
+    }
+
+    /// Whether `member` sits in a seat other than `token`'s.
+    pub(super) fn seated_elsewhere(&self, token: &str, member: &Member) -> bool {
+        self.seats
+            .iter()
+            .any(|(t, seat)| t != token && seat.member().is_some_and(|m| m.same(member)))
     }
 
     /// Players holding a seat, sorted.

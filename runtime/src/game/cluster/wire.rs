@@ -137,6 +137,8 @@ pub(crate) enum WireJoinError {
     Disposed,
     Disconnected,
     Unavailable(String),
+    // Last: the variants before it keep their numbers on the wire.
+    AlreadySeated,
 }
 
 impl From<JoinError> for WireJoinError {
@@ -150,6 +152,7 @@ impl From<JoinError> for WireJoinError {
             JoinError::Disposed => WireJoinError::Disposed,
             JoinError::Disconnected => WireJoinError::Disconnected,
             JoinError::Unavailable(why) => WireJoinError::Unavailable(why),
+            JoinError::AlreadySeated => WireJoinError::AlreadySeated,
         }
     }
 }
@@ -165,6 +168,7 @@ impl From<WireJoinError> for JoinError {
             WireJoinError::Disposed => JoinError::Disposed,
             WireJoinError::Disconnected => JoinError::Disconnected,
             WireJoinError::Unavailable(why) => JoinError::Unavailable(why),
+            WireJoinError::AlreadySeated => JoinError::AlreadySeated,
         }
     }
 }
