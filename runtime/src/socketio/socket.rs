@@ -46,6 +46,8 @@ enum Lifecycle {
 
 struct State {
     lifecycle: Lifecycle,
+    /// Why it disconnected, once it has.
+    closed_with: Option<DisconnectReason>,
     buffered: Vec<(Vec<Frame>, Class)>,
     /// What `buffered` costs the connection's byte budget.
     buffered_bytes: usize,
@@ -131,6 +133,7 @@ impl Socket {
                 connected: AtomicBool::new(false),
                 state: Mutex::new(State {
                     lifecycle: Lifecycle::Pending,
+                    closed_with: None,
                     buffered: Vec::new(),
                     buffered_bytes: 0,
                 }),
@@ -195,7 +198,8 @@ impl Socket {
     /// The handler receives the socket, the payload as `A` ([`crate::Data`] for a typed
     /// payload, [`Payload`] for raw arguments and binary) and an [`AckSender`] to answer the
     /// client when it asked for an ack. Handlers run on the connection's worker thread, in
-    /// the order their events arrived; the future need not be `Send`.
+    /// the order their events arrived; the future need not be `Send`. Once the socket has
+    /// disconnected, nothing is registered.
     pub fn on<A, F, Fut>(&self, event: &str, handler: F)
     where
         A: FromPayload + 'static,
@@ -211,11 +215,17 @@ impl Socket {
                 }
             }
         });
-        self.inner.handlers.write().insert(event, erased);
+        let mut handlers = self.inner.handlers.write();
+        // `close` marks the socket disconnected before it clears the handlers: either it
+        // clears this one, or this call sees it gone and keeps nothing.
+        if self.connected() {
+            handlers.insert(event, erased);
+        }
     }
 
     /// Register a handler for events that have no handler of their own; it receives the
-    /// event name as the first argument of the payload.
+    /// event name as the first argument of the payload. Once the socket has disconnected,
+    /// nothing is registered.
     pub fn on_any<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, Payload, AckSender) -> Fut + Send + Sync + 'static,
@@ -224,7 +234,10 @@ impl Socket {
         let erased: ErasedHandler = Arc::new(move |_: &str, socket, payload, ack| {
             Some(Box::pin(handler(socket, payload, ack)) as LocalFuture)
         });
-        *self.inner.any_handler.write() = Some(erased);
+        let mut any = self.inner.any_handler.write();
+        if self.connected() {
+            *any = Some(erased);
+        }
     }
 
     /// Remove the handler of `event`.
@@ -233,9 +246,32 @@ impl Socket {
     }
 
     /// Run `handler` once when the socket disconnects, with the reason.
+    ///
+    /// Registered once the socket has gone (by a handler that awaited something), it runs
+    /// at once, with the reason the socket went for.
     pub fn on_disconnect(&self, handler: impl FnOnce(Socket, DisconnectReason) + Send + 'static) {
-        let mut handlers = self.inner.disconnect.lock();
-        handlers.push((None, Box::new(handler)));
+        self.inner.disconnect.lock().push((None, Box::new(handler)));
+        // `close` marks the socket disconnected before it takes the handlers: it runs this
+        // one, or this call sees the reason and runs what is left.
+        if let Some(reason) = self.closed_with() {
+            self.run_disconnect_handlers(reason);
+        }
+    }
+
+    /// Why the socket disconnected, once it has.
+    fn closed_with(&self) -> Option<DisconnectReason> {
+        self.inner.state.lock().closed_with
+    }
+
+    /// Run the disconnect handlers registered so far (each once), then its hooks.
+    fn run_disconnect_handlers(&self, reason: DisconnectReason) {
+        let (handlers, hooks): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *self.inner.disconnect.lock())
+                .into_iter()
+                .partition(|(key, _)| key.is_none());
+        for (_, handler) in handlers.into_iter().chain(hooks) {
+            handler(self.clone(), reason);
+        }
     }
 
     /// Emit `event` with one argument to this client.
@@ -461,9 +497,15 @@ impl Socket {
         }
     }
 
-    /// Store a typed value on the socket, replacing any value of the same type.
+    /// Store a typed value on the socket, replacing any value of the same type. Once the
+    /// socket has disconnected, nothing is kept.
     pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) {
         self.inner.extensions.insert(value);
+        // `close` marks the socket disconnected before it clears them: either it clears
+        // this one, or this sees it gone and does (nothing outlives its socket).
+        if !self.connected() {
+            self.inner.extensions.clear();
+        }
     }
 
     /// A value stored with [`Socket::insert_extension`].
@@ -658,6 +700,7 @@ impl Socket {
             }
             let was_connected = st.lifecycle == Lifecycle::Connected;
             st.lifecycle = Lifecycle::Disconnected;
+            st.closed_with = Some(reason);
             st.buffered.clear();
             st.buffered_bytes = 0;
             self.inner.connected.store(false, Ordering::Release);
@@ -681,13 +724,7 @@ impl Socket {
             }
         }
         self.inner.acks.clear();
-        let (handlers, hooks): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut *self.inner.disconnect.lock())
-                .into_iter()
-                .partition(|(key, _)| key.is_none());
-        for (_, handler) in handlers.into_iter().chain(hooks) {
-            handler(self.clone(), reason);
-        }
+        self.run_disconnect_handlers(reason);
         self.inner.handlers.write().clear();
         *self.inner.any_handler.write() = None;
         self.inner.extensions.clear();

@@ -429,3 +429,60 @@ async fn closing_the_server_disconnects_everyone_as_shutting_down() {
     // Shutdown discards the polling session (as the reference server does).
     assert_eq!(polling.get().await.status, 400);
 }
+
+#[actix_rt::test]
+async fn what_a_handler_registers_after_its_socket_went_runs_at_once_or_is_not_kept() {
+    use std::sync::Arc;
+    use tokio::sync::oneshot;
+
+    let io = SocketIo::builder().build();
+    let (resume_tx, resume_rx) = oneshot::channel::<()>();
+    let resume = Arc::new(parking_lot::Mutex::new(Some(resume_rx)));
+    let (sockets_tx, mut sockets) = events();
+    let (late_tx, mut late) = events();
+    // Held by whatever the late handler registers: its count tells whether it was kept.
+    let captured = Arc::new(());
+    let held = captured.clone();
+    io.ns("/", move |socket: Socket| {
+        let _ = sockets_tx.send(socket.clone());
+        let (resume, late_tx, held) = (resume.clone(), late_tx.clone(), held.clone());
+        socket.on("slow", move |socket, _: Payload, _| {
+            let (resume, late_tx, held) = (resume.lock().take(), late_tx.clone(), held.clone());
+            async move {
+                if let Some(resume) = resume {
+                    let _ = resume.await;
+                }
+                // The socket has gone by now.
+                let on_held = held.clone();
+                socket.on("later", move |_, _: Payload, _| {
+                    let _ = &on_held;
+                    async {}
+                });
+                socket.insert_extension(held);
+                socket.on_disconnect(move |socket, reason| {
+                    let _ = late_tx.send((reason, socket.connected()));
+                });
+            }
+        });
+    });
+    let port = serve(&io);
+    let (mut client, _) = WsClient::connect(port).await;
+    let socket: Socket = sockets.next().await;
+    client.send_text(r#"42["slow"]"#).await;
+    settled("the handler awaits", || Arc::strong_count(&captured) > 2).await;
+    client.send_text("41").await;
+    settled("the socket went", || !socket.connected()).await;
+    let _ = resume_tx.send(());
+
+    // The late disconnect handler ran at once, with the reason the socket went for.
+    assert_eq!(
+        late.next().await,
+        (DisconnectReason::ClientNamespaceDisconnect, false)
+    );
+    // Neither the late event handler nor the late extension was kept.
+    settled("nothing holds what the handler registered", || {
+        Arc::strong_count(&captured) == 2
+    })
+    .await;
+    assert!(socket.extension::<Arc<()>>().is_none());
+}
