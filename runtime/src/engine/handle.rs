@@ -1,6 +1,7 @@
 //! [`ConnHandle`]: what the protocol above holds of a session to write to it.
 
 use std::any::Any;
+use std::future::Future;
 use std::sync::Arc;
 
 use actix::Addr;
@@ -54,6 +55,20 @@ impl ConnHandle {
     /// server-side disconnect), so the volume is bounded by what server code does.
     pub(crate) fn upcall(&self, message: impl Any + Send) {
         self.addr.do_send(Upcall(Box::new(message)));
+    }
+
+    /// As [`ConnHandle::upcall`], for a message the session must not lose (an admitted
+    /// socket, which only the session closes once it has it): queued at once, in order
+    /// with the other upcalls, and the future resolves to whether the session's handler
+    /// got it. False when the session ended first (the message was dropped unhandled): what
+    /// it carried is then the caller's to release. Await it to the end: dropping it
+    /// cancels the message.
+    pub(crate) fn upcall_confirmed(&self, message: impl Any + Send) -> impl Future<Output = bool> {
+        // A sender of its own: `send` may park the sender it uses (a full mailbox), and a
+        // parked sender defers the next message it is given, out of order; a new one
+        // never is parked. Dropped at once, after queueing.
+        let request = Addr::clone(&self.addr).send(Upcall(Box::new(message)));
+        async move { request.await.is_ok() }
     }
 
     /// Close the session for `cause` (once: later calls do nothing).

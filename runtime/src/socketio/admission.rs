@@ -17,7 +17,7 @@ use tickwire_protocol::engineio::handshake::sid_from_entropy;
 use super::disconnect::DisconnectReason;
 use super::error::ConnectError;
 use super::handshake::Handshake;
-use super::namespace::Namespace;
+use super::namespace::{Namespace, WeakNamespace};
 use super::recovery::Restore;
 use super::session::ToSession;
 use super::shared_recovery::{ResumeGuard, SharedRecovery, SharedRestore};
@@ -181,29 +181,45 @@ pub(crate) fn enter(ns: &Namespace, socket: &Socket) -> Result<(), NotEntered> {
     Ok(())
 }
 
+/// A namespace's admission actor (see the module's doc).
+///
+/// It holds its namespace weakly: the namespace holds the actor's address, and actix stops
+/// an actor only once no address of it is left, so a strong reference back would keep a
+/// namespace its server dropped (a reclaimed dynamic one, a replaced one) alive for ever,
+/// with its actor and recovery log. What it is admitting keeps the namespace alive meanwhile
+/// (a socket holds its namespace).
 pub(crate) struct NamespaceActor {
-    ns: Namespace,
+    ns: WeakNamespace,
+    /// The namespace's name, to refuse a request that comes in after it was dropped.
+    name: String,
 }
 
 impl NamespaceActor {
-    pub(crate) fn new(ns: Namespace) -> NamespaceActor {
-        NamespaceActor { ns }
+    pub(crate) fn new(ns: WeakNamespace, name: String) -> NamespaceActor {
+        NamespaceActor { ns, name }
     }
 
     fn admit(&mut self, msg: Admit, ctx: &mut Context<Self>) {
-        if let Some(shared) = claims_shared_session(&self.ns, &msg.handshake) {
-            let budget = self.ns.config().max_buffered_bytes;
+        let Some(ns) = self.ns.upgrade() else {
+            // Dropped by its server after the request was queued: as if reclaimed.
+            msg.conn.upcall(ToSession::Refused {
+                nsp: self.name.clone(),
+                error: ConnectError::new("Invalid namespace"),
+            });
+            return;
+        };
+        if let Some(shared) = claims_shared_session(&ns, &msg.handshake) {
+            let budget = ns.config().max_buffered_bytes;
             let restore = recovery_claim(&msg.handshake)
-                .map(|(pid, offset)| shared.restore(self.ns.name(), pid, offset, budget));
+                .map(|(pid, offset)| shared.restore(ns.name(), pid, offset, budget));
             let Some(restore) = restore else { return };
             ctx.spawn(restore.into_actor(self).map(move |restore, act, ctx| {
-                let (socket, skip, guard) =
-                    shared_socket(&act.ns, msg.conn, msg.handshake, restore);
+                let (socket, skip, guard) = shared_socket(&ns, msg.conn, msg.handshake, restore);
                 act.check(socket, skip, guard, ctx);
             }));
             return;
         }
-        let (socket, skip_middlewares) = new_socket(&self.ns, msg.conn, msg.handshake);
+        let (socket, skip_middlewares) = new_socket(&ns, msg.conn, msg.handshake);
         self.check(socket, skip_middlewares, None, ctx);
     }
 
@@ -215,9 +231,9 @@ impl NamespaceActor {
         guard: Option<ResumeGuard>,
         ctx: &mut Context<Self>,
     ) {
-        let middlewares = self.ns.0.setup.middlewares.read().clone();
+        let middlewares = socket.ns().0.setup.middlewares.read().clone();
         if middlewares.is_empty() || skip_middlewares {
-            self.finish(socket, Ok(()), guard);
+            self.finish(socket, Ok(()), guard, ctx);
             return;
         }
         let check = {
@@ -232,7 +248,7 @@ impl NamespaceActor {
         ctx.spawn(
             check
                 .into_actor(self)
-                .map(move |result, act, _| act.finish(socket, result, guard)),
+                .map(move |result, act, ctx| act.finish(socket, result, guard, ctx)),
         );
     }
 
@@ -241,28 +257,30 @@ impl NamespaceActor {
         socket: Socket,
         result: Result<(), ConnectError>,
         guard: Option<ResumeGuard>,
+        ctx: &mut Context<Self>,
     ) {
+        let ns = socket.ns().clone();
         // A restored socket that comes in after the cluster stopped holding its live
         // delivery would have a gap: it starts afresh instead.
         let socket = match &guard {
             Some(guard) if guard.expired() => {
                 tracing::warn!(
-                    namespace = self.ns.name(),
+                    namespace = ns.name(),
                     "recovery dropped: the socket took too long to enter"
                 );
                 let (conn, handshake) = (socket.inner.conn.clone(), socket.handshake_arc());
                 socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
-                fresh_socket(&self.ns, conn, handshake)
+                fresh_socket(&ns, conn, handshake)
             }
             _ => socket,
         };
         let conn = socket.inner.conn.clone();
         match result {
             // One upcall per CONNECT packet, which the client can send once per namespace.
-            Ok(()) => match enter(&self.ns, &socket) {
-                Ok(()) => conn.upcall(ToSession::Admitted(socket)),
+            Ok(()) => match enter(&ns, &socket) {
+                Ok(()) => self.hand_over(socket, ctx),
                 Err(NotEntered::NamespaceGone) => conn.upcall(ToSession::Refused {
-                    nsp: self.ns.name().to_owned(),
+                    nsp: ns.name().to_owned(),
                     error: ConnectError::new("Invalid namespace"),
                 }),
                 Err(NotEntered::ConnectionGone) => {}
@@ -270,11 +288,35 @@ impl NamespaceActor {
             Err(error) => {
                 socket.close(DisconnectReason::ServerNamespaceDisconnect, false);
                 conn.upcall(ToSession::Refused {
-                    nsp: self.ns.name().to_owned(),
+                    nsp: ns.name().to_owned(),
                     error,
                 });
             }
         }
+    }
+
+    /// Hand a socket that entered its namespace to its connection's session, which from then
+    /// on closes it (on the client's DISCONNECT, or with the connection).
+    ///
+    /// The connection may end at any point after [`enter`] checked it: before the upcall is
+    /// queued, or with the upcall still queued. Either the session's handler gets the socket
+    /// (and closes it, at once when the connection is closing, else with the connection), or
+    /// the upcall is dropped unhandled and the confirmation says so: the socket is closed
+    /// here, so that it leaves its namespace and its disconnect handlers run. Never both, and
+    /// never neither: the message is handled or dropped exactly once.
+    fn hand_over(&self, socket: Socket, ctx: &mut Context<Self>) {
+        let handed = socket
+            .inner
+            .conn
+            .upcall_confirmed(ToSession::Admitted(socket.clone()));
+        ctx.spawn(
+            async move {
+                if !handed.await {
+                    socket.close(DisconnectReason::TransportClose, false);
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 

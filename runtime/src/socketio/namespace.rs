@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use actix::{Actor, Addr, System};
@@ -48,6 +48,9 @@ pub(crate) struct NamespaceInner {
     pub(crate) shared: Shared,
     pub(crate) index: RoomIndex,
     ack_ids: AtomicU64,
+    /// The admission actor, once started. It holds this namespace only weakly: actix stops
+    /// an actor once no address of it is left, so a strong reference back would keep both
+    /// (and the recovery log) alive after the namespace is dropped (e.g. reclaimed).
     actor: OnceLock<Addr<NamespaceActor>>,
     pub(crate) recovery: Option<Mutex<RecoveryLog>>,
     /// Handlers of events other nodes send with `server_side_emit`.
@@ -58,6 +61,17 @@ pub(crate) struct NamespaceInner {
     empty_since: Mutex<Option<Instant>>,
     /// Removed from its server: no socket enters it any more.
     reclaimed: AtomicBool,
+}
+
+/// A namespace that does not keep it alive (what its admission actor holds).
+#[derive(Clone)]
+pub(crate) struct WeakNamespace(Weak<NamespaceInner>);
+
+impl WeakNamespace {
+    /// The namespace, unless it has been dropped.
+    pub(crate) fn upgrade(&self) -> Option<Namespace> {
+        self.0.upgrade().map(Namespace)
+    }
 }
 
 /// A namespace: a handle to broadcast to its sockets and to manage its rooms.
@@ -185,14 +199,20 @@ impl Namespace {
         self
     }
 
-    /// The actor that admits connections, started on first use on the system arbiter.
+    /// A reference to this namespace that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakNamespace {
+        WeakNamespace(Arc::downgrade(&self.0))
+    }
+
+    /// The actor that admits connections, started on first use on the system arbiter. It
+    /// stops once this namespace is dropped (and what it was admitting is done).
     pub(crate) fn actor(&self) -> Addr<NamespaceActor> {
         self.0
             .actor
             .get_or_init(|| {
-                let ns = self.clone();
+                let (ns, name) = (self.downgrade(), self.name().to_owned());
                 NamespaceActor::start_in_arbiter(&System::current().arbiter().clone(), move |_| {
-                    NamespaceActor::new(ns)
+                    NamespaceActor::new(ns, name)
                 })
             })
             .clone()

@@ -143,3 +143,65 @@ impl Upper for SocketIoUpper {
         Some(self.0.config.connect_timeout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Namespaces `/d…` created on demand, one at most, reclaimed as soon as empty.
+    fn one_dynamic_at_a_time() -> Namespaces {
+        let config = Arc::new(Config {
+            max_dynamic_namespaces: 1,
+            dynamic_namespace_grace: Duration::ZERO,
+            ..Config::default()
+        });
+        let namespaces = Namespaces::new(Shared {
+            config,
+            adapter: Default::default(),
+            encodes: Default::default(),
+        });
+        let setup = Arc::new(Setup {
+            connect: Arc::new(|_| {}),
+            middlewares: parking_lot::RwLock::new(Vec::new()),
+        });
+        namespaces.declare_dynamic(Arc::new(|name: &str| name.starts_with("/d")), setup);
+        namespaces
+    }
+
+    #[actix_rt::test]
+    async fn a_reclaimed_dynamic_namespace_is_freed_with_its_admission_actor() {
+        for with_actor in [false, true] {
+            let namespaces = one_dynamic_at_a_time();
+            let ns = namespaces.for_connect("/d1").unwrap();
+            let actor = with_actor.then(|| ns.actor().downgrade());
+            if with_actor {
+                // Let the arbiter start the actor (it then holds what it holds of `ns`).
+                for _ in 0..10 {
+                    actix_rt::task::yield_now().await;
+                }
+            }
+            let freed = Arc::downgrade(&ns.0);
+            drop(ns);
+
+            let _d2 = namespaces
+                .for_connect("/d2")
+                .expect("the idle /d1 gave its place back");
+
+            assert!(namespaces.get("/d1").is_none());
+            assert!(
+                freed.upgrade().is_none(),
+                "the reclaimed namespace is freed (with_actor: {with_actor})"
+            );
+            // Its actor, with no address left, stops once it has had its turn.
+            if let Some(actor) = actor {
+                for _ in 0..1_000 {
+                    if actor.upgrade().is_none() {
+                        break;
+                    }
+                    actix_rt::task::yield_now().await;
+                }
+                assert!(actor.upgrade().is_none(), "the admission actor stopped");
+            }
+        }
+    }
+}

@@ -1,12 +1,13 @@
 //! Namespaces: static and dynamic ones, CONNECT_ERROR for unknown names and middleware
 //! refusals, the connect timeout, and several namespaces multiplexed on one connection.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::support::{events, serve, Events, PollingClient, WsClient};
+use crate::support::{events, serve, settled, Events, PollingClient, WsClient, WAIT};
 use serde_json::Value;
-use tickwire::{Config, ConnectError, DisconnectReason, Payload, Socket, SocketIo};
+use tickwire::{Config, ConnectError, DisconnectReason, Payload, ServerStats, Socket, SocketIo};
 use tokio::sync::{mpsc, Notify};
 
 /// Handlers every test namespace has: `echo` acks its payload; each disconnect is reported
@@ -451,4 +452,108 @@ async fn namespaces_are_multiplexed_on_one_connection_with_their_own_sockets() {
     assert!(main.connected());
     client.assert_echo_ack("/", 3).await;
     assert_eq!(io.of("/custom").unwrap().socket_count(), 0);
+}
+
+#[actix_rt::test]
+async fn a_reclaimed_dynamic_namespace_that_admitted_through_its_actor_is_freed() {
+    let config = Config {
+        max_dynamic_namespaces: 1,
+        dynamic_namespace_grace: Duration::ZERO,
+        ..Config::default()
+    };
+    let io = SocketIo::builder().config(config).build();
+    let (tx, mut disconnects) = events();
+    // Something each namespace holds for as long as it lives, and a way to see it go.
+    let (held_tx, mut held) = events::<Weak<()>>();
+    io.dynamic_ns(
+        |name| name.starts_with("/d"),
+        move |socket| {
+            install(&socket, &tx);
+            let kept = Arc::new(());
+            let _ = held_tx.send(Arc::downgrade(&kept));
+            socket.ns().on_server_event("kept", move |_: Payload| {
+                let _ = &kept;
+            });
+        },
+    )
+    // Admitted through the namespace's actor.
+    .use_middleware(|_| async { Ok(()) });
+    let port = serve(&io);
+    let mut client = WsClient::open(port).await;
+
+    client.sio_connect("/d1", None).await;
+    let d1 = held.next().await;
+    client.send_text("41/d1,").await;
+    assert_eq!(
+        disconnects.next().await,
+        (
+            "/d1".to_owned(),
+            DisconnectReason::ClientNamespaceDisconnect
+        )
+    );
+    // The next new name reclaims the idle `/d1`...
+    client.sio_connect("/d2", None).await;
+    assert!(io.of("/d1").is_none());
+
+    // ...which is freed, with what it held (its admission actor held it alive before).
+    settled("the reclaimed namespace to be freed", || {
+        d1.upgrade().is_none()
+    })
+    .await;
+    client.assert_echo_ack("/d2", 1).await;
+}
+
+/// The connection closes while `/b`'s connect handler runs: after the admission checked
+/// the connection, before it hands the socket over. The socket leaves `/b` all the same
+/// and its disconnect handlers run.
+#[actix_rt::test]
+async fn a_socket_admitted_as_its_connection_closes_leaves_its_namespace() {
+    let io = SocketIo::builder().build();
+    let (tx, mut disconnects) = events();
+    let a: Arc<Mutex<Option<Socket>>> = Arc::default();
+    let server: Arc<OnceLock<SocketIo>> = Arc::default();
+    let closed_in_time = Arc::new(AtomicBool::new(false));
+    {
+        let a = a.clone();
+        io.ns("/a", move |socket| *a.lock().unwrap() = Some(socket));
+    }
+    {
+        let (a, server, closed_in_time) = (a.clone(), server.clone(), closed_in_time.clone());
+        io.ns("/b", move |socket| {
+            install(&socket, &tx);
+            // Server code closes the whole connection...
+            let a = a.lock().unwrap().take().expect("/a joined first");
+            a.disconnect(true);
+            // ...which is gone, actor and all, before this handler returns. (It runs on
+            // the admission actor's thread; the connection lives on a server worker.)
+            let io = server.get().unwrap();
+            let deadline = Instant::now() + WAIT;
+            while io.stats().connection_actors > 0 && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            closed_in_time.store(io.stats().connection_actors == 0, Ordering::SeqCst);
+        })
+        // Admitted through the namespace's actor, on another thread than the connection.
+        .use_middleware(|_| async { Ok(()) });
+    }
+    let _ = server.set(io.clone());
+    let port = serve(&io);
+    let mut client = WsClient::open(port).await;
+    client.sio_connect("/a", None).await;
+
+    client.send_text("40/b,").await;
+
+    assert_eq!(
+        disconnects.next().await,
+        ("/b".to_owned(), DisconnectReason::TransportClose)
+    );
+    assert!(
+        closed_in_time.load(Ordering::SeqCst),
+        "the connection closed while the connect handler ran"
+    );
+    assert_eq!(io.of("/b").unwrap().socket_count(), 0);
+    settled("every count back to zero", || {
+        io.stats() == ServerStats::default()
+    })
+    .await;
 }
