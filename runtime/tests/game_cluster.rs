@@ -18,8 +18,8 @@ use support::redis::Redis;
 use support::{parse_sio, serve, settled, within, Msg, WsClient};
 use tickwire::game::cluster::{ClusterMatchmaker, GameCluster, MatchRef};
 use tickwire::{
-    Data, JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchRoom, MatchmakerConfig,
-    MatchmakingError, PlayerId, PlayerInfo, SeatToken, SocketIo, Ticket,
+    Data, JoinError, LeaveReason, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom,
+    MatchmakerConfig, MatchmakingError, PlayerId, PlayerInfo, SeatToken, SocketIo, Ticket,
 };
 
 /// A node's heartbeat TTL here: a lost node is noticed within twice this.
@@ -1212,4 +1212,146 @@ async fn requests_to_a_node_whose_reader_moves_to_its_worker_are_each_answered_o
         .await
         .unwrap();
     assert_eq!(subscribers, 1, "subscriptions to {channel}");
+}
+
+/// A node whose `/` has `join`(token) → ack `{player}` (or `{error}`), and `join-once`(token),
+/// which polls the join once and gives it up (ack `{pending}`: whether it was still waiting
+/// for the host's answer): a caller that stops waiting after the request went out. Its
+/// requests wait `request_timeout`.
+async fn requester(redis: &Redis, request_timeout: Duration) -> (u16, GameCluster) {
+    use futures_util::FutureExt;
+
+    let io = SocketIo::builder().build();
+    let cluster = GameCluster::builder(redis.url())
+        .heartbeat_ttl(TTL)
+        .request_timeout(request_timeout)
+        .attach(&io)
+        .await
+        .expect("the node joins the cluster");
+    let on_connect = cluster.clone();
+    io.ns("/", move |socket| {
+        let cluster = on_connect.clone();
+        socket.on("join", move |socket, Data(token): Data<String>, ack| {
+            let cluster = cluster.clone();
+            async move {
+                let reply = match cluster.join(&SeatToken(token), &socket).await {
+                    Ok(player) => json!({"player": player}),
+                    Err(e) => json!({"error": e.to_string()}),
+                };
+                ack.send(&reply).ok();
+            }
+        });
+        let cluster = on_connect.clone();
+        socket.on(
+            "join-once",
+            move |socket, Data(token): Data<String>, ack| {
+                let cluster = cluster.clone();
+                async move {
+                    let token = SeatToken(token);
+                    let pending = cluster.join(&token, &socket).now_or_never().is_none();
+                    ack.send(&json!({ "pending": pending })).ok();
+                }
+            },
+        );
+    });
+    (serve(&io), cluster)
+}
+
+/// A [`Beacon`] match on `host` whose away players lapse after 300 ms, and a seat in it.
+async fn beacon_seat(host: &Node) -> (MatchHandle<Beacon>, SeatToken) {
+    let config = MatchConfig {
+        tick_rate: 10,
+        reconnect_window: Duration::from_millis(300),
+        empty_timeout: Duration::from_secs(30),
+        ..MatchConfig::default()
+    };
+    let handle = MatchRoom::spawn(&host.io, config, Beacon::default());
+    let at = MatchRef {
+        node: host.cluster.node_id(),
+        id: handle.id(),
+    };
+    let token = host
+        .cluster
+        .reserve(at, PlayerInfo::default())
+        .await
+        .expect("a seat reserved");
+    (handle, token)
+}
+
+/// Whether the match's events (see [`Beacon`]) include a leave for `reason`.
+async fn left_for(handle: &MatchHandle<Beacon>, reason: &str) -> bool {
+    let state = handle.state().await.unwrap_or_default();
+    state["events"].as_array().is_some_and(|events| {
+        events.iter().any(|e| {
+            e.as_str()
+                .is_some_and(|e| e.ends_with(&format!(" {reason}")))
+        })
+    })
+}
+
+/// Until the match's only seat has lapsed: away (the socket is not there), then timed out
+/// after the reconnect window, with no player left.
+async fn seat_lapses(handle: &MatchHandle<Beacon>) {
+    settled_async(|| async {
+        left_for(handle, "Disconnected").await
+            && left_for(handle, "TimedOut").await
+            && handle.metrics().await.is_some_and(|m| m.players == 0)
+    })
+    .await;
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn a_remote_join_given_up_before_its_answer_leaves_no_connected_seat_on_the_host() {
+    let redis = Redis::start();
+    let host = node(&redis, 2).await;
+    let (port, _cluster) = requester(&redis, Duration::from_secs(5)).await;
+    let (handle, token) = beacon_seat(&host).await;
+
+    // The socket's node asks the host to seat it, then stops waiting at once (the answer
+    // cannot have come): the host seats it, hears that it is not there, and lets the seat
+    // lapse, while the socket stays connected.
+    let (mut client, _) = WsClient::connect(port).await;
+    client
+        .send_text(&format!(r#"421["join-once","{}"]"#, token.0))
+        .await;
+    let reply = within("join-once answered", ack_of(&mut client, 1)).await;
+    assert_eq!(
+        reply,
+        json!({"pending": true}),
+        "given up before the answer"
+    );
+    seat_lapses(&handle).await;
+    let counters: HashMap<_, _> = host.cluster.counters().into_iter().collect();
+    assert_eq!(counters["malformed"], 0);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    tickwire_missing_redis,
+    ignore = "needs redis-server on PATH (run .ci/setup)"
+)]
+async fn a_remote_join_that_times_out_leaves_no_connected_seat_on_the_host() {
+    let redis = Redis::start();
+    let host = node(&redis, 2).await;
+    // An answer rarely comes within 1 ms: the join mostly times out while the host seats it.
+    let (port, _cluster) = requester(&redis, Duration::from_millis(1)).await;
+    let (handle, token) = beacon_seat(&host).await;
+    let (mut client, _) = WsClient::connect(port).await;
+    client
+        .send_text(&format!(r#"421["join","{}"]"#, token.0))
+        .await;
+    let reply = within("join answered", ack_of(&mut client, 1)).await;
+    assert!(
+        reply["player"].is_u64() || reply["error"].is_string(),
+        "{reply}"
+    );
+    // Seated or not, once the socket has gone the host's seat lapses after its window.
+    client.close().await;
+    seat_lapses(&handle).await;
+    handle.stop().await;
 }

@@ -1,17 +1,18 @@
 //! [`ClusterMatchmaker`]: one queue per mode for the whole cluster, in Redis.
 //!
 //! A ticket from any node waits in its mode's queue. Every node's matchmaker takes groups
-//! from the queues of the modes it has seen, atomically (a script pops a group and records
-//! its taker in one step, so exactly one node takes each group), and sends each group to the
-//! least loaded node that is not draining (or one about as loaded that most of its players
-//! are connected to), which spawns the match with its factory and seats the group. The ticket's own node then hands its caller the seat, which the socket
-//! takes wherever the match is.
+//! from the queues of the modes its own tickets wait in, atomically (a script pops a group
+//! and records its taker in one step, so exactly one node takes each group), and sends each
+//! group to the least loaded node that is not draining (or one about as loaded that most of
+//! its players are connected to), which spawns the match with its factory and seats the
+//! group. The ticket's own node then hands its caller the seat, which the socket takes
+//! wherever the match is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::super::config::MatchConfig;
@@ -75,7 +76,9 @@ struct MmInner<M: Match> {
     ticket_timeout: Duration,
     factory: Factory<M>,
     waiting: Mutex<HashMap<String, Reply>>,
-    modes: RwLock<HashSet<String>>,
+    /// The modes tickets of this node wait in, with how many: what its sweep takes groups
+    /// from. A mode leaves once its last ticket here has (see [`Waiter`]).
+    modes: Mutex<HashMap<String, usize>>,
 }
 
 impl<M: Match> ClusterMatchmaker<M> {
@@ -95,7 +98,7 @@ impl<M: Match> ClusterMatchmaker<M> {
             ticket_timeout,
             factory: Box::new(factory),
             waiting: Mutex::new(HashMap::new()),
-            modes: RwLock::new(HashSet::new()),
+            modes: Mutex::new(HashMap::new()),
         });
         cluster.inner.add_matchmaker(inner.clone());
         let every = (inner.config.max_wait / 4)
@@ -122,7 +125,8 @@ impl<M: Match> ClusterMatchmaker<M> {
         };
         let (tx, rx) = oneshot::channel();
         inner.waiting.lock().insert(id.clone(), tx);
-        inner.modes.write().insert(ticket.mode.clone());
+        // Until this call ends, however it ends.
+        let _waiter = Waiter::new(inner, &ticket.mode);
         let mut guard = Cancel {
             inner: Arc::downgrade(inner),
             mode: ticket.mode.clone(),
@@ -184,6 +188,34 @@ fn ticket_key(id: &str) -> u64 {
     id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+/// One ticket of this node waiting in its mode, for as long as its `enqueue` call runs: the
+/// sweep takes groups from the modes that have one. Every ticket's own node sweeps its mode
+/// while it waits, so a mode where only other nodes' tickets wait is theirs to sweep (and a
+/// lost node's tickets leave every queue, see `Inner::node_lost`).
+struct Waiter<'a, M: Match> {
+    inner: &'a MmInner<M>,
+    mode: &'a str,
+}
+
+impl<'a, M: Match> Waiter<'a, M> {
+    fn new(inner: &'a MmInner<M>, mode: &'a str) -> Waiter<'a, M> {
+        *inner.modes.lock().entry(mode.to_owned()).or_default() += 1;
+        Waiter { inner, mode }
+    }
+}
+
+impl<M: Match> Drop for Waiter<'_, M> {
+    fn drop(&mut self) {
+        let mut modes = self.inner.modes.lock();
+        if let Some(waiting) = modes.get_mut(self.mode) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                modes.remove(self.mode);
+            }
+        }
+    }
 }
 
 /// Takes a ticket out of the queue when dropped armed: the caller gave up (or timed out),
@@ -349,10 +381,6 @@ impl<M: Match> Matchmaking for MmInner<M> {
         };
         reply.send(Ok(assignment)).is_ok()
     }
-
-    fn modes(&self) -> Vec<String> {
-        self.modes.read().iter().cloned().collect()
-    }
 }
 
 /// Every so often, take the groups that formed (players wait across nodes, and a partial
@@ -367,9 +395,125 @@ async fn sweep_loop<M: Match>(inner: Weak<MmInner<M>>, every: Duration) {
         if inner.cluster.inner.is_stopped() {
             return;
         }
-        let modes: Vec<String> = inner.modes.read().iter().cloned().collect();
+        let modes: Vec<String> = inner.modes.lock().keys().cloned().collect();
         for mode in modes {
             inner.form_groups(&mode).await;
         }
+    }
+}
+
+/// The tests' own `redis-server` (shared with the integration tests).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../tests/support/redis.rs"]
+mod test_redis;
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::match_trait::PlayerId;
+    use super::super::super::MatchContext;
+    use super::test_redis::Redis;
+    use super::*;
+    use crate::SocketIo;
+
+    /// A game that does nothing: these tickets are never grouped.
+    struct Idle;
+
+    impl Match for Idle {
+        type Input = serde_json::Value;
+        type Snapshot = ();
+
+        fn on_input(&mut self, _: &mut MatchContext, _: PlayerId, _: u32, _: serde_json::Value) {}
+
+        fn tick(&mut self, _: &mut MatchContext, _: Duration) {}
+    }
+
+    fn ticket(mode: String) -> Ticket {
+        Ticket {
+            mode,
+            player: PlayerInfo::default(),
+            socket: None,
+        }
+    }
+
+    /// Wait (polling, up to 10 s) until `cond` holds.
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[actix_rt::test]
+    #[cfg_attr(
+        tickwire_missing_redis,
+        ignore = "needs redis-server on PATH (run .ci/setup)"
+    )]
+    async fn a_mode_leaves_the_sweep_once_no_ticket_of_this_node_waits_in_it() {
+        let redis = Redis::start();
+        let io = SocketIo::builder().build();
+        let cluster = GameCluster::builder(redis.url())
+            .attach(&io)
+            .await
+            .expect("the node joins the cluster");
+        // Groups of 3, never partial: single tickets wait until they time out.
+        let config = MatchmakerConfig {
+            group_size: 3,
+            max_wait: Duration::from_secs(600),
+            max_queued: 1,
+            ..MatchmakerConfig::default()
+        };
+        let mm = ClusterMatchmaker::spawn(&cluster, config, Duration::from_secs(1), |_, _, _| {
+            (MatchConfig::default(), Idle)
+        });
+        let modes = || mm.inner.modes.lock().clone();
+
+        // Tickets in 40 modes: half time out, half are given up (their futures dropped).
+        const MODES: usize = 40;
+        let tasks: Vec<_> = (0..MODES)
+            .map(|i| {
+                let mm = mm.clone();
+                tokio::spawn(async move { mm.enqueue(ticket(format!("mode-{i}"))).await })
+            })
+            .collect();
+        until("every mode swept", || modes().len() == MODES).await;
+        assert!(modes().values().all(|&n| n == 1), "{:?}", modes());
+        // A ticket refused (its queue is full) leaves no mode behind either.
+        assert_eq!(
+            mm.enqueue(ticket("mode-0".into())).await.unwrap_err(),
+            MatchmakingError::QueueFull
+        );
+        assert_eq!(modes().get("mode-0"), Some(&1), "the waiting ticket stays");
+        let timed_out = MODES / 2;
+        for task in &tasks[timed_out..] {
+            task.abort();
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await);
+        }
+        for outcome in &outcomes[..timed_out] {
+            assert_eq!(
+                outcome.as_ref().expect("not aborted").as_ref().unwrap_err(),
+                &MatchmakingError::Timeout
+            );
+        }
+        // Given up (or, on a very slow run, timed out first): ended either way.
+        assert!(outcomes[timed_out..]
+            .iter()
+            .all(|o| o.as_ref().map_or(true, |r| r.is_err())));
+        assert!(modes().is_empty(), "{:?}", modes());
+
+        // And their tickets leave the queues (a given-up one asynchronously).
+        for i in 0..MODES {
+            let mode = format!("mode-{i}");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while mm.queued(&mode).await.unwrap() > 0 {
+                assert!(tokio::time::Instant::now() < deadline, "{mode} emptied");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        cluster.stop();
     }
 }

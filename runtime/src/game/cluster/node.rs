@@ -24,10 +24,10 @@ use tokio::task::JoinHandle;
 use super::super::link::{Delivery, MatchLink};
 use super::super::match_trait::{DisposeReason, PlayerId, PlayerInfo};
 use super::super::member::{Member, RemoteMember};
-use super::super::registry::MatchRegistry;
+use super::super::registry::{LiveMatch, MatchRegistry};
 use super::super::seats::{JoinError, SeatToken};
 use super::placement::{self, NodeLoad};
-use super::queue::Queues;
+use super::queue::{self, Queues};
 use super::remote_seats::{RemoteSeat, RemoteSeats};
 use super::wire::{Answer, Body, Envelope, MatchOp, QueuedTicket, WireMember};
 use crate::link::redis::{read_channel, subscribe, Publisher};
@@ -176,6 +176,7 @@ impl GameClusterBuilder {
             next_request: AtomicU64::new(1),
             requests: Awaiting::default(),
             remote_seats: RemoteSeats::default(),
+            joining: Mutex::new(HashMap::new()),
             matchmakers: RwLock::new(Vec::new()),
             draining: AtomicBool::new(false),
             hosted: AtomicU64::new(0),
@@ -329,8 +330,6 @@ pub(crate) trait Matchmaking: Send + Sync {
     fn spawn_group(&self, group: String, mode: String, tickets: Vec<QueuedTicket>, bots: usize);
     /// A ticket queued here was seated; false when it is not this matchmaker's.
     fn assigned(&self, ticket: &str, at: MatchRef, token: SeatToken, bots: usize) -> bool;
-    /// The modes its tickets wait in.
-    fn modes(&self) -> Vec<String>;
 }
 
 pub(crate) struct Inner {
@@ -348,6 +347,9 @@ pub(crate) struct Inner {
     next_request: AtomicU64,
     requests: Awaiting<oneshot::Sender<Result<Answer, JoinError>>>,
     remote_seats: RemoteSeats,
+    /// Joins from other nodes' sockets being seated here: a drop that comes meanwhile waits
+    /// for their end (see [`Seating`]).
+    joining: Mutex<HashMap<JoinKey, Joining>>,
     matchmakers: RwLock<Vec<Arc<dyn Matchmaking>>>,
     draining: AtomicBool,
     /// Groups this node hosted (of those placed on it; see [`Beat`]).
@@ -374,6 +376,86 @@ impl MatchLink for LinkHandle {
     fn deliver(&self, node: u64, delivery: Delivery<'_>) {
         if let Some(inner) = self.0.upgrade() {
             inner.deliver(node, delivery);
+        }
+    }
+}
+
+/// A remote socket's join being seated here: `(its node, match, token, socket)`.
+type JoinKey = (u64, u64, String, String);
+
+/// The joins of one [`JoinKey`] under way here, and whether its node said meanwhile that
+/// the socket dropped.
+#[derive(Default)]
+struct Joining {
+    under_way: usize,
+    dropped: bool,
+}
+
+/// One join of another node's socket, from its request until the match has handled it.
+///
+/// The match handles the join on its own task, later than the messages read after the
+/// request, so a `Dropped` for the same seat (its node gave up waiting, or the socket went)
+/// could reach the match first, find no seat of that socket, and leave the one the join then
+/// makes connected for good. While a join is under way, such a drop is held here and handed
+/// to the match once the join has been handled (when this is dropped).
+struct Seating {
+    node: Arc<Inner>,
+    key: JoinKey,
+    live: Arc<dyn LiveMatch>,
+}
+
+impl Seating {
+    fn start(node: Arc<Inner>, key: JoinKey, live: Arc<dyn LiveMatch>) -> Seating {
+        node.joining
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .under_way += 1;
+        Seating { node, key, live }
+    }
+}
+
+impl Drop for Seating {
+    fn drop(&mut self) {
+        let dropped = {
+            let mut joining = self.node.joining.lock();
+            let Some(entry) = joining.get_mut(&self.key) else {
+                return;
+            };
+            entry.under_way -= 1;
+            if entry.under_way > 0 {
+                return;
+            }
+            joining.remove(&self.key).is_some_and(|entry| entry.dropped)
+        };
+        if dropped {
+            let (node, _, token, socket) = self.key.clone();
+            self.live.dropped(SeatToken(token), node, socket.into());
+        }
+    }
+}
+
+/// Sends `Dropped` for a seat asked of another node when dropped armed: the join ended
+/// without wiring the seat here (no answer in time, the caller stopped waiting, the socket
+/// went), while the host may have seated it, or may yet. The host then lets it lapse after
+/// its reconnect window as any dropped player's, instead of keeping it connected for good.
+struct Unseated<'a> {
+    node: &'a Inner,
+    at: MatchRef,
+    token: &'a str,
+    socket: &'a str,
+    armed: bool,
+}
+
+impl Drop for Unseated<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let body = Body::Dropped {
+                match_id: self.at.id,
+                token: self.token.to_owned(),
+                socket: self.socket.to_owned(),
+            };
+            self.node.send(self.at.node, body);
         }
     }
 }
@@ -482,6 +564,17 @@ impl Inner {
 
     /// Ask node `node` to run `op` on its match `match_id`, within the request timeout.
     async fn request(&self, node: u64, match_id: u64, op: MatchOp) -> Result<Answer, JoinError> {
+        self.ask(node, match_id, op).await?
+    }
+
+    /// [`Inner::request`], telling apart the node's answer (`Ok`, its result) from no answer
+    /// (`Err`: none within the timeout, or the link closed), when `op` may have run or not.
+    async fn ask(
+        &self,
+        node: u64,
+        match_id: u64,
+        op: MatchOp,
+    ) -> Result<Result<Answer, JoinError>, JoinError> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         // Gone when this request ends, even if its caller stops waiting for it first.
@@ -496,7 +589,7 @@ impl Inner {
         );
         let answer = tokio::time::timeout(self.request_timeout, rx).await;
         match answer {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => Ok(result),
             Ok(Err(_)) => Err(JoinError::Unavailable("the cluster link closed".into())),
             Err(_) => Err(JoinError::Unavailable(format!(
                 "node {node:016x} did not answer within {:?}",
@@ -538,12 +631,26 @@ impl Inner {
             nsp: socket.ns().name().to_owned(),
             compact: socket.codec() == Codec::Compact,
         };
-        let (player, input_event) = match self.request(at.node, at.id, op).await? {
-            Answer::Seated {
+        // Armed from the request (sent at the first poll, with this) until the seat is wired
+        // here: however the join ends before, the host hears that the socket is not there.
+        let mut unseated = Unseated {
+            node: self,
+            at,
+            token: &token.0,
+            socket: socket.id(),
+            armed: true,
+        };
+        let (player, input_event) = match self.ask(at.node, at.id, op).await? {
+            Ok(Answer::Seated {
                 player,
                 input_event,
-            } => (player, input_event),
-            _ => return Err(JoinError::Unavailable("unexpected answer".into())),
+            }) => (player, input_event),
+            Err(e) => {
+                // The host refused: it seated nothing.
+                unseated.armed = false;
+                return Err(e);
+            }
+            Ok(_) => return Err(JoinError::Unavailable("unexpected answer".into())),
         };
         let seat = RemoteSeat {
             host: at.node,
@@ -579,17 +686,11 @@ impl Inner {
             },
         );
         if !wired {
-            // It went while being seated: the host keeps the seat for its window.
-            self.send(
-                at.node,
-                Body::Dropped {
-                    match_id: at.id,
-                    token: token.0.clone(),
-                    socket: socket.id().to_owned(),
-                },
-            );
+            // It went while being seated: the host keeps the seat for its window (`unseated`
+            // tells it).
             return Err(JoinError::Disconnected);
         }
+        unseated.armed = false;
         Ok(player)
     }
 
@@ -692,6 +793,13 @@ impl Inner {
                 token,
                 socket,
             } => {
+                let key = (from, match_id, token, socket);
+                if let Some(joining) = self.joining.lock().get_mut(&key) {
+                    // After the join under way (see `Seating`).
+                    joining.dropped = true;
+                    return;
+                }
+                let (_, _, token, socket) = key;
                 if let Some(live) = self.registry.find(match_id) {
                     live.dropped(SeatToken(token), from, socket.into());
                 }
@@ -764,6 +872,15 @@ impl Inner {
             return;
         };
         let input_event = self.registry.input_event(match_id);
+        // Registered now, before the next message from `from` (a drop of this seat) is read.
+        let seating = match &op {
+            MatchOp::Join { token, socket, .. } => Some(Seating::start(
+                me.clone(),
+                (from, match_id, token.clone(), socket.clone()),
+                live.clone(),
+            )),
+            _ => None,
+        };
         tokio::spawn(async move {
             let result = match op {
                 MatchOp::Reserve { player } => match serde_json::from_str::<PlayerInfo>(&player) {
@@ -794,6 +911,8 @@ impl Inner {
                     Ok(Answer::Done)
                 }
             };
+            // The join is handled: a drop held meanwhile goes to the match now, after it.
+            drop(seating);
             me.send(from, reply(request, result));
         });
     }
@@ -1002,12 +1121,14 @@ impl Inner {
                 tracing::warn!(error = ?e, "game cluster: groups of a lost node not requeued")
             }
         }
-        let modes: Vec<String> = self
-            .matchmakers
-            .read()
-            .iter()
-            .flat_map(|m| m.modes())
-            .collect();
+        // Every queue that holds tickets, not only the modes tickets of this node wait in.
+        let modes = match self.queued_modes().await {
+            Ok(modes) => modes,
+            Err(e) => {
+                tracing::warn!(error = ?e, "game cluster: tickets of a lost node not dropped");
+                Vec::new()
+            }
+        };
         for mode in modes {
             if let Err(e) = self.queues.drop_tickets_of(&mode, node).await {
                 tracing::warn!(error = ?e, "game cluster: tickets of a lost node not dropped");
@@ -1018,6 +1139,17 @@ impl Inner {
             .arg(format!("{node:016x}"))
             .query_async(&mut self.conn.clone())
             .await;
+    }
+
+    /// The modes whose queue holds tickets now, of any node.
+    async fn queued_modes(&self) -> redis::RedisResult<Vec<String>> {
+        let prefix = format!("{}:queue:", self.prefix);
+        let pattern = format!("{}*", redis_glob_escape(&prefix));
+        let keys = queue::scan(&mut self.conn.clone(), &pattern).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
     }
 
     async fn drain(&self, grace: Duration) {
@@ -1053,6 +1185,18 @@ impl Inner {
             .query_async(&mut self.conn.clone())
             .await;
     }
+}
+
+/// `text` matched literally in a Redis glob pattern.
+fn redis_glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn reply(request: u64, result: Result<Answer, JoinError>) -> Body {
