@@ -37,6 +37,7 @@ impl<V> Awaiting<V> {
     }
 
     /// The sender of request `id`, taken out (a request answered once).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the game cluster's
     pub(crate) fn take(&self, id: u64) -> Option<V> {
         self.map.lock().remove(&id)
     }
