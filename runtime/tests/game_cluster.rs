@@ -1355,34 +1355,3 @@ async fn a_remote_join_that_times_out_leaves_no_connected_seat_on_the_host() {
     seat_lapses(&handle).await;
     handle.stop().await;
 }
-
-#[actix_rt::test]
-#[cfg_attr(
-    tickwire_missing_redis,
-    ignore = "needs redis-server on PATH (run .ci/setup)"
-)]
-async fn a_socket_seated_here_is_refused_a_remote_seat_of_the_same_input_event() {
-    let redis = Redis::start();
-    let (host, here) = (node(&redis, 2).await, node(&redis, 2).await);
-    let (local, local_token) = beacon_seat(&here).await;
-    let (remote, remote_token) = beacon_seat(&host).await;
-    let (mut client, _) = WsClient::connect(here.port).await;
-
-    client
-        .send_text(&format!(r#"421["join","{}"]"#, local_token.0))
-        .await;
-    assert!(within("local join", ack_of(&mut client, 1)).await["player"].is_u64());
-    // The remote match takes the same input event: refused with a clear error, and the seat
-    // the host made lapses (the socket is not there), while the local seat plays on.
-    client
-        .send_text(&format!(r#"422["join","{}"]"#, remote_token.0))
-        .await;
-    assert_eq!(
-        within("remote join", ack_of(&mut client, 2)).await,
-        json!({"error": JoinError::InputEventTaken("input".into()).to_string()})
-    );
-    seat_lapses(&remote).await;
-    assert_eq!(local.metrics().await.map(|m| m.players), Some(1));
-    local.stop().await;
-    remote.stop().await;
-}

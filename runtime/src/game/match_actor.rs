@@ -381,18 +381,6 @@ impl<M: Match> MatchActor<M> {
             // Its disconnect hook and input route are the match's, one per socket.
             return Err(JoinError::AlreadySeated);
         }
-        if let Member::Local(socket) = &member {
-            let rejoin = self
-                .seats
-                .get_mut(&token)?
-                .member()
-                .is_some_and(|m| m.same(&member));
-            let event = &self.config.input_event;
-            if !rejoin && socket.has_handler(event) {
-                // Taking it over would cut the other holder's inputs, and its release ours.
-                return Err(JoinError::InputEventTaken(event.clone()));
-            }
-        }
         let wired = match &member {
             // A socket that has gone cannot sit: wiring it would leave a seat nobody leaves.
             Member::Local(socket) => {

@@ -47,11 +47,6 @@ pub enum JoinError {
     /// inputs and its disconnect would otherwise not say whose they are).
     #[error("socket already holds another seat of this match")]
     AlreadySeated,
-    /// The match's input event already has a handler on this socket: a seat of another
-    /// match that takes the same event, or the application's own (one handler per event,
-    /// so one of them would lose its inputs).
-    #[error("the socket's input event `{0}` already has a handler (a seat in another match?)")]
-    InputEventTaken(String),
     /// The socket disconnected before it took the seat; a fresh reservation is freed, a
     /// dropped seat keeps its reconnect window.
     #[error("socket is disconnected")]

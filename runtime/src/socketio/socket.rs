@@ -240,11 +240,6 @@ impl Socket {
         }
     }
 
-    /// Whether `event` has a handler.
-    pub(crate) fn has_handler(&self, event: &str) -> bool {
-        self.inner.handlers.read().contains(event)
-    }
-
     /// Remove the handler of `event`.
     pub fn off(&self, event: &str) {
         self.inner.handlers.write().remove(event);

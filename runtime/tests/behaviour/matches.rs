@@ -314,61 +314,6 @@ async fn an_expired_reservation_is_refused_with_a_clear_error() {
     );
 }
 
-/// A socket takes a seat in one match per input event: a second match of the same input
-/// event would take its inputs over (and its leaving would cut the first's), so it is
-/// refused with a clear error, and the socket's seat in the first plays on. Once it leaves
-/// the first, the second seats it.
-#[actix_rt::test]
-async fn a_socket_sits_in_one_match_per_input_event() {
-    let (io, matches) = server(4);
-    let config = || MatchConfig {
-        empty_timeout: Duration::from_secs(60),
-        ..match_config()
-    };
-    let (first, second) = (
-        MatchRoom::spawn(&io, config(), Walk::default()),
-        MatchRoom::spawn(&io, config(), Walk::default()),
-    );
-    for handle in [&first, &second] {
-        matches.lock().insert(handle.id(), handle.clone());
-    }
-    let port = serve(&io);
-    let (mut client, _) = WsClient::connect(port).await;
-    let (in_first, in_second) = (
-        first.reserve(PlayerInfo::default()).await.unwrap(),
-        second.reserve(PlayerInfo::default()).await.unwrap(),
-    );
-    let join = |id: u64, token: &SeatToken, ack: u64| {
-        format!(r#"42{ack}["join-match",[{id},"{}"]]"#, token.0)
-    };
-
-    client.send_text(&join(first.id(), &in_first, 1)).await;
-    assert_eq!(ack_of(&mut client, 1).await, json!({"player": 1}));
-    client.send_text(&join(second.id(), &in_second, 2)).await;
-    let refused = ack_of(&mut client, 2).await;
-    assert_eq!(
-        refused,
-        json!({"error": JoinError::InputEventTaken("input".into()).to_string()})
-    );
-    // The first match still takes the socket's inputs.
-    client.send_text(r#"42["input",[1,{"dx":3}]]"#).await;
-    within("the first match applies the input", async {
-        loop {
-            let (_, _, pos) = next_state(&mut client).await;
-            if pos == vec![(1, 3)] {
-                break;
-            }
-        }
-    })
-    .await;
-
-    first.leave(&in_first).await;
-    client.send_text(&join(second.id(), &in_second, 3)).await;
-    assert_eq!(ack_of(&mut client, 3).await, json!({"player": 1}));
-    first.stop().await;
-    second.stop().await;
-}
-
 #[actix_rt::test]
 async fn a_full_or_locked_match_refuses_seats() {
     let io = SocketIo::builder().build();

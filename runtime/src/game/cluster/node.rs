@@ -652,11 +652,6 @@ impl Inner {
             }
             Ok(_) => return Err(JoinError::Unavailable("unexpected answer".into())),
         };
-        let rejoin = self.remote_seats.holds(&socket.socket_id(), at.node, at.id);
-        if !rejoin && socket.has_handler(&input_event) {
-            // As for a local seat: its inputs are another seat's (`unseated` tells the host).
-            return Err(JoinError::InputEventTaken(input_event));
-        }
         let seat = RemoteSeat {
             host: at.node,
             match_id: at.id,

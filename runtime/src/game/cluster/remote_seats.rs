@@ -54,13 +54,6 @@ impl RemoteSeats {
         true
     }
 
-    /// Whether `socket` holds a seat here in match `match_id` of `host`.
-    pub(crate) fn holds(&self, socket: &SocketId, host: u64, match_id: u64) -> bool {
-        self.seats
-            .lock()
-            .contains_key(&(socket.clone(), host, match_id))
-    }
-
     /// The host released the seat of `socket` in match `match_id`: stop forwarding.
     pub(crate) fn release(&self, socket: &SocketId, host: u64, match_id: u64) {
         let seat = self.seats.lock().remove(&(socket.clone(), host, match_id));

@@ -137,9 +137,8 @@ pub(crate) enum WireJoinError {
     Disposed,
     Disconnected,
     Unavailable(String),
-    // Last: the variants before them keep their numbers on the wire.
+    // Last: the variants before it keep their numbers on the wire.
     AlreadySeated,
-    InputEventTaken(String),
 }
 
 impl From<JoinError> for WireJoinError {
@@ -154,7 +153,6 @@ impl From<JoinError> for WireJoinError {
             JoinError::Disconnected => WireJoinError::Disconnected,
             JoinError::Unavailable(why) => WireJoinError::Unavailable(why),
             JoinError::AlreadySeated => WireJoinError::AlreadySeated,
-            JoinError::InputEventTaken(event) => WireJoinError::InputEventTaken(event),
         }
     }
 }
@@ -171,7 +169,6 @@ impl From<WireJoinError> for JoinError {
             WireJoinError::Disconnected => JoinError::Disconnected,
             WireJoinError::Unavailable(why) => JoinError::Unavailable(why),
             WireJoinError::AlreadySeated => JoinError::AlreadySeated,
-            WireJoinError::InputEventTaken(event) => JoinError::InputEventTaken(event),
         }
     }
 }
