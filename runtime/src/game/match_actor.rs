@@ -31,7 +31,7 @@ use super::registry::{InputSink, MatchRegistry};
 use super::seats::{JoinError, SeatState, SeatToken, Seats};
 use super::snapshot::{FanOut, Newest};
 use super::tick::TickClock;
-use crate::socketio::{Codec, EncodeCounters, Frame, Payload, Socket, SocketId};
+use crate::socketio::{Codec, EncodeCounters, ErasedHandler, Frame, Payload, Socket, SocketId};
 
 /// Messages a match actor's mailbox holds; control calls wait (`send().await`) beyond it.
 const MATCH_MAILBOX: usize = 256;
@@ -257,10 +257,19 @@ impl<M: Match> MatchActor<M> {
     /// `member` no longer sits in the seat of `token`: stop routing its events, here (the
     /// socket's handlers) or on its node; with `keep_inputs`, the seat's input route stays
     /// (another member of another node takes it over).
-    fn release(&self, token: &str, member: &Member, keep_inputs: bool) {
+    fn release(
+        &self,
+        token: &str,
+        member: &Member,
+        keep_inputs: bool,
+        input_handler: Option<&ErasedHandler>,
+    ) {
         match member {
             Member::Local(socket) => {
-                socket.off(&self.config.input_event);
+                // Only its own: a seat of another match may have taken the event over since.
+                if let Some(handler) = input_handler {
+                    socket.off_if(&self.config.input_event, handler);
+                }
                 socket.clear_disconnect_hook(self.id);
             }
             Member::Remote(remote) => {
@@ -291,7 +300,7 @@ impl<M: Match> MatchActor<M> {
             return;
         };
         match seat.member() {
-            Some(member) => self.release(token, member, false),
+            Some(member) => self.release(token, member, false, seat.input_handler.as_ref()),
             // Away: nothing routes to it any more (see `dropped`).
             None => self.clear_input_route(token),
         }
@@ -333,7 +342,7 @@ impl<M: Match> MatchActor<M> {
             if let Some(frames) = frames {
                 self.send_reliable(member, &frames);
             }
-            self.release(token, member, false);
+            self.release(token, member, false, seat.input_handler.as_ref());
         }
         if let Some(registry) = self.registry.upgrade() {
             registry.remove(self.id);
@@ -383,22 +392,22 @@ impl<M: Match> MatchActor<M> {
         }
         let wired = match &member {
             // A socket that has gone cannot sit: wiring it would leave a seat nobody leaves.
+            Member::Local(socket) if !socket.connected() => None,
             Member::Local(socket) => {
-                socket.connected()
-                    && wire_socket::<M>(socket, &self.config, inputs, addr, token.clone())
+                wire_socket::<M>(socket, &self.config, inputs, addr, token.clone()).map(Some)
             }
             // Its node watches the socket and tells when it goes.
             Member::Remote(_) => {
                 if let Some(registry) = self.registry.upgrade() {
                     registry.set_input_sink(self.id, &token, input_sink::<M>(inputs));
                 }
-                true
+                Some(None)
             }
         };
-        if !wired {
+        let Some(input_handler) = wired else {
             self.seats.free_reservation(&token);
             return Err(JoinError::Disconnected);
-        }
+        };
         let seat = self.seats.get_mut(&token)?;
         let (rejoin, replaced) = match &seat.state {
             SeatState::Reserved { .. } => (false, None),
@@ -409,6 +418,7 @@ impl<M: Match> MatchActor<M> {
         };
         let remote_now = matches!(member, Member::Remote(_));
         seat.state = SeatState::Connected { member };
+        let old_handler = std::mem::replace(&mut seat.input_handler, input_handler);
         // A new connection: it has nothing older than the newest snapshot, which a rejoin
         // gets now, and what was acknowledged before was another connection's.
         seat.acked = None;
@@ -418,7 +428,7 @@ impl<M: Match> MatchActor<M> {
             .resume(self.history.newest().map(|(tick, _)| tick));
         let (player, info) = (seat.id, seat.info.clone());
         if let Some(old) = replaced {
-            self.release(&token, &old, remote_now);
+            self.release(&token, &old, remote_now, old_handler.as_ref());
         }
         let mut mctx = self.context();
         if rejoin {
@@ -495,26 +505,27 @@ fn input_sink<M: Match>(inputs: Arc<Mutex<InputQueue<M::Input>>>) -> InputSink {
 }
 
 /// Report the socket's disconnect and route its input events into the seat's queue.
-/// Returns `false`, wiring nothing, when the socket has already disconnected.
+/// Returns the input handler set, or `None`, wiring nothing, when the socket has already
+/// disconnected.
 fn wire_socket<M: Match>(
     socket: &Socket,
     config: &MatchConfig,
     inputs: Arc<Mutex<InputQueue<M::Input>>>,
     (key, addr): (u64, Addr<MatchActor<M>>),
     token: String,
-) -> bool {
+) -> Option<ErasedHandler> {
     // Keyed by match: a socket that plays many matches holds one hook per live seat.
     let hooked = socket.set_disconnect_hook(key, move |socket, _reason| {
         // Once per socket and seat: bounded.
         addr.do_send(Dropped { token, socket });
     });
-    if hooked {
-        socket.on(&config.input_event, move |_, payload: Payload, _| {
-            receive(&inputs, payload);
-            async {}
-        });
+    if !hooked {
+        return None;
     }
-    hooked
+    socket.on_kept(&config.input_event, move |_, payload: Payload, _| {
+        receive(&inputs, payload);
+        async {}
+    })
 }
 
 impl<M: Match> Actor for MatchActor<M> {

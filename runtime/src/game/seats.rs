@@ -13,6 +13,7 @@ use thiserror::Error;
 use super::inputs::InputQueue;
 use super::match_trait::{PlayerId, PlayerInfo};
 use super::member::Member;
+use crate::socketio::ErasedHandler;
 
 /// Recently expired tokens remembered, so that a late join hears "expired", not "invalid".
 const EXPIRED_REMEMBERED: usize = 256;
@@ -77,6 +78,9 @@ pub(super) struct Seat<I> {
     pub(super) last_seq: Option<u32>,
     /// The newest tick its client acknowledged, as of the last tick (the base of its deltas).
     pub(super) acked: Option<u64>,
+    /// The input handler the match set on its local socket: removed when the seat lets the
+    /// socket go, unless another seat's (of another match) has replaced it by then.
+    pub(super) input_handler: Option<ErasedHandler>,
 }
 
 impl<I> Seat<I> {
@@ -148,6 +152,7 @@ impl<I> Seats<I> {
                 inputs: Arc::new(Mutex::new(InputQueue::new(self.input_queue))),
                 last_seq: None,
                 acked: None,
+                input_handler: None,
             },
         );
         Ok(SeatToken(token))

@@ -55,6 +55,7 @@ pub use payload::{Data, FromPayload, Payload};
 pub use recovery::RecoveryConfig;
 pub use remote_socket::RemoteSocket;
 pub use server::{DynamicNamespace, ServerStats, SocketIo};
+pub(crate) use socket::ErasedHandler;
 pub use socket::{Socket, SocketId, VolatileEmitter};
 pub use tickwire_protocol::Codec;
 

@@ -206,6 +206,17 @@ impl Socket {
         F: Fn(Socket, A, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
+        self.on_kept(event, handler);
+    }
+
+    /// [`Socket::on`], returning the handler as set, for [`Socket::off_if`] (`None` once the
+    /// socket has disconnected: nothing was set).
+    pub(crate) fn on_kept<A, F, Fut>(&self, event: &str, handler: F) -> Option<ErasedHandler>
+    where
+        A: FromPayload + 'static,
+        F: Fn(Socket, A, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
         let erased: ErasedHandler = Arc::new(move |event: &str, socket, payload, ack| {
             match A::from_payload(payload) {
                 Ok(arg) => Some(Box::pin(handler(socket, arg, ack)) as LocalFuture),
@@ -218,9 +229,11 @@ impl Socket {
         let mut handlers = self.inner.handlers.write();
         // `close` marks the socket disconnected before it clears the handlers: either it
         // clears this one, or this call sees it gone and keeps nothing.
-        if self.connected() {
-            handlers.insert(event, erased);
+        if !self.connected() {
+            return None;
         }
+        handlers.insert(event, erased.clone());
+        Some(erased)
     }
 
     /// Register a handler for events that have no handler of their own; it receives the
@@ -243,6 +256,15 @@ impl Socket {
     /// Remove the handler of `event`.
     pub fn off(&self, event: &str) {
         self.inner.handlers.write().remove(event);
+    }
+
+    /// Remove the handler of `event` if it is still `handler` (another may have replaced it
+    /// since: that one stays).
+    pub(crate) fn off_if(&self, event: &str, handler: &ErasedHandler) {
+        let mut handlers = self.inner.handlers.write();
+        if handlers.get(event).is_some_and(|h| Arc::ptr_eq(h, handler)) {
+            handlers.remove(event);
+        }
     }
 
     /// Run `handler` once when the socket disconnects, with the reason.

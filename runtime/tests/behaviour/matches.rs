@@ -314,6 +314,47 @@ async fn an_expired_reservation_is_refused_with_a_clear_error() {
     );
 }
 
+/// A socket seated in two matches of the same input event: the later seat takes its inputs
+/// (one handler per event), and leaving the earlier match leaves that seat's inputs alone.
+#[actix_rt::test]
+async fn leaving_one_match_leaves_the_inputs_of_the_socket_seat_in_another() {
+    let (io, matches) = server(4);
+    let config = || MatchConfig {
+        empty_timeout: Duration::from_secs(60),
+        ..match_config()
+    };
+    let (first, second) = (
+        MatchRoom::spawn(&io, config(), Walk::default()),
+        MatchRoom::spawn(&io, config(), Walk::default()),
+    );
+    for handle in [&first, &second] {
+        matches.lock().insert(handle.id(), handle.clone());
+    }
+    let port = serve(&io);
+    let (mut client, _) = WsClient::connect(port).await;
+    let mut tokens = Vec::new();
+    for (ack, handle) in [(1, &first), (2, &second)] {
+        let token = handle.reserve(PlayerInfo::default()).await.unwrap();
+        let join = format!(r#"42{ack}["join-match",[{},"{}"]]"#, handle.id(), token.0);
+        client.send_text(&join).await;
+        assert_eq!(ack_of(&mut client, ack).await, json!({"player": 1}));
+        tokens.push(token);
+    }
+    first.leave(&tokens[0]).await;
+    client.send_text(r#"42["input",[1,{"dx":3}]]"#).await;
+    within("the second match applies the input", async {
+        loop {
+            let (_, _, pos) = next_state(&mut client).await;
+            if pos == vec![(1, 3)] {
+                break;
+            }
+        }
+    })
+    .await;
+    first.stop().await;
+    second.stop().await;
+}
+
 #[actix_rt::test]
 async fn a_full_or_locked_match_refuses_seats() {
     let io = SocketIo::builder().build();

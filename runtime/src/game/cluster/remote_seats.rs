@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 use super::super::member::latest_key;
-use crate::socketio::{Payload, Socket, SocketId};
+use crate::socketio::{ErasedHandler, Payload, Socket, SocketId};
 
 /// One seat a socket of this node holds in a match another node hosts.
 #[derive(Debug, Clone)]
@@ -29,7 +29,14 @@ impl RemoteSeat {
 /// The remote seats of this node's sockets.
 #[derive(Default)]
 pub(crate) struct RemoteSeats {
-    seats: Mutex<HashMap<(SocketId, u64, u64), RemoteSeat>>,
+    seats: Mutex<HashMap<(SocketId, u64, u64), Wired>>,
+}
+
+/// A seat, with the input handler it set on its socket (removed with the seat, unless a
+/// seat of another match has replaced it by then).
+struct Wired {
+    seat: RemoteSeat,
+    input: Option<ErasedHandler>,
 }
 
 impl RemoteSeats {
@@ -46,19 +53,19 @@ impl RemoteSeats {
         if !socket.set_disconnect_hook(seat.hook_key(), move |_, _| dropped()) {
             return false;
         }
-        socket.on(&seat.input_event, move |_, payload: Payload, _| {
+        let input = socket.on_kept(&seat.input_event, move |_, payload: Payload, _| {
             forward(payload);
             async {}
         });
-        self.seats.lock().insert(key, seat);
+        self.seats.lock().insert(key, Wired { seat, input });
         true
     }
 
     /// The host released the seat of `socket` in match `match_id`: stop forwarding.
     pub(crate) fn release(&self, socket: &SocketId, host: u64, match_id: u64) {
-        let seat = self.seats.lock().remove(&(socket.clone(), host, match_id));
-        if let Some(seat) = seat {
-            unwire(&seat);
+        let wired = self.seats.lock().remove(&(socket.clone(), host, match_id));
+        if let Some(wired) = wired {
+            unwire(&wired);
         }
     }
 
@@ -75,12 +82,12 @@ impl RemoteSeats {
             .filter(|(_, h, _)| *h == host)
             .cloned()
             .collect();
-        let taken: Vec<RemoteSeat> = keys.iter().filter_map(|k| seats.remove(k)).collect();
+        let taken: Vec<Wired> = keys.iter().filter_map(|k| seats.remove(k)).collect();
         drop(seats);
-        for seat in &taken {
-            unwire(seat);
+        for wired in &taken {
+            unwire(wired);
         }
-        taken
+        taken.into_iter().map(|wired| wired.seat).collect()
     }
 
     /// The hosts of the seats held here.
@@ -92,7 +99,9 @@ impl RemoteSeats {
     }
 }
 
-fn unwire(seat: &RemoteSeat) {
-    seat.socket.off(&seat.input_event);
+fn unwire(Wired { seat, input }: &Wired) {
+    if let Some(input) = input {
+        seat.socket.off_if(&seat.input_event, input);
+    }
     seat.socket.clear_disconnect_hook(seat.hook_key());
 }
