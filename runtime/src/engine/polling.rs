@@ -1,6 +1,6 @@
 //! HTTP long-polling: handshake, GET (parks until frames, a ping or close), POST.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -49,18 +49,49 @@ pub(super) fn handshake(
     HttpResponse::Ok().content_type(TEXT_PLAIN).body(open)
 }
 
-/// Tells the connection when a parked GET ends: answered, or dropped without an answer
-/// (the client went away).
+/// Where a GET's poll is: what its guard tells the connection when the GET ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Park {
+    /// Asked to park, or parked: ending now means the client went away.
+    Asked,
+    /// The connection refused it: nothing to tell.
+    Refused,
+    /// Answered: the connection arms its write timeout.
+    Answered,
+}
+
+/// Tells the connection when a GET's poll ends: answered, or dropped without an answer
+/// (the client went away), whether it was parked already or still asking.
 struct ParkGuard {
     addr: Arc<actix::Addr<Connection>>,
-    answered: bool,
+    state: Park,
 }
 
 impl Drop for ParkGuard {
     fn drop(&mut self) {
-        self.addr.do_send(PollEnd {
-            aborted: !self.answered,
-        });
+        if self.state != Park::Refused {
+            self.addr.do_send(PollEnd {
+                aborted: self.state == Park::Asked,
+            });
+        }
+    }
+}
+
+/// The one POST a session may have in flight: claimed for the request, and given back
+/// however the request ends, its handler dropped mid-body (the server stopping) included.
+/// Otherwise the client's next POST would find it still claimed and end the session.
+struct PostInFlight<'a>(&'a AtomicBool);
+
+impl<'a> PostInFlight<'a> {
+    /// `None` when another POST holds it.
+    fn claim(flag: &'a AtomicBool) -> Option<Self> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(Self(flag))
+    }
+}
+
+impl Drop for PostInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -71,26 +102,36 @@ pub(super) async fn get(req: &HttpRequest, sid: &str, server: Arc<Engine>) -> Ht
     if handle.outbox.is_closed() {
         return collect_farewell(&handle, sid, &server).await;
     }
+    // Armed before the request, so that a GET dropped while it waits for the answer (the
+    // client gone) still ends its poll. If that poll never parked, the session is closed or
+    // on the websocket already, and its end changes nothing.
+    let mut guard = ParkGuard {
+        addr: handle.addr.clone(),
+        state: Park::Asked,
+    };
     match handle.addr.send(PollBegin).await {
         Ok(Ok(())) => {}
         // The session closed between the lookup and the connection's answer (the client's
         // close packet on a POST racing this GET): the farewell is this poll's.
         Ok(Err(RequestError::SessionIdUnknown)) | Err(_) if handle.outbox.is_closed() => {
+            guard.state = Park::Refused;
             return collect_farewell(&handle, sid, &server).await;
         }
-        Ok(Err(e)) => return error_response(e),
-        Err(_) => return error_response(RequestError::SessionIdUnknown),
+        Ok(Err(e)) => {
+            guard.state = Park::Refused;
+            return error_response(e);
+        }
+        Err(_) => {
+            guard.state = Park::Refused;
+            return error_response(RequestError::SessionIdUnknown);
+        }
     }
-    let mut guard = ParkGuard {
-        addr: handle.addr.clone(),
-        answered: false,
-    };
     let batch = handle
         .outbox
         .next_poll(server.config.engine.max_payload)
         .await;
     handle.outbox.set_poll_parked(false);
-    guard.answered = true;
+    guard.state = Park::Answered;
     poll_response(batch, &server)
 }
 
@@ -153,11 +194,11 @@ pub(super) async fn post(
         return error_response(RequestError::BadRequest);
     }
     let kill = |reason| handle.addr.do_send(Kill(reason));
-    if handle.outbox.post_in_flight.swap(true, Ordering::AcqRel) {
+    let Some(_in_flight) = PostInFlight::claim(&handle.outbox.post_in_flight) else {
         // Two POSTs at once break the protocol: close (once, guarded by the session state).
         kill(CloseCause::TransportError);
         return error_response(RequestError::BadRequest);
-    }
+    };
     let is_binary = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -167,7 +208,6 @@ pub(super) async fn post(
     let mut too_large = false;
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else {
-            handle.outbox.post_in_flight.store(false, Ordering::Release);
             kill(CloseCause::TransportError);
             return error_response(RequestError::BadRequest);
         };
@@ -177,7 +217,7 @@ pub(super) async fn post(
         }
         buf.extend_from_slice(&chunk);
     }
-    let response = if too_large {
+    if too_large {
         kill(CloseCause::TransportError);
         HttpResponse::PayloadTooLarge()
             .content_type(TEXT_PLAIN)
@@ -191,9 +231,7 @@ pub(super) async fn post(
             Ok(Err(e)) => error_response(e),
             Err(_) => error_response(RequestError::SessionIdUnknown),
         }
-    };
-    handle.outbox.post_in_flight.store(false, Ordering::Release);
-    response
+    }
 }
 
 /// A GET for a session this node does not hold: forwarded to its owner in a cluster that
@@ -222,5 +260,35 @@ async fn elsewhere_post(
     {
         let _ = (req, body, sid, server);
         error_response(RequestError::SessionIdUnknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn a_second_post_is_refused_while_one_is_in_flight() {
+        let flag = AtomicBool::new(false);
+        let first = PostInFlight::claim(&flag);
+        assert!(first.is_some());
+        assert!(PostInFlight::claim(&flag).is_none());
+        drop(first);
+        assert!(PostInFlight::claim(&flag).is_some());
+    }
+
+    #[test]
+    fn a_post_dropped_mid_request_gives_its_place_back() {
+        let flag = AtomicBool::new(false);
+        let mut request = Box::pin(async {
+            let _in_flight = PostInFlight::claim(&flag);
+            // The body that never comes.
+            std::future::pending::<()>().await;
+        });
+        assert!(request.as_mut().now_or_never().is_none());
+        assert!(PostInFlight::claim(&flag).is_none(), "held while in flight");
+        drop(request);
+        assert!(PostInFlight::claim(&flag).is_some());
     }
 }
