@@ -234,6 +234,32 @@ fn canonical(mut packet: Packet) -> Packet {
 // Properties
 // ---------------------------------------------------------------------------------------------
 
+/// `decode_lazy` reads `text` as `decode_text` does, or leaves it to it (and always leaves
+/// it what `decode_text` refuses).
+fn lazy_agrees(text: &str) -> Result<(), TestCaseError> {
+    let config = Default::default();
+    let full = socketio::decode_text(text, &config);
+    let frame = Bytes::copy_from_slice(text.as_bytes());
+    let Some(lazy) = socketio::decode_lazy(&frame, &config) else {
+        return Ok(());
+    };
+    let full = full.map_err(|e| TestCaseError::fail(format!("{text:?}: lazily read, yet {e}")))?;
+    prop_assert_eq!(lazy.kind, full.kind);
+    prop_assert_eq!(lazy.nsp, full.nsp.as_str());
+    prop_assert_eq!(lazy.id, full.id);
+    prop_assert_eq!(lazy.event.as_deref(), full.event_name());
+    prop_assert_eq!(lazy.payload.args(), full.args());
+    // Written back, the arguments are the text they came as.
+    let mut written = Vec::new();
+    lazy.payload
+        .write_json_args(&mut written)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let array: Value = serde_json::from_slice(&[b"[", &written[..], b"]"].concat())
+        .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+    prop_assert_eq!(array.as_array().map(Vec::as_slice), Some(full.args()));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -259,6 +285,29 @@ proptest! {
                 Ok(packet.attachments.len())
             );
         }
+    }
+
+    #[test]
+    fn the_lazy_decode_agrees_with_the_full_one(packet in socketio_packet()) {
+        let text = socketio::encode(&packet);
+        lazy_agrees(&text)?;
+    }
+
+    #[test]
+    fn the_lazy_decode_refuses_what_the_full_one_refuses(
+        args in vec(json_value(), 0..3),
+        cut in any::<prop::sample::Index>(),
+        junk in "[\\[\\]{}\",:\\\\ue0-9a-z]{0,4}",
+    ) {
+        // A valid event, cut anywhere and given a few JSON-ish bytes.
+        let mut text = socketio::encode(&Packet::event("/", "e", args, Vec::new(), Some(3)));
+        let mut at = cut.index(text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+        text.push_str(&junk);
+        lazy_agrees(&text)?;
     }
 
     #[test]

@@ -61,6 +61,11 @@ impl Reassembler {
         }
     }
 
+    /// The limits it decodes with.
+    pub fn config(&self) -> &DecodeConfig {
+        &self.config
+    }
+
     /// Whether a binary packet still waits for attachments.
     pub fn is_pending(&self) -> bool {
         self.pending.is_some()

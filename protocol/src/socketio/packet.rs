@@ -206,56 +206,14 @@ pub(crate) fn decode_header(
     text: &str,
     config: &DecodeConfig,
 ) -> Result<(Packet, usize), DecodeError> {
-    let bytes = text.as_bytes();
-    let kind = PacketKind::from_byte(*bytes.first().ok_or(DecodeError::Empty)?)?;
-    let mut i = 1;
-
-    let mut expected = 0;
-    if kind.is_binary() {
-        let start = i;
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start || bytes.get(i) != Some(&b'-') {
-            return Err(DecodeError::IllegalAttachments);
-        }
-        expected = text[start..i]
-            .parse::<usize>()
-            .map_err(|_| DecodeError::IllegalAttachments)?;
-        if expected > config.max_attachments {
-            return Err(DecodeError::IllegalAttachments);
-        }
-        i += 1;
-    }
-
-    let nsp = if bytes.get(i) == Some(&b'/') {
-        let start = i;
-        while i < bytes.len() && bytes[i] != b',' {
-            i += 1;
-        }
-        let nsp = &text[start..i];
-        if i < bytes.len() {
-            i += 1; // the comma
-        }
-        nsp.to_owned()
-    } else {
-        "/".to_owned()
-    };
-
-    let mut id = None;
-    let start = i;
-    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-    }
-    if i > start {
-        id = Some(
-            text[start..i]
-                .parse::<u64>()
-                .map_err(|_| DecodeError::InvalidAckId)?,
-        );
-    }
-
-    let rest = &text[i..];
+    let Header {
+        kind,
+        attachments: expected,
+        nsp,
+        id,
+        rest,
+    } = header(text, config)?;
+    let nsp = nsp.to_owned();
     let data = if rest.is_empty() {
         None
     } else {
@@ -280,6 +238,74 @@ pub(crate) fn decode_header(
         },
         expected,
     ))
+}
+
+/// What precedes a packet's JSON: its kind, announced attachments, namespace and ack id.
+pub(crate) struct Header<'a> {
+    pub(crate) kind: PacketKind,
+    pub(crate) attachments: usize,
+    pub(crate) nsp: &'a str,
+    pub(crate) id: Option<u64>,
+    /// The JSON after the header (empty when there is none).
+    pub(crate) rest: &'a str,
+}
+
+pub(crate) fn header<'a>(text: &'a str, config: &DecodeConfig) -> Result<Header<'a>, DecodeError> {
+    let bytes = text.as_bytes();
+    let kind = PacketKind::from_byte(*bytes.first().ok_or(DecodeError::Empty)?)?;
+    let mut i = 1;
+
+    let mut attachments = 0;
+    if kind.is_binary() {
+        let start = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || bytes.get(i) != Some(&b'-') {
+            return Err(DecodeError::IllegalAttachments);
+        }
+        attachments = text[start..i]
+            .parse::<usize>()
+            .map_err(|_| DecodeError::IllegalAttachments)?;
+        if attachments > config.max_attachments {
+            return Err(DecodeError::IllegalAttachments);
+        }
+        i += 1;
+    }
+
+    let nsp = if bytes.get(i) == Some(&b'/') {
+        let start = i;
+        while i < bytes.len() && bytes[i] != b',' {
+            i += 1;
+        }
+        let nsp = &text[start..i];
+        if i < bytes.len() {
+            i += 1; // the comma
+        }
+        nsp
+    } else {
+        "/"
+    };
+
+    let mut id = None;
+    let start = i;
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i > start {
+        id = Some(
+            text[start..i]
+                .parse::<u64>()
+                .map_err(|_| DecodeError::InvalidAckId)?,
+        );
+    }
+    Ok(Header {
+        kind,
+        attachments,
+        nsp,
+        id,
+        rest: &text[i..],
+    })
 }
 
 /// Event names a client may not send: the library's own lifecycle events (the reference

@@ -114,7 +114,8 @@ pub(crate) fn encode_payload_ack(
 }
 
 /// An EVENT (with `event`) or ACK (without) from a raw JSON payload, written straight into
-/// the frame's buffer (no copy of the arguments), then its attachments.
+/// the frame's buffer (a payload still in the text it came in is copied, not parsed), then
+/// its attachments.
 fn json_args_frames(
     nsp: &str,
     id: Option<u64>,
@@ -143,18 +144,13 @@ fn json_args_frames(
         out.extend_from_slice(id.to_string().as_bytes());
     }
     out.push(b'[');
-    let mut first = true;
     if let Some(event) = event {
         serde_json::to_writer(&mut out, event).map_err(err)?;
-        first = false;
-    }
-    for arg in payload.args() {
-        if !first {
+        if payload.arg_count() > 0 {
             out.push(b',');
         }
-        first = false;
-        serde_json::to_writer(&mut out, arg).map_err(err)?;
     }
+    payload.write_json_args(&mut out).map_err(err)?;
     out.push(b']');
     let text = String::from_utf8(out).map_err(|e| SendError::Serialize(e.to_string()))?;
     let mut frames = Vec::with_capacity(1 + payload.attachments().len());

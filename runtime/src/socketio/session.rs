@@ -6,11 +6,13 @@
 //! it sends itself ([`ToSession`]).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::Value;
-use tickwire_protocol::socketio::{DecodeConfig, Packet, PacketKind, Reassembler};
+use tickwire_protocol::socketio::{decode_lazy, DecodeConfig, Packet, PacketKind, Reassembler};
 
 use super::admission::{self, Admit, NotEntered};
 use super::by_name::ByName;
@@ -75,13 +77,18 @@ impl SioSession {
         }
     }
 
-    fn on_text(&mut self, text: &str) -> Result<Option<LocalFuture>, ProtocolViolation> {
+    fn on_text(&mut self, text: ByteString) -> Result<Option<LocalFuture>, ProtocolViolation> {
         if self.conn.codec == Codec::Compact {
             return Err(ProtocolViolation(
                 "text message on a compact-codec connection".into(),
             ));
         }
-        match self.reassembler.feed_text(text).map_err(violation)? {
+        if !self.reassembler.is_pending() {
+            if let Some(packet) = decode_lazy(text.as_bytes(), self.reassembler.config()) {
+                return self.on_event_or_ack(packet.nsp, packet.event, packet.id, packet.payload);
+            }
+        }
+        match self.reassembler.feed_text(&text).map_err(violation)? {
             Some(packet) => self.on_packet(packet),
             None => Ok(None),
         }
@@ -135,7 +142,7 @@ impl SioSession {
                 socket.close(DisconnectReason::ClientNamespaceDisconnect, false);
                 Ok(None)
             }
-            (PacketKind::Event | PacketKind::BinaryEvent, Some(socket)) => {
+            (PacketKind::Event | PacketKind::BinaryEvent, Some(_)) => {
                 let id = packet.id;
                 let Some(Value::Array(mut args)) = packet.data else {
                     return Err(ProtocolViolation("event payload is not an array".into()));
@@ -146,20 +153,46 @@ impl SioSession {
                     _ => return Err(ProtocolViolation("event without a name".into())),
                 };
                 args.remove(0);
-                Ok(socket.dispatch_event(&name, Payload::from_parts(args, packet.attachments), id))
+                let payload = Payload::from_parts(args, packet.attachments);
+                self.on_event_or_ack(&packet.nsp, Some(name.into()), id, payload)
             }
-            (PacketKind::Ack | PacketKind::BinaryAck, Some(socket)) => {
-                if let Some(id) = packet.id {
-                    let (args, attachments) = packet.into_args();
-                    socket.resolve_ack(id, Payload::from_parts(args, attachments));
-                }
-                Ok(None)
+            (PacketKind::Ack | PacketKind::BinaryAck, Some(_)) => {
+                let (nsp, id) = (packet.nsp.clone(), packet.id);
+                let (args, attachments) = packet.into_args();
+                let payload = Payload::from_parts(args, attachments);
+                self.on_event_or_ack(&nsp, None, id, payload)
             }
             (kind, _) => Err(ProtocolViolation(format!(
                 "{kind:?} packet for namespace {} in the wrong state",
                 packet.nsp
             ))),
         }
+    }
+
+    /// An event (with its name) or an ack (without) for the socket of `nsp`. A plain one
+    /// comes here straight from its text, before any `Packet` is built.
+    fn on_event_or_ack(
+        &self,
+        nsp: &str,
+        event: Option<Cow<'_, str>>,
+        id: Option<u64>,
+        payload: Payload,
+    ) -> Result<Option<LocalFuture>, ProtocolViolation> {
+        let Some(socket) = self.sockets.get(nsp) else {
+            let kind = if event.is_some() { "event" } else { "ack" };
+            return Err(ProtocolViolation(format!(
+                "{kind} for namespace {nsp}, which the client has not joined"
+            )));
+        };
+        Ok(match event {
+            Some(name) => socket.dispatch_event(&name, payload, id),
+            None => {
+                if let Some(id) = id {
+                    socket.resolve_ack(id, payload);
+                }
+                None
+            }
+        })
     }
 
     fn connect(&mut self, packet: Packet) {
@@ -236,7 +269,7 @@ impl SioSession {
 impl SessionHandler for SioSession {
     fn on_message(&mut self, frame: Frame) -> Result<Option<LocalFuture>, ProtocolViolation> {
         match frame {
-            Frame::Text(text) => self.on_text(&text),
+            Frame::Text(text) => self.on_text(text),
             Frame::Binary(bytes) => self.on_binary(bytes),
         }
     }

@@ -26,5 +26,6 @@ mod namespaces;
 mod recovery;
 mod rooms;
 mod socket_data;
+mod text_payloads;
 mod transports;
 mod upgrade;

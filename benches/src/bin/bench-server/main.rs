@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tickwire::cluster::{RedisAdapter, RedisStreamsAdapter};
 use tickwire::{
-    Config, Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, PlayerInfo,
+    Config, Data, Match, MatchConfig, MatchContext, MatchHandle, MatchRoom, Payload, PlayerInfo,
     RecoveryConfig, SocketIo,
 };
 
@@ -190,8 +190,9 @@ fn contract(io: &SocketIo, hz: Option<u32>) {
     let rooms: Rooms = Arc::default();
     let server = io.clone();
     io.ns("/", move |socket| {
-        socket.on("ping", |_, Data(value): Data<Value>, ack| async move {
-            ack.send(&value).ok();
+        // The value goes back as it came: the payload's JSON text, never parsed.
+        socket.on("ping", |_, payload: Payload, ack| async move {
+            ack.send_payload(payload).ok();
         });
         let publisher = server.clone();
         socket.on(
