@@ -174,9 +174,12 @@ impl Payload {
 
     /// [`Payload::deserialize`], taking the arguments instead of copying them.
     pub fn into_deserialize<T: DeserializeOwned + 'static>(mut self) -> Result<T, String> {
-        if self.compact.is_some() || self.text.is_some() {
+        let single_text = self.text.as_ref().is_some_and(|text| text.only().is_some());
+        if self.compact.is_some() || single_text {
             return self.deserialize();
         }
+        // Several arguments in text are parsed once, then taken like any others.
+        self.args_mut();
         let value = if self.args.len() == 1 {
             self.args.pop().unwrap_or_default()
         } else {

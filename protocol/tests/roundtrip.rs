@@ -239,7 +239,7 @@ fn canonical(mut packet: Packet) -> Packet {
 fn lazy_agrees(text: &str) -> Result<(), TestCaseError> {
     let config = Default::default();
     let full = socketio::decode_text(text, &config);
-    let frame = Bytes::copy_from_slice(text.as_bytes());
+    let frame = bytestring::ByteString::from(text);
     let Some(lazy) = socketio::decode_lazy(&frame, &config) else {
         return Ok(());
     };

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::value::RawValue;
 
 use super::packet::{header, DecodeConfig, PacketKind, RESERVED_EVENTS};
@@ -33,26 +33,27 @@ pub struct LazyPacket<'a> {
     pub payload: Payload,
 }
 
-/// Read a text message's bytes as a plain EVENT or ACK with its arguments left as text.
+/// Read a text message as a plain EVENT or ACK with its arguments left as text (the
+/// payload shares the message's bytes).
 ///
 /// `None` means "read it with [`decode_text`](super::decode_text)": it is another kind of
 /// packet, or text that only a full parse can accept or refuse with the right error.
 ///
 /// ```
-/// use bytes::Bytes;
+/// use bytestring::ByteString;
 /// use tickwire_protocol::socketio::decode_lazy;
-/// let frame = Bytes::from_static(br#"2/chat,7["say",{"to":"all"},3]"#);
+/// let frame = ByteString::from_static(r#"2/chat,7["say",{"to":"all"},3]"#);
 /// let packet = decode_lazy(&frame, &Default::default()).unwrap();
 /// assert_eq!((packet.nsp, packet.id, packet.event.as_deref()), ("/chat", Some(7), Some("say")));
 /// let mut args = Vec::new();
 /// packet.payload.write_json_args(&mut args).unwrap();
 /// assert_eq!(args, br#"{"to":"all"},3"#);
 /// ```
-pub fn decode_lazy<'a>(frame: &'a Bytes, config: &DecodeConfig) -> Option<LazyPacket<'a>> {
-    if !matches!(frame.first(), Some(b'2' | b'3')) {
+pub fn decode_lazy<'a>(frame: &'a ByteString, config: &DecodeConfig) -> Option<LazyPacket<'a>> {
+    let text: &str = frame;
+    if !matches!(text.as_bytes().first(), Some(b'2' | b'3')) {
         return None;
     }
-    let text = std::str::from_utf8(frame).ok()?;
     let header = header(text, config).ok()?;
     if !within_value_limits(header.rest.as_bytes()) {
         return None;
@@ -78,7 +79,10 @@ pub fn decode_lazy<'a>(frame: &'a Bytes, config: &DecodeConfig) -> Option<LazyPa
         nsp: header.nsp,
         id: header.id,
         event,
-        payload: Payload::from_json_text(frame.clone(), args.iter().copied().map(offset).collect()),
+        payload: Payload::from_json_text(
+            frame.as_bytes().clone(),
+            args.iter().copied().map(offset).collect(),
+        ),
     })
 }
 
@@ -159,7 +163,7 @@ mod tests {
     type Read = (PacketKind, String, Option<u64>, Option<String>, String);
 
     fn lazy(text: &str) -> Option<Read> {
-        let frame = Bytes::copy_from_slice(text.as_bytes());
+        let frame = ByteString::from(text);
         let packet = decode_lazy(&frame, &DecodeConfig::default())?;
         let mut args = Vec::new();
         packet.payload.write_json_args(&mut args).unwrap();

@@ -84,7 +84,7 @@ impl SioSession {
             ));
         }
         if !self.reassembler.is_pending() {
-            if let Some(packet) = decode_lazy(text.as_bytes(), self.reassembler.config()) {
+            if let Some(packet) = decode_lazy(&text, self.reassembler.config()) {
                 return self.on_event_or_ack(packet.nsp, packet.event, packet.id, packet.payload);
             }
         }
