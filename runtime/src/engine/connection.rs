@@ -26,7 +26,7 @@ use super::limiter::{InboundLimiter, Verdict};
 use super::outbox::{Class, Farewell, Frame, Outbox};
 use super::sessions::{Engine, SessionId};
 use super::upper::{AfterUpcall, CloseCause, LocalFuture, RequestInfo, SessionHandler};
-use super::websocket::WsLink;
+use super::websocket::{detach, ActorWs, DriveWs, WsLink};
 use super::{Codec, ConnHandle};
 
 /// Inbound messages one connection's mailbox holds before its transport reader waits.
@@ -72,6 +72,9 @@ pub(crate) struct Connection {
     write_timer: Option<SpawnHandle>,
     codec: Codec,
     limiter: InboundLimiter,
+    /// The websocket this actor's task runs, if the session opened on one of
+    /// [`crate::Server`]'s (see [`ActorWs`]).
+    ws: Option<Box<dyn ActorWs>>,
 }
 
 impl Connection {
@@ -122,6 +125,7 @@ impl Connection {
             write_timer: None,
             codec,
             limiter,
+            ws: None,
         };
         ctx.run(actor);
         handle
@@ -316,7 +320,52 @@ impl Connection {
         if let Some(handle) = self.write_timer.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(ws) = self.ws.take() {
+            // Its close frame is still to be written, and its client's close waited for.
+            detach(ws);
+        }
         ctx.stop();
+    }
+
+    /// The session's websocket is run by this actor's task from now on.
+    pub(crate) fn on_attach_ws(&mut self, ws: Box<dyn ActorWs>, ctx: &mut Context<Self>) {
+        if self.closed {
+            detach(ws);
+            return;
+        }
+        self.ws = Some(ws);
+        ctx.spawn(DriveWs);
+    }
+
+    /// The attached websocket's turn: its messages are handled as it reads them.
+    pub(crate) fn poll_ws(
+        &mut self,
+        ctx: &mut Context<Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let Some(mut ws) = self.ws.take() else {
+            return std::task::Poll::Ready(());
+        };
+        let done = ws.poll(task, &mut |msg| {
+            // Once the session has ended, what the websocket still reads goes nowhere.
+            if !self.closed {
+                self.on_ws(msg, ctx);
+            }
+        });
+        if done.is_ready() {
+            if self.outbox.is_slow() {
+                // The websocket cut its client as a slow consumer.
+                self.teardown(CloseCause::SlowConsumer, Farewell::Close, ctx);
+            }
+            return done;
+        }
+        if self.closed {
+            // The session ended while the websocket ran.
+            detach(ws);
+            return std::task::Poll::Ready(());
+        }
+        self.ws = Some(ws);
+        std::task::Poll::Pending
     }
 
     fn on_ws(&mut self, msg: WsIn, ctx: &mut Context<Self>) {
@@ -456,7 +505,7 @@ impl Connection {
                 && act.outbox.depth().0 > 0;
             if stalled {
                 tracing::debug!(sid = %act.sid, "no poll within the write timeout");
-                cut_slow_consumer(&act.outbox, &ctx.address());
+                cut_slow_consumer(&act.outbox, Some(&ctx.address()));
             }
         });
         self.write_timer = Some(handle);

@@ -45,7 +45,7 @@ impl ConnHandle {
     /// The client does not drain its outbound queue: stop writing at once, and have the
     /// session close.
     pub(crate) fn slow_consumer(&self) {
-        cut_slow_consumer(&self.outbox, &self.addr);
+        cut_slow_consumer(&self.outbox, Some(&self.addr));
     }
 
     /// Hand the session's handler `message` on the session's own thread
@@ -85,12 +85,16 @@ impl ConnHandle {
 }
 
 /// Cut a client that does not drain `outbox` (over its byte budget, or no write progress
-/// within the write timeout): nothing more is written, and the session closes.
-pub(crate) fn cut_slow_consumer(outbox: &Outbox, addr: &Addr<Connection>) {
+/// within the write timeout): nothing more is written, and the session closes. The actor
+/// at `addr` is told; `None` is the actor whose own task runs the websocket that cuts, and
+/// which learns it when that websocket ends.
+pub(crate) fn cut_slow_consumer(outbox: &Outbox, addr: Option<&Addr<Connection>>) {
     if outbox.mark_slow() {
         tracing::warn!("client does not drain its outbound queue; disconnecting (slow consumer)");
         outbox.close(Farewell::Close);
-        // Once per connection (guarded by the flag above).
-        addr.do_send(Kill(CloseCause::SlowConsumer));
+        if let Some(addr) = addr {
+            // Once per connection (guarded by the flag above).
+            addr.do_send(Kill(CloseCause::SlowConsumer));
+        }
     }
 }

@@ -359,9 +359,14 @@ impl Outbox {
 
     /// The websocket's task runs: the wire is its own again. Returns what a direct write
     /// left unwritten, to be written before anything else.
+    ///
+    /// The task drains the queue before it stops (its last [`Outbox::poll_ws`] asks to be
+    /// woken again), so what is pushed meanwhile does not wake it: a message its own turn
+    /// answers (an ack) is written in that turn, without polling the task once more.
     pub(crate) fn reclaim_wire(&self) -> Option<Box<[u8]>> {
         let mut st = self.state.lock();
         st.wire = None;
+        st.ws_waker = None;
         st.spill.take().map(|rest| *rest)
     }
 

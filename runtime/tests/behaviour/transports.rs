@@ -207,3 +207,67 @@ async fn a_frame_announcing_more_than_the_limit_is_refused_before_it_is_buffered
         );
     }
 }
+
+/// A masked (client) websocket text frame of `text`, shorter than 126 bytes.
+fn client_text_frame(text: &str) -> Vec<u8> {
+    assert!(text.len() < 126);
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[actix_rt::test]
+async fn messages_behind_the_one_that_ends_the_session_reach_no_handler() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (front, port) in [("actix-web HttpServer", false), ("tickwire::Server", true)] {
+        let io = SocketIo::builder().build();
+        let (seen_tx, mut seen) = crate::support::events();
+        let (reason_tx, mut reasons) = crate::support::events();
+        io.ns("/", move |socket| {
+            let seen_tx = seen_tx.clone();
+            socket.on("echo", move |_, payload: Payload, ack| {
+                let _ = seen_tx.send(payload.args().to_vec());
+                async move {
+                    ack.send_payload(payload).ok();
+                }
+            });
+            let reason_tx = reason_tx.clone();
+            socket.on_disconnect(move |_, reason| {
+                let _ = reason_tx.send(reason);
+            });
+        });
+        let port = if port { serve(&io) } else { serve_plain(&io) };
+        let mut stream = raw_websocket(port).await;
+        // One write: the namespace's connect, an event, a packet no Engine.IO type has (the
+        // session ends with a parse error), and an event behind it.
+        let burst: Vec<u8> = [r#"40"#, r#"421["echo",1]"#, "x", r#"422["echo",2]"#]
+            .into_iter()
+            .flat_map(client_text_frame)
+            .collect();
+        stream.write_all(&burst).await.expect("burst");
+        let mut received = Vec::new();
+        let _ = crate::support::within("the close", stream.read_to_end(&mut received)).await;
+
+        assert_eq!(
+            reasons.next().await,
+            DisconnectReason::ParseError,
+            "{front}"
+        );
+        assert_eq!(seen.next().await, vec![serde_json::json!(1)], "{front}");
+        assert!(
+            seen.try_next().is_none(),
+            "{front}: the event behind reached its handler"
+        );
+        assert!(
+            received.windows(2).any(|w| w == [0x88, 0x00]),
+            "{front}: no close frame in {:?}",
+            &received[received.len().saturating_sub(64)..]
+        );
+        assert!(
+            !received.windows(6).any(|w| w == b"432[2]"),
+            "{front}: the event behind was answered"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use actix_web::web;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::core::WsCore;
+use super::core::{Deliver, WsCore};
 
 /// The websocket cut its client off as a slow consumer; the dispatcher drops the socket.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ impl MessageBody for WsBody {
             *done = true;
             return Poll::Ready(Some(Err(SlowConsumerCut)));
         }
-        core.read(cx, |cx, buf| {
+        core.read(cx, &mut Deliver::Mailbox, |cx, buf| {
             let Some(source) = payload.as_mut() else {
                 return Poll::Ready(false);
             };

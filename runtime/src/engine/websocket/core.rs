@@ -1,5 +1,6 @@
 //! [`WsCore`]: one websocket's work, whatever carries its bytes: the client's frames parsed
-//! and handed to the connection actor (reading stops while its mailbox is full), pings
+//! and handed to the connection actor (straight to it when the actor's task runs the
+//! websocket; otherwise through its mailbox, and reading stops while that is full), pings
 //! answered, and the outbox framed into one buffer for one write.
 
 use std::future::Future;
@@ -28,16 +29,31 @@ const MAX_FRAME_HEADER: usize = 14;
 /// Outbound bytes one poll frames before it lets the dispatcher write them.
 pub(super) const CHUNK_BYTES: usize = 64 * 1024;
 
-type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>>>>;
+type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>> + Send>>;
+
+/// Where a websocket's messages go.
+pub(crate) enum Deliver<'a> {
+    /// The actor's mailbox: the websocket runs in a task of its own (an upgrade's probe, or
+    /// a websocket inside actix-web's dispatcher). A full mailbox pauses reading.
+    Mailbox,
+    /// The actor itself, whose task runs the websocket ([`super::ActorWs`]): each message is
+    /// handled as it is read, with no queue in between.
+    Actor(&'a mut dyn FnMut(WsIn)),
+}
 
 /// One websocket's work, whatever carries its bytes: frames in to the actor, the outbox out
 /// as frames. Driven by [`WsBody`] (inside actix-web's dispatcher) or [`RawWs`] (on a socket
 /// taken over at the upgrade).
 pub(crate) struct WsCore {
     pub(super) id: u64,
-    pub(super) link: Arc<WsLink>,
+    /// What the actor says to this websocket until the session writes through it (then
+    /// the outbox says everything, and the link is let go).
+    pub(super) link: Option<Arc<WsLink>>,
     pub(super) outbox: Arc<Outbox>,
-    pub(super) addr: Addr<Connection>,
+    /// The actor's mailbox, for a websocket in a task of its own. `None` once the actor's
+    /// own task runs the websocket: its messages are handed over directly, and the actor
+    /// learns how it ended when it is done.
+    pub(super) addr: Option<Addr<Connection>>,
     /// The server: its limits and counters.
     pub(super) engine: Arc<Engine>,
     /// The client's bytes are still read (not after a close, an error or the end).
@@ -71,9 +87,9 @@ impl WsCore {
     ) -> WsCore {
         WsCore {
             id,
-            link,
+            link: Some(link),
             outbox,
-            addr,
+            addr: Some(addr),
             engine: engine.clone(),
             reading: true,
             inbuf: BytesMut::new(),
@@ -98,6 +114,7 @@ impl WsCore {
     pub(super) fn read(
         &mut self,
         cx: &mut Context<'_>,
+        to: &mut Deliver<'_>,
         mut fill: impl FnMut(&mut Context<'_>, &mut BytesMut) -> Poll<bool>,
     ) -> bool {
         let mut budget = FRAMES_PER_POLL;
@@ -107,7 +124,7 @@ impl WsCore {
                     Poll::Ready(Ok(())) => self.delivery = None,
                     Poll::Ready(Err(_)) => {
                         self.delivery = None;
-                        self.end(None);
+                        self.end(to, None);
                         return false;
                     }
                     Poll::Pending => return false,
@@ -129,18 +146,18 @@ impl WsCore {
             match Parser::parse(&mut self.inbuf, true, max_payload) {
                 Ok(Some((fin, opcode, data))) => {
                     budget -= 1;
-                    self.on_frame(fin, opcode, data.unwrap_or_default());
+                    self.on_frame(to, fin, opcode, data.unwrap_or_default());
                     continue;
                 }
                 // An unfinished frame already longer than any allowed one: refuse it now,
                 // rather than buffer what its header announces.
                 Ok(None) if self.inbuf.len() > max_payload + MAX_FRAME_HEADER => {
-                    self.protocol_error(&ProtocolError::Overflow);
+                    self.protocol_error(to, &ProtocolError::Overflow);
                     return false;
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    self.protocol_error(&error);
+                    self.protocol_error(to, &error);
                     return false;
                 }
             }
@@ -152,7 +169,7 @@ impl WsCore {
                 Poll::Ready(true) => {}
                 // The peer went away: a transport close, like a close frame.
                 Poll::Ready(false) => {
-                    self.end(None);
+                    self.end(to, None);
                     return false;
                 }
                 Poll::Pending => return false,
@@ -160,7 +177,7 @@ impl WsCore {
         }
     }
 
-    fn on_frame(&mut self, fin: bool, opcode: OpCode, data: BytesMut) {
+    fn on_frame(&mut self, to: &mut Deliver<'_>, fin: bool, opcode: OpCode, data: BytesMut) {
         match opcode {
             OpCode::Ping => write_ws_frame(&mut self.out, OpCode::Pong, &data),
             OpCode::Pong => {}
@@ -170,41 +187,41 @@ impl WsCore {
                     .ok()
                     .flatten()
                     .map(|reason| reason.code);
-                self.end(code.map(CloseReason::from));
+                self.end(to, code.map(CloseReason::from));
             }
             OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
-                self.protocol_error(&ProtocolError::ContinuationNotStarted);
+                self.protocol_error(to, &ProtocolError::ContinuationNotStarted);
             }
             OpCode::Text | OpCode::Binary if !fin => {
                 self.fragments = Some(Box::new((opcode, data)))
             }
-            OpCode::Text | OpCode::Binary => self.message(opcode, data),
+            OpCode::Text | OpCode::Binary => self.message(to, opcode, data),
             OpCode::Continue => match self.fragments.take() {
-                None => self.protocol_error(&ProtocolError::ContinuationNotStarted),
+                None => self.protocol_error(to, &ProtocolError::ContinuationNotStarted),
                 Some(fragments) if fragments.1.len() + data.len() > self.max_payload() => {
-                    self.protocol_error(&ProtocolError::Overflow);
+                    self.protocol_error(to, &ProtocolError::Overflow);
                 }
                 Some(mut fragments) => {
                     fragments.1.extend_from_slice(&data);
                     if fin {
                         let (first, so_far) = *fragments;
-                        self.message(first, so_far);
+                        self.message(to, first, so_far);
                     } else {
                         self.fragments = Some(fragments);
                     }
                 }
             },
-            OpCode::Bad => self.protocol_error(&ProtocolError::BadOpCode),
+            OpCode::Bad => self.protocol_error(to, &ProtocolError::BadOpCode),
         }
     }
 
     /// A whole message: to the actor, or wait for its mailbox to have room.
-    fn message(&mut self, opcode: OpCode, data: BytesMut) {
+    fn message(&mut self, to: &mut Deliver<'_>, opcode: OpCode, data: BytesMut) {
         let frame = if opcode == OpCode::Text {
             match ByteString::try_from(data.freeze()) {
                 Ok(text) => WsFrame::Text(text),
                 Err(_) => {
-                    self.fail(CloseCode::Invalid, "invalid utf-8 in a text frame");
+                    self.fail(to, CloseCode::Invalid, "invalid utf-8 in a text frame");
                     return;
                 }
             }
@@ -212,30 +229,53 @@ impl WsCore {
             WsFrame::Binary(data.freeze())
         };
         let msg = WsIn { ws: self.id, frame };
-        match self.addr.try_send(msg) {
-            Ok(()) => {}
-            Err(SendError::Full(msg)) => self.delivery = Some(Box::pin(self.addr.send(msg))),
-            Err(SendError::Closed(_)) => self.end(None),
+        let closed = match (&mut *to, &self.addr) {
+            (Deliver::Actor(actor), _) => {
+                actor(msg);
+                false
+            }
+            (Deliver::Mailbox, Some(addr)) => match addr.try_send(msg) {
+                Ok(()) => false,
+                Err(SendError::Full(msg)) => {
+                    self.delivery = Some(Box::pin(addr.send(msg)));
+                    false
+                }
+                Err(SendError::Closed(_)) => true,
+            },
+            (Deliver::Mailbox, None) => true,
+        };
+        if closed {
+            // The actor is gone.
+            self.end(to, None);
         }
     }
 
-    fn protocol_error(&mut self, error: &ProtocolError) {
+    /// Tell the actor how this websocket ended, once.
+    fn tell_end(&mut self, to: &mut Deliver<'_>, frame: WsFrame) {
+        if self.told_end {
+            return;
+        }
+        self.told_end = true;
+        let msg = WsIn { ws: self.id, frame };
+        match (to, &self.addr) {
+            (Deliver::Actor(actor), _) => actor(msg),
+            // Once per websocket: bounded by construction.
+            (Deliver::Mailbox, Some(addr)) => addr.do_send(msg),
+            (Deliver::Mailbox, None) => {}
+        }
+    }
+
+    fn protocol_error(&mut self, to: &mut Deliver<'_>, error: &ProtocolError) {
         tracing::debug!(%error, "websocket protocol error");
         match error {
-            ProtocolError::Overflow => self.fail(CloseCode::Size, "message too big"),
-            _ => self.fail(CloseCode::Protocol, "websocket protocol error"),
+            ProtocolError::Overflow => self.fail(to, CloseCode::Size, "message too big"),
+            _ => self.fail(to, CloseCode::Protocol, "websocket protocol error"),
         }
     }
 
     /// Close with `code` and tell the actor this websocket failed.
-    fn fail(&mut self, code: CloseCode, description: &str) {
-        if !self.told_end {
-            self.told_end = true;
-            self.addr.do_send(WsIn {
-                ws: self.id,
-                frame: WsFrame::Error,
-            });
-        }
+    fn fail(&mut self, to: &mut Deliver<'_>, code: CloseCode, description: &str) {
+        self.tell_end(to, WsFrame::Error);
         let reason = CloseReason {
             code,
             description: Some(description.to_owned()),
@@ -245,14 +285,8 @@ impl WsCore {
 
     /// The websocket ended (a close frame, the peer gone, the actor gone): tell the actor,
     /// answer with a close frame and stop.
-    pub(super) fn end(&mut self, reason: Option<CloseReason>) {
-        if !self.told_end {
-            self.told_end = true;
-            self.addr.do_send(WsIn {
-                ws: self.id,
-                frame: WsFrame::Closed,
-            });
-        }
+    pub(super) fn end(&mut self, to: &mut Deliver<'_>, reason: Option<CloseReason>) {
+        self.tell_end(to, WsFrame::Closed);
         self.stop(reason);
     }
 
@@ -279,11 +313,11 @@ impl WsCore {
             return;
         }
         let mut close = false;
-        if !self.active {
+        if let (false, Some(link)) = (self.active, self.link.as_ref()) {
             // Until the session moves here, the link says what to write (once active, the
             // outbox says everything, closing included).
             let direct = {
-                let mut st = self.link.state.lock();
+                let mut st = link.state.lock();
                 if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     st.waker = Some(cx.waker().clone());
                 }
@@ -293,6 +327,10 @@ impl WsCore {
             };
             for frame in &direct {
                 write_outbox_frame(&mut self.out, frame);
+            }
+            if self.active {
+                // Nothing more comes on the link: an active websocket does not keep it.
+                self.link = None;
             }
         }
         if self.active {
@@ -325,8 +363,8 @@ impl Drop for WsCore {
     fn drop(&mut self) {
         // The socket was dropped (an I/O error, a server shutdown): once per
         // websocket, the actor learns it ended.
-        if !self.told_end {
-            self.addr.do_send(WsIn {
+        if let (false, Some(addr)) = (self.told_end, &self.addr) {
+            addr.do_send(WsIn {
                 ws: self.id,
                 frame: WsFrame::Closed,
             });

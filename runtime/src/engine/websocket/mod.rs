@@ -1,8 +1,10 @@
 //! WebSocket: a session opened directly on websocket, or an upgrade of a polling session.
 //!
-//! One task per websocket does all its work ([`WsCore`]):
-//! - parse the client's frames and hand them to the connection actor (when its bounded
-//!   mailbox is full, reading stops and the rest waits in TCP);
+//! One task does all of a websocket's work ([`WsCore`]):
+//! - parse the client's frames and hand them to the connection actor: straight to it when
+//!   the actor's own task runs the websocket ([`ActorWs`], a session opened on a websocket of
+//!   [`tickwire::Server`](crate::Server)); otherwise through its bounded mailbox (when that
+//!   is full, reading stops and the rest waits in TCP);
 //! - answer pings;
 //! - frame whatever the outbox holds into one buffer, written with one syscall.
 //!
@@ -22,17 +24,20 @@
 //!
 //! Files: [`core`] (one websocket's work), [`frame`] (RFC 6455 frame writing), [`link`]
 //! (what the actor says to a websocket besides the outbox), [`body`] and [`raw`] (the two
-//! front ends), [`stream`] (the socket under [`raw`]: plain TCP or TLS), [`wire`] (direct
-//! writes to a lent socket); this file opens sessions on websockets and probes upgrades.
+//! front ends), [`in_actor`] (a websocket run by its actor's task), [`stream`] (the socket
+//! under [`raw`]: plain TCP or TLS), [`wire`] (direct writes to a lent socket); this file
+//! opens sessions on websockets and probes upgrades.
 
 mod body;
 mod core;
 mod frame;
+mod in_actor;
 mod link;
 mod raw;
 mod stream;
 mod wire;
 
+pub(crate) use in_actor::{detach, ActorWs, DriveWs};
 pub(crate) use link::WsLink;
 pub(crate) use raw::take_over;
 pub(crate) use stream::{SharedTcp, WsStream};

@@ -12,11 +12,13 @@ use bytes::BytesMut;
 use tickwire_protocol::engineio::{RequestError, TransportKind};
 use tokio::io::AsyncWriteExt;
 
+use super::super::connection::WsIn;
 use super::super::handle::cut_slow_consumer;
 use super::super::http::{cap_refusal_body, origin_of, parse_query, request_info};
 use super::super::sessions::Engine;
 use super::super::Codec;
-use super::core::{WsCore, FRAMES_PER_POLL};
+use super::core::{Deliver, WsCore, FRAMES_PER_POLL};
+use super::in_actor::{attach, ActorWs};
 use super::stream::WsStream;
 use super::{probe, start};
 
@@ -49,7 +51,7 @@ pub(crate) async fn take_over<S: WsStream>(
     };
     drop(req);
     match accepted {
-        Ok((mut core, accept_key)) => {
+        Ok((mut core, accept_key, opened)) => {
             core.out = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
             )
@@ -57,9 +59,7 @@ pub(crate) async fn take_over<S: WsStream>(
             // Frames the client sent right behind its request (the first read drops the
             // buffer if it holds nothing).
             core.inbuf = early;
-            // A task of its own, sized for the websocket alone: the HTTP dispatcher's task
-            // (and its memory) ends here.
-            actix_rt::spawn(RawWs {
+            let mut ws = RawWs {
                 core,
                 stream,
                 written: 0,
@@ -67,7 +67,19 @@ pub(crate) async fn take_over<S: WsStream>(
                 lingering: false,
                 shut_down: false,
                 timer: None,
-            });
+            };
+            // The HTTP dispatcher's task (and its memory) ends here.
+            if opened {
+                // The session opened on this websocket: it runs in its actor's task, and its
+                // messages go straight to the actor.
+                if let Some(addr) = ws.core.addr.take() {
+                    attach(&addr, Box::new(ws));
+                }
+            } else {
+                // An upgrade's probe, for a session whose actor may be on another thread: a
+                // task of its own, sized for the websocket alone.
+                actix_rt::spawn(ws);
+            }
         }
         Err((status, body)) => {
             let response = format!(
@@ -80,12 +92,13 @@ pub(crate) async fn take_over<S: WsStream>(
     }
 }
 
-/// Check an upgrade request and start (or probe) its session: the websocket and the
-/// `Sec-WebSocket-Accept` value, or the HTTP status and body of the refusal.
+/// Check an upgrade request and start (or probe) its session: the websocket, the
+/// `Sec-WebSocket-Accept` value and whether the session opened on this websocket, or the
+/// HTTP status and body of the refusal.
 async fn accept(
     server: &Arc<Engine>,
     req: &actix_http::Request,
-) -> Result<(WsCore, String), (String, String)> {
+) -> Result<(WsCore, String, bool), (String, String)> {
     let refuse = |error: RequestError| {
         let status = actix_web::http::StatusCode::from_u16(error.http_status())
             .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
@@ -115,6 +128,7 @@ async fn accept(
         .ok_or_else(|| refuse(RequestError::BadRequest))?;
     let accept_key =
         String::from_utf8_lossy(&actix_http::ws::hash_key(key.as_bytes())).into_owned();
+    let opened = handle.is_none();
     let core = match handle {
         Some(handle) => probe(server, handle).await,
         None => {
@@ -131,7 +145,7 @@ async fn accept(
             )
         }
     };
-    Ok((core, accept_key))
+    Ok((core, accept_key, opened))
 }
 
 /// A websocket on a socket of its own: reads land in the core's input buffer only when
@@ -168,7 +182,23 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 impl<S: WsStream> Future for RawWs<S> {
     type Output = ();
 
+    /// A websocket in a task of its own (an upgrade's probe): its messages go through the
+    /// actor's mailbox.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().drive(cx, &mut Deliver::Mailbox)
+    }
+}
+
+impl<S: WsStream> ActorWs for RawWs<S> {
+    fn poll(&mut self, cx: &mut Context<'_>, to: &mut dyn FnMut(WsIn)) -> Poll<()> {
+        self.drive(cx, &mut Deliver::Actor(to))
+    }
+}
+
+impl<S: WsStream> RawWs<S> {
+    /// Read, hand the messages over `to` the actor, write; `Ready` once the websocket is
+    /// done with (closed and lingered, cut, or its peer gone).
+    fn drive(&mut self, cx: &mut Context<'_>, to: &mut Deliver<'_>) -> Poll<()> {
         let RawWs {
             core,
             stream,
@@ -177,7 +207,7 @@ impl<S: WsStream> Future for RawWs<S> {
             lingering,
             shut_down,
             timer,
-        } = self.get_mut();
+        } = self;
         if let (true, Some(deadline)) = (*lingering, timer.as_mut()) {
             return drain_until_closed(stream, shut_down, deadline, cx);
         }
@@ -198,7 +228,7 @@ impl<S: WsStream> Future for RawWs<S> {
             core.write(cx);
         }
         loop {
-            let output_full = core.read(cx, |cx, buf| match stream.poll_read_into(cx, buf) {
+            let output_full = core.read(cx, to, |cx, buf| match stream.poll_read_into(cx, buf) {
                 Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(false),
                 Poll::Ready(Ok(_)) => Poll::Ready(true),
                 Poll::Pending => Poll::Pending,
@@ -228,7 +258,7 @@ impl<S: WsStream> Future for RawWs<S> {
                     }
                     // The peer is gone.
                     Poll::Ready(_) => {
-                        core.end(None);
+                        core.end(to, None);
                         return Poll::Ready(());
                     }
                     Poll::Pending => {
@@ -239,7 +269,7 @@ impl<S: WsStream> Future for RawWs<S> {
                             timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                         if stalled.as_mut().poll(cx).is_ready() {
                             tracing::debug!("websocket unwritable for the write timeout");
-                            cut_slow_consumer(&core.outbox, &core.addr);
+                            cut_slow_consumer(&core.outbox, core.addr.as_ref());
                             return Poll::Ready(());
                         }
                         break;
@@ -302,14 +332,16 @@ fn drain_until_closed<S: WsStream>(
 
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
+    use super::super::SharedTcp;
     use super::*;
 
-    /// A websocket's task lives as long as the websocket: up to 270 bytes of future, tokio's
-    /// task (header and future, in whole 128-byte lines) takes 384 bytes; past that, 512
-    /// (benches/README, "Idle memory, byte by byte").
+    /// A websocket lives as long as the websocket: boxed in its actor (a session opened on
+    /// it), up to 224 bytes stay in mimalloc's 224-byte class; in a task of its own (an
+    /// upgrade's probe), up to 270 bytes of future take tokio's 384 (benches/README, "Idle
+    /// memory, byte by byte").
     #[test]
-    fn the_websocket_task_stays_in_its_size_class() {
-        let future = std::mem::size_of::<RawWs<actix_rt::net::TcpStream>>();
-        assert!(future <= 270, "a websocket's task future is {future} bytes");
+    fn the_websocket_stays_in_its_size_class() {
+        let ws = std::mem::size_of::<RawWs<SharedTcp>>();
+        assert!(ws <= 224, "a websocket is {ws} bytes");
     }
 }

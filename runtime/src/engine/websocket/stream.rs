@@ -34,7 +34,7 @@ thread_local! {
 /// A byte stream a websocket runs on once actix-http handed it over: writes through
 /// [`AsyncWrite`] (whose `poll_flush` pushes out what the stream itself still buffers, TLS
 /// records; plain TCP buffers nothing), reads through [`WsStream::poll_read_into`].
-pub(crate) trait WsStream: AsyncWrite + Unpin + 'static {
+pub(crate) trait WsStream: AsyncWrite + Unpin + Send + 'static {
     /// Read what has arrived (at most [`READ_CHUNK`] bytes) and append it to `buf`:
     /// `Ready(Ok(n))` with `n > 0`, `Ready(Ok(0))` at the end of the stream.
     fn poll_read_into(
