@@ -92,8 +92,11 @@
 //! - each **match** ([`MatchRoom::spawn`]);
 //! - each **matchmaker** ([`Matchmaker::spawn`]).
 //!
-//! Each websocket also has a task of its own (framing, reads into its connection's mailbox,
-//! writes from the outbound queue). Socket.IO rooms are not actors: each namespace keeps one
+//! A session opened on a websocket of [`Server`] runs that websocket in its connection
+//! actor's own task (framing, reads handed to the actor as they arrive, writes from the
+//! outbound queue): one task per connection, and no mailbox hop per message. An upgrade's
+//! probe, and a websocket inside a plain `actix_web::HttpServer`, read into the connection's
+//! mailbox from a task of their own. Socket.IO rooms are not actors: each namespace keeps one
 //! index of its rooms and their members. So [`Socket::join`] is synchronous and a broadcast
 //! right after a join reaches the new member; `to(a).to(b)` deduplicates the members in one
 //! pass over the index; and a broadcast's fan-out puts the encoded frames straight into each

@@ -1559,7 +1559,7 @@ fn profile(ctx: &Ctx, benches: &Path) -> Result<String> {
             &["Socket::send_latest"],
         ),
         (
-            "websocket tasks (frames a blocked socket left to its task, syscalls included)",
+            "websockets' own turns (reads, and frames a blocked socket left to them; syscalls included)",
             &["::RawWs<"],
         ),
         (

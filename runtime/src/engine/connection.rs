@@ -3,7 +3,10 @@
 //! It drives the sans-IO [`Session`] (heartbeats, upgrade, close), hands messages to its
 //! [`SessionHandler`] (the protocol above: Socket.IO, or an echo), and owns the connection's
 //! lifecycle. Outbound frames do not pass through its mailbox: producers push
-//! into the bounded [`Outbox`], drained by the websocket's response body or the parked poll.
+//! into the bounded [`Outbox`], drained by the websocket or the parked poll. A session that
+//! opened on a websocket of [`crate::Server`] has its websocket run by this actor's own task
+//! ([`ActorWs`], [`Connection::poll_ws`]); when the session ends, the websocket finishes its
+//! close in a task of its own.
 //!
 //! Lifecycle: `open` (polling or websocket) → optionally `upgrading` (a probe websocket) →
 //! `closed` (the outbox is closed, sockets disconnect, the registry entry is removed, the
@@ -566,8 +569,9 @@ impl Actor for Connection {
 
 /// A frame (or the end) of one of this connection's websockets.
 ///
-/// Sent with `send().await` by the websocket reader task: when the mailbox is full the reader
-/// stops reading, so a flooding client is held back by TCP, not buffered here.
+/// Sent with `send().await` by a websocket in a task of its own: when the mailbox is full the
+/// reader stops reading, so a flooding client is held back by TCP, not buffered here. A
+/// websocket run by the actor's own task hands its frames over directly ([`ActorWs`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct WsIn {

@@ -2,7 +2,9 @@
 //!
 //! One connection actor per session, whatever its transport, drives the
 //! sans-IO session of [`tickwire_protocol::engineio`] (heartbeats, upgrade, close). Its
-//! transports carry frames both ways: the polling handlers, and one task per websocket.
+//! transports carry frames both ways: the polling handlers, and the websockets (run by the
+//! actor's own task when the session opened on one of [`Server`]'s, else in a task of their
+//! own that reads into the actor's mailbox).
 //! Outbound frames never pass through a mailbox: every session has a bounded outbox that any
 //! thread pushes to and its transport drains, with one byte budget over classes of frames
 //! (see [`Config`](crate::Config) for every limit).
