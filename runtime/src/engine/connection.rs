@@ -14,6 +14,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
@@ -345,9 +346,9 @@ impl Connection {
         &mut self,
         ctx: &mut Context<Self>,
         task: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
+    ) -> Poll<()> {
         let Some(mut ws) = self.ws.take() else {
-            return std::task::Poll::Ready(());
+            return Poll::Ready(());
         };
         let done = ws.poll(task, &mut |msg| {
             // Once the session has ended, what the websocket still reads goes nowhere.
@@ -365,10 +366,10 @@ impl Connection {
         if self.closed {
             // The session ended while the websocket ran.
             detach(ws);
-            return std::task::Poll::Ready(());
+            return Poll::Ready(());
         }
         self.ws = Some(ws);
-        std::task::Poll::Pending
+        Poll::Pending
     }
 
     fn on_ws(&mut self, msg: WsIn, ctx: &mut Context<Self>) {

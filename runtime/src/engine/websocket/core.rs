@@ -32,7 +32,7 @@ pub(super) const CHUNK_BYTES: usize = 64 * 1024;
 type Delivery = Pin<Box<dyn Future<Output = Result<(), MailboxError>> + Send>>;
 
 /// Where a websocket's messages go.
-pub(crate) enum Deliver<'a> {
+pub(super) enum Deliver<'a> {
     /// The actor's mailbox: the websocket runs in a task of its own (an upgrade's probe, or
     /// a websocket inside actix-web's dispatcher). A full mailbox pauses reading.
     Mailbox,

@@ -71,7 +71,8 @@ pub(crate) async fn take_over<S: WsStream>(
             // The HTTP dispatcher's task (and its memory) ends here.
             if opened {
                 // The session opened on this websocket: it runs in its actor's task, and its
-                // messages go straight to the actor.
+                // messages go straight to the actor. (A websocket `start` made holds the
+                // actor's address; one its actor runs keeps none.)
                 if let Some(addr) = ws.core.addr.take() {
                     attach(&addr, Box::new(ws));
                 }
