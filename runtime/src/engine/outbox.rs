@@ -684,6 +684,52 @@ mod tests {
         assert_eq!(outbox.depth(), (0, 0));
     }
 
+    /// Counts its wakes.
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn what_is_pushed_during_the_websockets_turn_does_not_wake_it_again() {
+        let outbox = Arc::new(Outbox::new(
+            TransportKind::WebSocket,
+            1 << 20,
+            Default::default(),
+        ));
+        let wakes = Arc::new(Wakes(Default::default()));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut drained = Drained::default();
+        let woken = || wakes.0.load(Ordering::Relaxed);
+
+        // Done for now: the websocket asks to be woken, and a push wakes it.
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Pending);
+        outbox.push(&[text("4a")], Class::Reliable).unwrap();
+        assert_eq!(woken(), 1);
+
+        // Its turn: it asks again, then takes its socket back; an ack its handling pushes
+        // meanwhile does not wake it: it drains the queue before it stops.
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Ready(true));
+        drained.for_each(|_| {});
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Pending);
+        assert!(outbox.reclaim_wire().is_none());
+        outbox.push(&[text("431[1]")], Class::Control).unwrap();
+        assert_eq!(woken(), 1, "a push during its turn woke it");
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Ready(true));
+        let mut frames = Vec::new();
+        drained.for_each(|frame| frames.push(frame.clone()));
+        assert_eq!(frames, vec![text("431[1]")]);
+
+        // Its last look asks to be woken again: the next push does.
+        assert_eq!(outbox.poll_ws(&mut cx, &mut drained), Poll::Pending);
+        outbox.push(&[text("4b")], Class::Reliable).unwrap();
+        assert_eq!(woken(), 2);
+    }
+
     #[actix_rt::test]
     async fn poll_batches_respect_byte_budget_and_farewell() {
         let outbox = Arc::new(Outbox::new(
