@@ -48,9 +48,17 @@ struct State {
     lifecycle: Lifecycle,
     /// Why it disconnected, once it has.
     closed_with: Option<DisconnectReason>,
-    buffered: Vec<(Vec<Frame>, Class)>,
-    /// What `buffered` costs the connection's byte budget.
-    buffered_bytes: usize,
+    /// What the connect handler emitted, held until the CONNECT reply is written (boxed:
+    /// only a socket whose connect handler emits has any, and only until it is live).
+    buffered: Option<Box<Buffered>>,
+}
+
+/// Emits held while the connect handler runs.
+#[derive(Default)]
+struct Buffered {
+    frames: Vec<(Vec<Frame>, Class)>,
+    /// What `frames` cost the connection's byte budget.
+    bytes: usize,
 }
 
 pub(crate) struct SocketInner {
@@ -134,8 +142,7 @@ impl Socket {
                 state: Mutex::new(State {
                     lifecycle: Lifecycle::Pending,
                     closed_with: None,
-                    buffered: Vec::new(),
-                    buffered_bytes: 0,
+                    buffered: None,
                 }),
                 handlers: RwLock::default(),
                 any_handler: RwLock::new(None),
@@ -560,13 +567,14 @@ impl Socket {
                         return Ok(());
                     }
                     let cost = crate::engine::cost(frames);
-                    if st.buffered_bytes + cost > self.inner.ns.config().max_buffered_bytes {
+                    let buffered = st.buffered.get_or_insert_with(Box::default);
+                    if buffered.bytes + cost > self.inner.ns.config().max_buffered_bytes {
                         drop(st);
                         self.inner.conn.slow_consumer();
                         return Err(SendError::SlowConsumer);
                     }
-                    st.buffered_bytes += cost;
-                    st.buffered.push((frames.to_vec(), class));
+                    buffered.bytes += cost;
+                    buffered.frames.push((frames.to_vec(), class));
                     return Ok(());
                 }
                 Lifecycle::Connected => {}
@@ -603,8 +611,8 @@ impl Socket {
         let frames = encode_control(self.codec(), &reply);
         // Over the budget the connection is cut (never a silent gap): the rest is moot.
         let mut sent = self.inner.conn.send(&frames, Class::Control);
-        st.buffered_bytes = 0;
-        for (frames, class) in std::mem::take(&mut st.buffered) {
+        let buffered = st.buffered.take().map(|b| b.frames).unwrap_or_default();
+        for (frames, class) in buffered {
             if sent.is_ok() {
                 sent = self.inner.conn.send(&frames, class);
             }
@@ -723,8 +731,7 @@ impl Socket {
             let was_connected = st.lifecycle == Lifecycle::Connected;
             st.lifecycle = Lifecycle::Disconnected;
             st.closed_with = Some(reason);
-            st.buffered.clear();
-            st.buffered_bytes = 0;
+            st.buffered = None;
             self.inner.connected.store(false, Ordering::Release);
             if notify && was_connected {
                 let packet = Packet::disconnect(self.inner.ns.name());
@@ -792,11 +799,11 @@ mod tests {
     use super::*;
 
     /// Every connected socket holds one of these for its life, behind an `Arc` (16 bytes
-    /// of counts): up to 368 bytes it takes the allocator's 384-byte class, past that 448
+    /// of counts): up to 304 bytes it takes the allocator's 320-byte class, past that 384
     /// (benches/README, "Idle memory, byte by byte").
     #[test]
     fn a_socket_stays_in_its_size_class() {
         let size = std::mem::size_of::<SocketInner>();
-        assert!(size <= 368, "a socket is {size} bytes");
+        assert!(size <= 304, "a socket is {size} bytes");
     }
 }
