@@ -586,7 +586,7 @@ fn describe(socket: &Socket) -> Value {
     let query: Map<String, Value> = handshake
         .query
         .iter()
-        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
         .collect();
     let issued = handshake
         .issued

@@ -2,56 +2,38 @@
 //! life.
 //!
 //! A session keeps its handshake's headers (middleware and `fetch_sockets` read them), so
-//! their form is paid once per connection: one buffer holding every name and value, and
-//! the offsets that split it. actix's `HeaderMap` (a hash table with room for four values
-//! per name) costs several times that for the handful of headers a client sends.
+//! their form is paid once per connection: one block holding every name and value, and
+//! the offsets that split it ([`Pairs`]), shared by every clone. actix's `HeaderMap` (a
+//! hash table with room for four values per name) costs several times that for the
+//! handful of headers a client sends.
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::pairs::Pairs;
 
 /// The HTTP headers of the request that opened a connection. Names are lower case; lookups
 /// ignore case; the values of one name keep the request's order.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers {
-    /// Every name then its value, back to back.
-    bytes: Box<[u8]>,
-    /// Per header, where its name ends and where its value ends in `bytes`.
-    ends: Box<[(u32, u32)]>,
-}
+pub struct Headers(Pairs);
 
 impl Headers {
     /// The headers of `map` for which `keep` holds.
     pub(crate) fn from_map(map: &HeaderMap, keep: impl Fn(&HeaderName) -> bool) -> Headers {
-        let kept = || map.iter().filter(|(name, _)| keep(name));
-        let size = kept()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
-        let mut bytes = Vec::with_capacity(size);
-        let mut ends = Vec::with_capacity(kept().count());
-        for (name, value) in kept() {
-            // `HeaderName`s are lower case already.
-            bytes.extend_from_slice(name.as_str().as_bytes());
-            let name_end = bytes.len();
-            bytes.extend_from_slice(value.as_bytes());
-            ends.push((offset(name_end), offset(bytes.len())));
-        }
-        Headers {
-            bytes: bytes.into(),
-            ends: ends.into(),
-        }
+        // `HeaderName`s are lower case already.
+        Headers(Pairs::new(|| {
+            map.iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+        }))
     }
 
     /// Every header as `(name, value)` (a name sent twice appears twice, its values in
     /// order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&(name_end, value_end)| {
-            let (name_end, value_end) = (name_end as usize, value_end as usize);
-            let name = &self.bytes[start..name_end];
-            let value = &self.bytes[name_end..value_end];
-            start = value_end;
+        self.0
+            .iter()
             // Names come from `HeaderName`s: ASCII.
-            (std::str::from_utf8(name).unwrap_or_default(), value)
-        })
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
     }
 
     /// Every value of the header `name`, in order.
@@ -86,12 +68,12 @@ impl Headers {
 
     /// How many headers (a name sent twice counts twice).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.0.len()
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// The headers as an actix `HeaderMap`.
@@ -107,11 +89,6 @@ impl Headers {
         }
         map
     }
-}
-
-/// An offset into a request's header bytes (actix refuses header blocks far below 4 GiB).
-fn offset(at: usize) -> u32 {
-    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 impl std::fmt::Debug for Headers {

@@ -11,6 +11,7 @@ use tickwire_protocol::engineio::{HandshakeQuery, RequestError, TransportKind};
 
 use super::caps::CapRefusal;
 use super::headers::Headers;
+use super::query::Query;
 use super::sessions::Engine;
 use super::upper::RequestInfo;
 use super::Codec;
@@ -86,10 +87,8 @@ pub(crate) fn request_info(
     // A compact copy: the request's map would keep its spare capacity, and its values the
     // whole read buffer they were parsed from (they share it), several KiB per connection.
     RequestInfo {
-        headers: Arc::new(Headers::from_map(request_headers, |name| {
-            !transport_mechanics(name)
-        })),
-        query: query.into(),
+        headers: Headers::from_map(request_headers, |name| !transport_mechanics(name)),
+        query: Query::from_pairs(&query),
         address,
         issued: SystemTime::now(),
     }

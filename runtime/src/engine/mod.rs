@@ -33,7 +33,9 @@ mod http;
 mod limiter;
 mod metrics;
 mod outbox;
+mod pairs;
 mod polling;
+mod query;
 #[cfg(feature = "redis")]
 mod relay;
 mod routes;
@@ -44,6 +46,7 @@ mod upper;
 mod websocket;
 
 pub use headers::Headers;
+pub use query::Query;
 pub use server::Server;
 pub use tls::{TlsConfig, TlsError};
 

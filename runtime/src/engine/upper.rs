@@ -11,10 +11,10 @@ use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::headers::Headers;
+use super::query::Query;
 use tickwire_protocol::engineio::CloseReason;
 
 use super::{ConnHandle, Frame};
@@ -79,9 +79,9 @@ impl From<CloseReason> for CloseCause {
 #[derive(Debug, Clone)]
 pub(crate) struct RequestInfo {
     /// The request's headers, without those of the websocket handshake itself.
-    pub(crate) headers: Arc<Headers>,
+    pub(crate) headers: Headers,
     /// The decoded query parameters.
-    pub(crate) query: Arc<[(String, String)]>,
+    pub(crate) query: Query,
     /// The peer address, when known.
     pub(crate) address: Option<SocketAddr>,
     /// When the session was opened.

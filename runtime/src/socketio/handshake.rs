@@ -1,12 +1,11 @@
 //! [`Handshake`]: what a client presented when it connected to a namespace.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::engine::{Headers, RequestInfo};
+use crate::engine::{Headers, Query, RequestInfo};
 
 /// What the client presented when it connected.
 #[derive(Debug, Clone)]
@@ -14,9 +13,9 @@ pub struct Handshake {
     /// The HTTP headers of the request that opened the connection (one copy per connection,
     /// shared by its sockets), without those of the websocket handshake itself
     /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`).
-    pub headers: Arc<Headers>,
-    /// The decoded query parameters of that request.
-    pub query: Arc<[(String, String)]>,
+    pub headers: Headers,
+    /// The decoded query parameters of that request (one copy per connection too).
+    pub query: Query,
     /// The CONNECT packet's auth payload (`{}` when none).
     pub auth: Value,
     /// The peer address, when known.
@@ -28,10 +27,7 @@ pub struct Handshake {
 impl Handshake {
     /// The first query parameter named `key`.
     pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.get(key)
     }
 }
 
