@@ -44,3 +44,17 @@ impl Handshake {
         }
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// A connection keeps one of these for its life, behind an `Arc` (16 bytes of counts)
+    /// shared by its sockets that bring no auth: up to 112 bytes it takes the allocator's
+    /// 128-byte class, past that 160 (benches/README, "Idle memory, byte by byte").
+    #[test]
+    fn a_handshake_stays_in_its_size_class() {
+        let size = std::mem::size_of::<Handshake>();
+        assert!(size <= 112, "a handshake is {size} bytes");
+    }
+}
