@@ -65,8 +65,8 @@ impl Pairs {
         })
     }
 
-    /// The `index`th number of the block (0 when the block is shorter: only the empty
-    /// default is).
+    /// The `index`th number of the block (0 past its end, which a block made by
+    /// [`Pairs::new`] never is for the numbers its count covers).
     fn number(&self, index: usize) -> usize {
         let at = index * OFFSET;
         self.0

@@ -52,7 +52,7 @@ mod tests {
     /// A connection keeps one of these for its life, behind an `Arc` (16 bytes of counts)
     /// shared by its sockets that bring no auth: up to 176 bytes it takes the allocator's
     /// 192-byte class, past that 224 (benches/README, "Idle memory, byte by byte"). It is
-    /// 152 (the auth `Value` alone is 72): 8 bytes more and it would fit the 160-byte class.
+    /// 152 (the auth `Value` alone is 72): 8 bytes less and it would fit the 160-byte class.
     #[test]
     fn a_handshake_stays_in_its_size_class() {
         let size = std::mem::size_of::<Handshake>();
