@@ -82,6 +82,8 @@ struct Spec {
     /// The nodes form a game cluster (`GAME_CLUSTER=1`, tickwire only); otherwise they are
     /// contract servers with `REDIS_URL` (every server kind).
     game: bool,
+    /// Pin the processes to cores (the default); `false` lets the scheduler place them.
+    pin: bool,
 }
 
 fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: u64) -> Spec {
@@ -93,6 +95,7 @@ fn spec(key: &str, scenario: &str, tick_hz: Option<u32>, args: &str, timeout_s: 
         timeout_s,
         nodes: 0,
         game: false,
+        pin: true,
     }
 }
 
@@ -116,6 +119,16 @@ fn cluster_spec(matches: usize, per: usize, hz: u32, nodes: usize, quick: bool) 
             ),
             120,
         )
+    }
+}
+
+/// [`cluster_spec`] with nothing pinned: key `free-…`. Run on its own (`--only`), to tell
+/// what one overcommitted core does to the pinned shape from what the bus costs.
+fn unpinned(spec: Spec) -> Spec {
+    Spec {
+        key: format!("free-{}", spec.key),
+        pin: false,
+        ..spec
     }
 }
 
@@ -314,6 +327,11 @@ fn specs(quick: bool, all_shapes: bool) -> Vec<Spec> {
     v.push(cluster_spec(50, 10, 30, 2, false));
     v.push(cluster_spec(100, 10, 30, 1, false));
     v
+}
+
+/// Scenarios that run only when `--only` names them.
+fn optional_specs() -> Vec<Spec> {
+    vec![unpinned(cluster_spec(100, 10, 30, 2, false))]
 }
 
 /// How to start one contract server.
@@ -544,7 +562,8 @@ fn start_redis(log: &Path, pin: bool) -> Result<(Server, u16)> {
 fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<RunResult> {
     let tag = format!("{}-{}-{rep}", cmd.name, spec.key.replace('@', "_"));
     let logs = ctx.out.join("logs");
-    let (redis, redis_port) = start_redis(&logs.join(format!("{tag}.redis.log")), ctx.pin)?;
+    let pin = ctx.pin && spec.pin;
+    let (redis, redis_port) = start_redis(&logs.join(format!("{tag}.redis.log")), pin)?;
     let mut node_cmd = ServerCmd {
         name: cmd.name.clone(),
         program: cmd.program.clone(),
@@ -566,20 +585,13 @@ fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<Ru
     for k in 0..spec.nodes {
         let port = free_port()?;
         let log = logs.join(format!("{tag}.node{k}.log"));
-        nodes.push(start_server_on(
-            &node_cmd,
-            spec,
-            port,
-            &log,
-            ctx.pin,
-            k % 2,
-        )?);
+        nodes.push(start_server_on(&node_cmd, spec, port, &log, pin, k % 2)?);
         ports.push(port.to_string());
     }
     let pids: Vec<String> = nodes.iter().map(|n| n.pid().to_string()).collect();
     let json = logs.join(format!("{tag}.json"));
     let _ = std::fs::remove_file(&json);
-    let mut lg = pinned(1, &ctx.bins.join("loadgen"), ctx.pin);
+    let mut lg = pinned(1, &ctx.bins.join("loadgen"), pin);
     lg.arg(&spec.scenario)
         .args(&spec.args)
         .args(["--ports", &ports.join(",")])
@@ -943,9 +955,10 @@ const BROADCAST_KEYS: [&str; 3] = [
 ];
 
 /// The keys of the matches-across-nodes scenarios.
-const CLUSTER_KEYS: [&str; 4] = [
+const CLUSTER_KEYS: [&str; 5] = [
     "cluster-4x4@30",
     "cluster-100x10@30",
+    "free-cluster-100x10@30",
     "cluster-50x10@30",
     "one-node-100x10@30",
 ];
@@ -1217,7 +1230,11 @@ fn targets(results: &Results) -> Vec<(String, Option<bool>, String)> {
             format!("{} players", cap.unwrap_or(f64::NAN)),
         );
     }
-    for key in ["cluster-100x10@30", "cluster-50x10@30"] {
+    for key in [
+        "cluster-100x10@30",
+        "free-cluster-100x10@30",
+        "cluster-50x10@30",
+    ] {
         if !results.contains_key(key) {
             continue;
         }
@@ -1732,6 +1749,9 @@ fn main() -> Result<()> {
         specs(args.quick, args.all_shapes)
     };
     if !args.only.is_empty() {
+        if !args.cluster {
+            specs.extend(optional_specs());
+        }
         specs.retain(|s| args.only.contains(&s.key));
     }
     let reps = if args.quick { 1 } else { args.reps };
@@ -1814,6 +1834,9 @@ fn main() -> Result<()> {
          publisher's) and Redis pinned to core 0, node B and the load generator to core 1. \
          tickwire = the pub/sub bus (REDIS_BUS=pubsub, like for like with the peers' pub/sub \
          adapters), tickwire-streams = the streams bus."
+    } else if specs.iter().any(|s| s.game) {
+        "Server pinned to core 0, load generator to core 1. Matches across nodes: node A and \
+         Redis on core 0, node B and the generator on core 1; free-…: nothing pinned."
     } else {
         "Server pinned to core 0, load generator to core 1."
     };
