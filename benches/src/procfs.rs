@@ -55,6 +55,51 @@ pub fn reset_peak_rss(pid: u32) -> io::Result<()> {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
 }
 
+/// The machine's CPU time so far, all cores, from the `cpu` line of `/proc/stat`:
+/// (ticks stolen by the hypervisor, all ticks).
+pub fn machine_ticks() -> io::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no cpu line"))?;
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    // already counted in user, so the total stops at steal.
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let steal = fields.get(7).copied().unwrap_or(0);
+    Ok((steal, fields.iter().sum()))
+}
+
+/// Share of the machine's CPU time the hypervisor took over an interval.
+#[derive(Debug, Clone, Copy)]
+pub struct StealMeter {
+    start: (u64, u64),
+}
+
+impl StealMeter {
+    /// Start measuring.
+    pub fn start() -> StealMeter {
+        StealMeter {
+            start: machine_ticks().unwrap_or((0, 0)),
+        }
+    }
+
+    /// Percent of all cores' time stolen since the start (0 when nothing was counted).
+    pub fn percent(&self) -> f64 {
+        let (steal, total) = machine_ticks().unwrap_or(self.start);
+        let total = total.saturating_sub(self.start.1);
+        if total == 0 {
+            return 0.0;
+        }
+        100.0 * steal.saturating_sub(self.start.0) as f64 / total as f64
+    }
+}
+
 /// CPU use of a process over an interval.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
@@ -105,5 +150,14 @@ mod tests {
         assert!(x > 0);
         let (_, wall, _) = meter.read();
         assert!(wall > 0.04);
+    }
+
+    #[test]
+    fn reads_the_machine() {
+        let (steal, total) = machine_ticks().unwrap();
+        assert!(total > 0);
+        assert!(steal <= total);
+        let pct = StealMeter::start().percent();
+        assert!((0.0..=100.0).contains(&pct));
     }
 }

@@ -1699,6 +1699,53 @@ fn machine() -> BTreeMap<String, String> {
     m
 }
 
+/// Each run's share of the machine's CPU time taken by the hypervisor (`/proc/stat` steal).
+const STEAL_METRIC: &str = "machine_steal_pct";
+
+/// Above this share of stolen CPU a run is listed: its figures are the VM's as much as the
+/// server's.
+const STEAL_NOTABLE_PCT: f64 = 2.0;
+
+/// What the hypervisor took during the runs: the median and worst run, and each run above
+/// [`STEAL_NOTABLE_PCT`].
+fn steal_summary(results: &Results) -> String {
+    let mut all = Vec::new();
+    for (key, by_server) in results {
+        for (server, runs) in by_server {
+            for (rep, r) in runs.iter().enumerate() {
+                if let Some(pct) = r.get(STEAL_METRIC) {
+                    all.push((pct, format!("{server} {key} rep {}", rep + 1)));
+                }
+            }
+        }
+    }
+    let Some(median) = aggregate(&all.iter().map(|(p, _)| *p).collect::<Vec<_>>()) else {
+        return String::new();
+    };
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let Some((worst, which)) = all.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nCPU stolen by the hypervisor (`/proc/stat`, both cores) during a run: median {:.2} %, \
+         worst {:.2} % ({}).\n",
+        median.median, worst, which
+    );
+    let notable: Vec<String> = all
+        .iter()
+        .filter(|(p, _)| *p > STEAL_NOTABLE_PCT)
+        .map(|(p, what)| format!("{what} {p:.1} %"))
+        .collect();
+    if !notable.is_empty() {
+        let _ = writeln!(
+            out,
+            "Runs above {STEAL_NOTABLE_PCT} %: {}.",
+            notable.join(", ")
+        );
+    }
+    out
+}
+
 /// Whether `server` takes part in `spec`.
 fn runs_on(server: &str, spec: &Spec) -> bool {
     match server {
@@ -1787,7 +1834,12 @@ fn main() -> Result<()> {
                     continue;
                 }
                 pb.set_message(format!("rep {} {} {}", rep + 1, spec.key, server.name));
-                match run_one(&ctx, server, spec, rep) {
+                let steal = procfs::StealMeter::start();
+                let run = run_one(&ctx, server, spec, rep).map(|mut r| {
+                    r.metric(STEAL_METRIC, steal.percent());
+                    r
+                });
+                match run {
                     Ok(r) => {
                         for n in &r.notes {
                             pb.println(format!(
@@ -1855,6 +1907,7 @@ fn main() -> Result<()> {
         };
         let _ = writeln!(summary_md, "- {mark}: {what} — {detail}");
     }
+    summary_md.push_str(&steal_summary(&results));
     if !failures.is_empty() {
         summary_md.push_str("\nFailed runs:\n\n");
         for f in &failures {
