@@ -69,6 +69,15 @@ pub(crate) fn error_response(error: RequestError) -> HttpResponse {
     .body(error.body())
 }
 
+/// The Engine.IO parameters of a request's query string, for a request that needs nothing
+/// else from it (a session's GET or POST): decoded in place, without a copy of every pair.
+pub(crate) fn engine_query(query: &str) -> Result<HandshakeQuery, RequestError> {
+    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    HandshakeQuery::parse(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+}
+
+/// The Engine.IO parameters of a handshake's query string, and all its pairs for the
+/// connection to keep.
 pub(crate) fn parse_query(
     query: &str,
 ) -> Result<(HandshakeQuery, Vec<(String, String)>), RequestError> {
@@ -125,7 +134,7 @@ pub(crate) fn cap_refused(refusal: CapRefusal) -> HttpResponse {
 }
 
 async fn get(req: HttpRequest, body: web::Payload, server: web::Data<Arc<Engine>>) -> HttpResponse {
-    let (query, pairs) = match parse_query(req.query_string()) {
+    let query = match engine_query(req.query_string()) {
         Ok(parsed) => parsed,
         Err(e) => return error_response(e),
     };
@@ -133,6 +142,26 @@ async fn get(req: HttpRequest, body: web::Payload, server: web::Data<Arc<Engine>
     if !server.check_origin(origin_of(req.headers())) {
         return error_response(RequestError::Forbidden);
     }
+    match (query.transport, query.sid) {
+        (TransportKind::Polling, Some(sid)) => super::polling::get(&req, &sid, server).await,
+        (TransportKind::WebSocket, Some(sid)) => {
+            super::websocket::upgrade(&req, body, &sid, server).await
+        }
+        (transport, None) => handshake(&req, body, transport, server),
+    }
+}
+
+/// A GET without a session id opens one: its query's pairs are kept, and may pick the codec.
+fn handshake(
+    req: &HttpRequest,
+    body: web::Payload,
+    transport: TransportKind,
+    server: Arc<Engine>,
+) -> HttpResponse {
+    let pairs = match parse_query(req.query_string()) {
+        Ok((_, pairs)) => pairs,
+        Err(e) => return error_response(e),
+    };
     let codec = match Codec::from_query(&pairs) {
         Ok(codec) => codec,
         Err(message) => {
@@ -141,14 +170,44 @@ async fn get(req: HttpRequest, body: web::Payload, server: web::Data<Arc<Engine>
                 .body(serde_json::json!({"code": 3, "message": message}).to_string())
         }
     };
-    match (query.transport, query.sid) {
-        (TransportKind::Polling, None) => super::polling::handshake(&req, pairs, server, codec),
-        (TransportKind::Polling, Some(sid)) => super::polling::get(&req, &sid, server).await,
-        (TransportKind::WebSocket, None) => {
-            super::websocket::open(&req, body, pairs, server, codec)
-        }
-        (TransportKind::WebSocket, Some(sid)) => {
-            super::websocket::upgrade(&req, body, &sid, server).await
+    match transport {
+        TransportKind::Polling => super::polling::handshake(req, pairs, server, codec),
+        TransportKind::WebSocket => super::websocket::open(req, body, pairs, server, codec),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sessions_query_is_read_in_place_as_a_handshakes_is() {
+        let query = "EIO=4&transport=polling&t=PzX1&sid=a%2Bb%3D";
+        let quick = engine_query(query).unwrap();
+        assert_eq!(quick.sid.as_deref(), Some("a+b="), "escapes decoded");
+        assert_eq!(quick.transport, TransportKind::Polling);
+        assert_eq!(parse_query(query).unwrap().0, quick);
+    }
+
+    #[test]
+    fn a_sessions_query_is_refused_as_a_handshakes_is() {
+        for (query, error) in [
+            (
+                "EIO=3&transport=polling&sid=x",
+                RequestError::UnsupportedProtocolVersion,
+            ),
+            (
+                "EIO=4&transport=carrier-pigeon&sid=x",
+                RequestError::TransportUnknown,
+            ),
+            ("EIO=4&sid=x", RequestError::TransportUnknown),
+            (
+                "EIO=4&transport=polling&sid=",
+                RequestError::SessionIdUnknown,
+            ),
+        ] {
+            assert_eq!(engine_query(query), Err(error), "{query}");
+            assert_eq!(parse_query(query).map(|(q, _)| q), Err(error), "{query}");
         }
     }
 }

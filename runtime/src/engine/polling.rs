@@ -9,7 +9,7 @@ use tickwire_protocol::engineio::{payload, OpenPacket, RequestError, TransportKi
 
 use super::connection::{Connection, Kill, PollBegin, PollEnd, PollPost};
 use super::handle::ConnHandle;
-use super::http::{cap_refused, error_response, origin_of, parse_query, request_info};
+use super::http::{cap_refused, engine_query, error_response, origin_of, request_info};
 use super::outbox::{Farewell, Frame, PollBatch};
 use super::sessions::Engine;
 use super::upper::CloseCause;
@@ -174,7 +174,7 @@ pub(super) async fn post(
     mut body: web::Payload,
     server: web::Data<Arc<Engine>>,
 ) -> HttpResponse {
-    let (query, _) = match parse_query(req.query_string()) {
+    let query = match engine_query(req.query_string()) {
         Ok(parsed) => parsed,
         Err(e) => return error_response(e),
     };

@@ -26,7 +26,7 @@ use bytes::Buf;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::forward::{client, hop_by_hop, owner, owner_url, HopError, Refusal};
-use super::http::{error_response, origin_of, parse_query};
+use super::http::{engine_query, error_response, origin_of};
 use super::routes::FORWARDED_HEADER;
 use super::sessions::Engine;
 use super::websocket::WsStream;
@@ -103,7 +103,7 @@ pub(crate) async fn upstream(
 /// one (anything else is answered where it would be without a cluster).
 pub(crate) fn foreign_sid(server: &Engine, query: &str) -> Option<String> {
     server.routes()?;
-    let (HandshakeQuery { transport, sid }, _) = parse_query(query).ok()?;
+    let HandshakeQuery { transport, sid } = engine_query(query).ok()?;
     let sid = sid.filter(|_| transport == TransportKind::WebSocket)?;
     server.lookup(&sid).is_none().then_some(sid)
 }
