@@ -1099,6 +1099,38 @@ struct Recorder {
     wrong_room: u64,
     checked: Vec<bool>,
     disconnects: u64,
+    /// Both clocks read as the window opened (see [`ClockRate`]).
+    opened: Option<ClockRate>,
+}
+
+/// The wall clock's rate against the monotonic one over a window. The servers schedule
+/// their ticks on the monotonic clock and stamp them with the wall clock, which a VM's
+/// time keeping may run faster or slower (this machine's has run 0.5 % fast): a tick's
+/// lateness is then read against slots `period × rate` apart on the wall clock, or a
+/// 3-s window would show up to 15 ms of lateness that no tick had.
+#[derive(Clone, Copy)]
+struct ClockRate {
+    mono: std::time::Instant,
+    wall_us: u64,
+}
+
+impl ClockRate {
+    fn now() -> ClockRate {
+        ClockRate {
+            mono: std::time::Instant::now(),
+            wall_us: client::now_us(),
+        }
+    }
+
+    /// Wall-clock µs per monotonic µs since `self` (1 when too short to tell).
+    fn rate_since(self) -> f64 {
+        let mono = self.mono.elapsed().as_secs_f64() * 1e6;
+        let wall = client::now_us().saturating_sub(self.wall_us) as f64;
+        if mono < 100_000.0 {
+            return 1.0;
+        }
+        (wall / mono).clamp(0.9, 1.1)
+    }
 }
 
 /// One window's figures.
@@ -1109,6 +1141,8 @@ struct TickWindow {
     late: stats::Summary,
     /// Latency from each tick's scheduled start (lateness + delivery).
     scheduled: stats::Summary,
+    /// The wall clock's rate against the monotonic one over the window.
+    clock_rate: f64,
     curve: Vec<[f64; 2]>,
     msgs: u64,
     expected: u64,
@@ -1141,6 +1175,7 @@ impl TickWindow {
         m(r, "late_p99_us", self.late.p99);
         m(r, "late_max_us", self.late.max);
         m(r, "sched_p99_us", self.scheduled.p99);
+        m(r, "wall_clock_skew_ppm", (self.clock_rate - 1.0) * 1e6);
         m(r, "msgs_per_s", self.msgs as f64 / self.secs);
         m(r, "missed", self.missed as f64);
         m(r, "missed_pct", self.missed_pct());
@@ -1174,6 +1209,7 @@ impl Recorder {
             wrong_room: 0,
             checked: Vec::new(),
             disconnects: 0,
+            opened: None,
         }
     }
 
@@ -1221,6 +1257,7 @@ impl Recorder {
         self.slots.iter_mut().for_each(HashMap::clear);
         self.per_msg.clear();
         self.disconnects = 0;
+        self.opened = Some(ClockRate::now());
     }
 
     /// Close the window of `secs` seconds at `hz` and compute its figures.
@@ -1277,7 +1314,8 @@ impl Recorder {
         }
         let mut lat = std::mem::take(&mut self.lat);
         let summary = stats::summarize(&mut lat);
-        let (mut late, late_of) = self.lateness(hz);
+        let clock_rate = self.opened.take().map_or(1.0, ClockRate::rate_since);
+        let (mut late, late_of) = self.lateness(hz, clock_rate);
         let mut scheduled: Vec<u32> = self
             .per_msg
             .iter()
@@ -1289,6 +1327,7 @@ impl Recorder {
         TickWindow {
             late: stats::summarize(&mut late),
             scheduled: stats::summarize(&mut scheduled),
+            clock_rate,
             secs,
             curve: stats::quantile_curve(&lat),
             lat: summary,
@@ -1309,9 +1348,11 @@ impl Recorder {
     /// Tick lateness: how long after its scheduled start each room's tick was stamped. A
     /// room's slot `n` is due at `start + n / hz`; the start is not on the wire, so it is
     /// taken from the room's earliest tick of the window (lateness is then relative to the
-    /// least late tick, never negative). Returns every (room, slot)'s lateness in µs.
-    fn lateness(&self, hz: f64) -> (Vec<u32>, HashMap<(u32, u64), u32>) {
-        let period = 1e6 / hz;
+    /// least late tick, never negative). The slots are `rate` times the period apart on the
+    /// wall clock the stamps come from (see [`ClockRate`]). Returns every (room, slot)'s
+    /// lateness in µs.
+    fn lateness(&self, hz: f64, rate: f64) -> (Vec<u32>, HashMap<(u32, u64), u32>) {
+        let period = 1e6 / hz * rate;
         let mut all = Vec::new();
         let mut of = HashMap::new();
         for (room, slots) in self.slots.iter().enumerate() {
@@ -1401,12 +1442,29 @@ mod tests {
         let t0 = 1_000_000_000u64;
         rec.slots[0].extend([(10, t0 + 500_000), (11, t0 + 553_000), (12, t0 + 600_000)]);
         rec.slots[1].extend([(4, t0 + 207_000), (5, t0 + 258_000)]);
-        let (mut all, of) = rec.lateness(20.0);
+        let (mut all, of) = rec.lateness(20.0, 1.0);
         all.sort_unstable();
         assert_eq!(all, vec![0, 0, 0, 1_000, 3_000]);
         assert_eq!(of[&(0, 11)], 3_000);
         assert_eq!(of[&(1, 5)], 1_000);
         assert_eq!(of[&(1, 4)], 0);
+    }
+
+    #[test]
+    fn a_wall_clock_running_fast_adds_no_lateness() {
+        let mut rec = Recorder::new(vec!["a".into()]);
+        // 60 Hz on time for 3 s, stamped by a wall clock 0.5 % fast: 15 ms apart by the end.
+        let period = 1e6 / 60.0;
+        let t0 = 1_000_000_000u64;
+        rec.slots[0].extend((0..180u64).map(|n| (n, t0 + (n as f64 * period * 1.005) as u64)));
+        let (mut skewed, _) = rec.lateness(60.0, 1.0);
+        skewed.sort_unstable();
+        assert!(
+            skewed[skewed.len() - 1] > 14_000,
+            "the skew reads as lateness"
+        );
+        let (corrected, _) = rec.lateness(60.0, 1.005);
+        assert!(corrected.iter().all(|&late| late <= 1), "{corrected:?}");
     }
 
     #[test]
