@@ -790,6 +790,13 @@ fn rows() -> Vec<Row> {
             ),
             row(key, "late_p99_us", "tick lateness p99 ms", MS, false),
             row(key, "late_max_us", "tick lateness max ms", MS, false),
+            row(
+                key,
+                "wall_clock_skew_ppm",
+                "wall clock's rate − monotonic's, ppm",
+                1.0,
+                false,
+            ),
             row(key, "missed_pct", "missed ticks %", 1.0, false),
             row(key, "msgs_per_s", "msgs/s", 1.0, true),
             row(key, "server_cpu_pct", "server CPU %", 1.0, false),
