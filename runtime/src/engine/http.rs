@@ -210,4 +210,15 @@ mod tests {
             assert_eq!(parse_query(query).map(|(q, _)| q), Err(error), "{query}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends as the query (repeated or empty keys, stray `%`, `+`,
+        /// `=`, non-UTF-8 escapes), the in-place read decides as the handshake's does.
+        #[test]
+        fn the_in_place_read_agrees_with_the_owned_parse(
+            query in r"((EIO|transport|sid|t|x|%[0-9A-Fa-fz]{0,2}|é)?=?(4|3|polling|websocket|a%2Bb|%FF|\+|%|=|é)?&?){0,8}"
+        ) {
+            proptest::prop_assert_eq!(engine_query(&query), parse_query(&query).map(|(q, _)| q));
+        }
+    }
 }
