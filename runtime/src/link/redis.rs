@@ -4,6 +4,7 @@
 //! that worker too, see [`Handover`], and applies what it has received at once under one
 //! [`Cork`]), [`resubscribe`] with backoff after a subscription is lost, and `PUBSUB NUMSUB`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
@@ -20,8 +21,11 @@ use tokio::task::JoinHandle;
 use super::BusCounters;
 use crate::engine::{Cork, Engine, FirstWorker};
 
-/// Most messages one pipeline to Redis carries.
-const PUBLISH_BATCH: usize = 64;
+/// Most messages one pipeline to Redis carries. One pipeline is in flight at a time, so
+/// the bus carries at most this many messages per round trip: what waits when a round trip
+/// ends leaves in the next one, however much that is (up to this), or a busy node's
+/// slower round trips would make its queue grow faster than it drains.
+const PUBLISH_BATCH: usize = 1024;
 
 /// Most messages already received that a reader delivers under one [`Cork`].
 const READ_BATCH: usize = 64;
@@ -214,13 +218,16 @@ fn merged(
     merge: Merge,
 ) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    // Each channel's last message in `out`, so that a batch of many channels stays linear.
+    let mut last: HashMap<String, usize> = HashMap::new();
     for (channel, message) in messages {
-        let last = out.iter_mut().rev().find(|(c, _)| *c == channel);
-        if let Some((_, joined)) = last {
+        if let Some(&at) = last.get(&channel) {
+            let joined = &mut out[at].1;
             if joined.len() + message.len() <= MAX_MERGED && merge(joined, &message) {
                 continue;
             }
         }
+        last.insert(channel.clone(), out.len());
         out.push((channel, message));
     }
     out
@@ -614,8 +621,15 @@ where
     }
 }
 
+/// The tests' own `redis-server` (shared with the integration tests).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/redis.rs"]
+mod test_redis;
+
 #[cfg(test)]
 mod tests {
+    use super::test_redis::Redis;
     use super::*;
 
     fn concat(joined: &mut Vec<u8>, next: &[u8]) -> bool {
@@ -657,5 +671,47 @@ mod tests {
         let big = "y".repeat(MAX_MERGED);
         let out = merged([m("a", "1"), m("a", &big)].into_iter(), concat);
         assert_eq!(out.len(), 2);
+    }
+
+    /// A node whose round trips to Redis are slow (a busy core) must still drain its queue
+    /// as fast as it fills: what has queued by the time the publisher runs leaves in one
+    /// pipeline, not 64 messages at a time.
+    #[tokio::test]
+    #[cfg_attr(
+        tickwire_missing_redis,
+        ignore = "needs redis-server on PATH (run .ci/setup)"
+    )]
+    async fn what_waits_together_leaves_in_one_pipeline() {
+        let redis = Redis::start();
+        let client = Client::open(redis.url()).expect("a Redis URL");
+        let mut messages = subscribe(&client, &["c".to_owned()])
+            .await
+            .expect("subscribed");
+        let counters = Arc::new(BusCounters::default());
+        let (publisher, _conn, task) =
+            Publisher::start(&client, 4096, counters.clone(), Some(concat), None)
+                .await
+                .expect("connected");
+        // On this single-threaded runtime the publishing task runs only at the next
+        // `.await`: all of these wait for it together.
+        let sent = 1000;
+        for i in 0..sent {
+            publisher
+                .push("c".to_owned(), format!("{i};").into_bytes())
+                .expect("queued");
+        }
+        let mut received = String::new();
+        while received.matches(';').count() < sent {
+            let message = messages.next().await.expect("the subscription lives");
+            received.push_str(&String::from_utf8_lossy(message.get_payload_bytes()));
+        }
+        let expected: String = (0..sent).map(|i| format!("{i};")).collect();
+        assert_eq!(received, expected, "every message, once, in order");
+        assert_eq!(
+            counters.publishes.load(AtomicOrdering::Relaxed),
+            1,
+            "one pipeline, joined into one PUBLISH"
+        );
+        task.abort();
     }
 }
