@@ -52,8 +52,10 @@ type EncodedFields = Arc<Vec<(&'static str, Vec<u8>)>>;
 const READ_COUNT: usize = 256;
 /// How long one `XREAD` blocks (it is re-issued at once).
 const READ_BLOCK: Duration = Duration::from_secs(2);
-/// Entries one `XADD` pipeline carries at most.
-const APPEND_BATCH: usize = 64;
+/// Entries one `XADD` pipeline carries at most. One pipeline is in flight at a time: what
+/// queued meanwhile leaves in the next, however much (up to this), so that slower round
+/// trips on a busy node carry more per trip instead of letting the outbox fill.
+const APPEND_BATCH: usize = 1024;
 /// Entries one `XRANGE` of a replay fetches at most.
 const REPLAY_PAGE: usize = 512;
 /// Longest a restore holds the reader while its socket enters the namespace.
