@@ -4,7 +4,6 @@
 //! that worker too, see [`Handover`], and applies what it has received at once under one
 //! [`Cork`]), [`resubscribe`] with backoff after a subscription is lost, and `PUBSUB NUMSUB`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
@@ -212,22 +211,21 @@ impl PublishLink {
 }
 
 /// `messages` with each joined to the last earlier one of its channel where `merge` allows
-/// (and the result stays under [`MAX_MERGED`]): the order within a channel is kept.
+/// (and the result stays under [`MAX_MERGED`]): the order within a channel is kept. The
+/// search for a channel is linear in the channels of the batch: the game cluster, the one
+/// bus that joins, has one channel per node.
 fn merged(
     messages: impl Iterator<Item = (String, Vec<u8>)>,
     merge: Merge,
 ) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    // Each channel's last message in `out`, so that a batch of many channels stays linear.
-    let mut last: HashMap<String, usize> = HashMap::new();
     for (channel, message) in messages {
-        if let Some(&at) = last.get(&channel) {
-            let joined = &mut out[at].1;
+        let last = out.iter_mut().rev().find(|(c, _)| *c == channel);
+        if let Some((_, joined)) = last {
             if joined.len() + message.len() <= MAX_MERGED && merge(joined, &message) {
                 continue;
             }
         }
-        last.insert(channel.clone(), out.len());
         out.push((channel, message));
     }
     out
