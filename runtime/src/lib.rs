@@ -114,6 +114,12 @@ pub mod game;
 mod link;
 pub mod socketio;
 
+/// The tests' own `redis-server` (shared with the integration tests).
+#[cfg(all(test, feature = "redis"))]
+#[allow(dead_code)]
+#[path = "../tests/support/redis.rs"]
+mod test_redis;
+
 #[doc(no_inline)]
 pub use config::Config;
 #[doc(no_inline)]

@@ -619,16 +619,10 @@ where
     }
 }
 
-/// The tests' own `redis-server` (shared with the integration tests).
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../tests/support/redis.rs"]
-mod test_redis;
-
 #[cfg(test)]
 mod tests {
-    use super::test_redis::Redis;
     use super::*;
+    use crate::test_redis::Redis;
 
     fn concat(joined: &mut Vec<u8>, next: &[u8]) -> bool {
         if next.first() == Some(&b'!') {

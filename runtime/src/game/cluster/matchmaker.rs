@@ -402,18 +402,12 @@ async fn sweep_loop<M: Match>(inner: Weak<MmInner<M>>, every: Duration) {
     }
 }
 
-/// The tests' own `redis-server` (shared with the integration tests).
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../../tests/support/redis.rs"]
-mod test_redis;
-
 #[cfg(test)]
 mod tests {
     use super::super::super::match_trait::PlayerId;
     use super::super::super::MatchContext;
-    use super::test_redis::Redis;
     use super::*;
+    use crate::test_redis::Redis;
     use crate::SocketIo;
 
     /// A game that does nothing: these tickets are never grouped.
