@@ -694,7 +694,10 @@ mod tests {
         }
         let mut received = String::new();
         while received.matches(';').count() < sent {
-            let message = messages.next().await.expect("the subscription lives");
+            let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out with {received:?} received"))
+                .expect("the subscription lives");
             received.push_str(&String::from_utf8_lossy(message.get_payload_bytes()));
         }
         let expected: String = (0..sent).map(|i| format!("{i};")).collect();
