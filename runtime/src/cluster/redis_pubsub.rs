@@ -3,9 +3,8 @@
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -16,6 +15,7 @@ use super::node::ClusterNode;
 use super::node_dialect::{self, Channels};
 use super::node_registry::{check_advertised, NodeRegistry};
 use crate::link::redis::{self as link, numsub, resubscribe, NotQueued, Publisher};
+use crate::link::subscription::{self, Messages, SUBSCRIPTION_BUFFER};
 use crate::socketio::{Namespaces, SendError, SocketIo};
 
 fn not_published(e: NotQueued) -> SendError {
@@ -237,7 +237,7 @@ impl RedisAdapterBuilder {
     ) -> Result<RedisAdapter, RedisAdapterError> {
         let namespaces = &io.inner.namespaces;
         let channels = Arc::new(Channels::new(&key));
-        let (sink, messages) = node_subscribe(&client, &channels, &namespaces.names())
+        let (subscriber, messages) = node_subscribe(&client, &channels, &namespaces.names())
             .await
             .map_err(unreachable)?;
         let counters = Arc::new(ClusterCounters::default());
@@ -274,7 +274,10 @@ impl RedisAdapterBuilder {
             node,
             publish,
         };
-        tasks.extend([publishing, tokio::spawn(reader.run(sink, messages, ns_rx))]);
+        tasks.extend([
+            publishing,
+            tokio::spawn(reader.run(subscriber, messages, ns_rx)),
+        ]);
         tracing::info!(
             node = node_id,
             key = %key,
@@ -376,15 +379,14 @@ async fn node_subscribe(
     client: &Client,
     channels: &Channels,
     namespaces: &[String],
-) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub
-        .psubscribe(&[channels.broadcast_pattern(), channels.response_pattern()])
+) -> redis::RedisResult<(MultiplexedConnection, Messages)> {
+    let (mut conn, messages) = subscription::open(client, SUBSCRIPTION_BUFFER).await?;
+    conn.psubscribe(&[channels.broadcast_pattern(), channels.response_pattern()])
         .await?;
     for nsp in namespaces {
-        pubsub.subscribe(channels.request(nsp)).await?;
+        conn.subscribe(channels.request(nsp)).await?;
     }
-    Ok(pubsub.split())
+    Ok((conn, messages))
 }
 
 struct NodeReader {
@@ -401,8 +403,8 @@ impl NodeReader {
     /// and resubscribe (with backoff) when Redis goes away.
     async fn run(
         self,
-        mut sink: PubSubSink,
-        mut messages: PubSubStream,
+        mut subscriber: MultiplexedConnection,
+        mut messages: Messages,
         mut new_namespaces: mpsc::UnboundedReceiver<NamespaceChange>,
     ) {
         loop {
@@ -424,10 +426,10 @@ impl NodeReader {
                     Some(change) = new_namespaces.recv() => {
                         let result = match &change {
                             NamespaceChange::Added(nsp) => {
-                                sink.subscribe(self.channels.request(nsp)).await
+                                subscriber.subscribe(self.channels.request(nsp)).await
                             }
                             NamespaceChange::Removed(nsp) => {
-                                sink.unsubscribe(self.channels.request(nsp)).await
+                                subscriber.unsubscribe(self.channels.request(nsp)).await
                             }
                         };
                         if let Err(e) = result {
@@ -445,7 +447,7 @@ impl NodeReader {
             let Some(subscribed) = resubscribed else {
                 return;
             };
-            (sink, messages) = subscribed;
+            (subscriber, messages) = subscribed;
         }
     }
 }
@@ -484,7 +486,7 @@ pub(crate) fn read_loop(
     io: &SocketIo,
     client: Client,
     channels: Vec<String>,
-    messages: PubSubStream,
+    messages: Messages,
     node: Arc<ClusterNode>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let apply = move |namespaces: &Namespaces, payload: &[u8]| {

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use actix::ArbiterHandle;
 use futures_util::future::{AbortHandle, Abortable, BoxFuture};
-use futures_util::{FutureExt, StreamExt};
-use redis::aio::{ConnectionManager, PubSubStream};
+use futures_util::FutureExt;
+use redis::aio::ConnectionManager;
 use redis::{Client, Msg};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::subscription::{self, Messages, SUBSCRIPTION_BUFFER};
 use super::BusCounters;
 use crate::engine::{Cork, Engine, FirstWorker};
 
@@ -247,14 +248,15 @@ pub(crate) fn numsub(
     })
 }
 
-/// One subscription to all of `channels`: their messages, in the order Redis publishes them.
+/// One subscription to all of `channels`: their messages, in the order Redis publishes them,
+/// with at most [`SUBSCRIPTION_BUFFER`] bytes held unread (see [`Messages`]).
 pub(crate) async fn subscribe(
     client: &Client,
     channels: &[String],
-) -> redis::RedisResult<PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channels).await?;
-    Ok(pubsub.into_on_message())
+) -> redis::RedisResult<Messages> {
+    let (mut conn, messages) = subscription::open(client, SUBSCRIPTION_BUFFER).await?;
+    conn.subscribe(channels).await?;
+    Ok(messages)
 }
 
 /// Read `channels` (subscribed as `messages`) for as long as `owner` lives, each payload to
@@ -268,7 +270,7 @@ pub(crate) async fn subscribe(
 pub(crate) async fn read_channel<O, F>(
     client: Client,
     channels: Vec<String>,
-    messages: PubSubStream,
+    messages: Messages,
     owner: Weak<O>,
     on_message: F,
     home: Option<Arc<Engine>>,
@@ -316,7 +318,7 @@ where
     F: Fn(&O, &[u8]) + Clone + Send + Sync + 'static,
 {
     /// Deliver from `messages` until the owner is gone, resubscribing after each loss.
-    async fn run(&self, mut messages: PubSubStream) {
+    async fn run(&self, mut messages: Messages) {
         let mut burst = Vec::with_capacity(READ_BATCH);
         loop {
             while next_burst(&mut messages, &mut burst).await {
@@ -338,11 +340,7 @@ where
     /// Deliver from `messages` (resubscribing after each loss) until the reading has moved
     /// to `home`'s first worker: the [`Handover`] then, `None` once the owner is gone. The
     /// move starts at the first message after that worker runs.
-    async fn read_until_moved(
-        &self,
-        mut messages: PubSubStream,
-        home: &Engine,
-    ) -> Option<Handover> {
+    async fn read_until_moved(&self, mut messages: Messages, home: &Engine) -> Option<Handover> {
         let mut handover: Option<Handover> = None;
         let mut tried = false;
         let mut burst = Vec::with_capacity(READ_BATCH);
@@ -395,7 +393,7 @@ where
         true
     }
 
-    async fn resubscribe(&self) -> Option<PubSubStream> {
+    async fn resubscribe(&self) -> Option<Messages> {
         resubscribe(&self.owner, |_| subscribe(&self.client, &self.channels)).await
     }
 
@@ -442,7 +440,7 @@ where
         self.run(messages).await;
     }
 
-    async fn subscribe_and_mark(&self, nonce: u64) -> redis::RedisResult<PubSubStream> {
+    async fn subscribe_and_mark(&self, nonce: u64) -> redis::RedisResult<Messages> {
         let messages = subscribe(&self.client, &self.channels).await?;
         let mut conn = self.client.get_multiplexed_async_connection().await?;
         let own = self
@@ -565,22 +563,22 @@ const MARKER: &[u8] = b"\0tickwire:reader-handover:";
 
 /// Wait for the next message, then take those already received after it too, up to
 /// [`READ_BATCH`] in all, into `burst`; false when the subscription ends first.
-async fn next_burst(messages: &mut PubSubStream, burst: &mut Vec<Msg>) -> bool {
+async fn next_burst(messages: &mut Messages, burst: &mut Vec<Msg>) -> bool {
     let Some(first) = messages.next().await else {
         return false;
     };
     burst.push(first);
     while burst.len() < READ_BATCH {
-        match messages.next().now_or_never() {
-            Some(Some(message)) => burst.push(message),
-            _ => break,
+        match messages.next_now() {
+            Some(message) => burst.push(message),
+            None => break,
         }
     }
     true
 }
 
 /// Skip `messages` up to the marker `nonce`; false when the subscription ends first.
-async fn skip_to_marker(messages: &mut PubSubStream, nonce: u64) -> bool {
+async fn skip_to_marker(messages: &mut Messages, nonce: u64) -> bool {
     while let Some(message) = messages.next().await {
         if marker_nonce(message.get_payload_bytes()) == Some(nonce) {
             return true;
