@@ -70,6 +70,7 @@ impl Revocations {
             Arc::downgrade(&store),
             on_revocation,
             None,
+            None,
         ));
         *store.reader.lock() = Some(reader);
         Ok(Revocations(store))

@@ -438,6 +438,9 @@ impl NodeReader {
                     }
                 }
             }
+            if messages.cut_off() {
+                ClusterCounters::add(&self.node.counters.cut_off, 1);
+            }
             let (client, channels) = (&self.client, &self.channels);
             let resubscribed = resubscribe(&self.namespaces, |namespaces| {
                 let namespaces = namespaces.names();
@@ -489,6 +492,7 @@ pub(crate) fn read_loop(
     messages: Messages,
     node: Arc<ClusterNode>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let counters = node.counters.clone();
     let apply = move |namespaces: &Namespaces, payload: &[u8]| {
         super::apply::apply(namespaces, &node, payload);
     };
@@ -499,5 +503,6 @@ pub(crate) fn read_loop(
         Arc::downgrade(&io.inner.namespaces),
         apply,
         Some(io.inner.engine.clone()),
+        Some(counters),
     )
 }

@@ -28,6 +28,9 @@ pub(crate) struct BusCounters {
     pub(crate) replayed: AtomicU64,
     /// Times the stream was found trimmed past this node's position (entries lost).
     pub(crate) gaps: AtomicU64,
+    /// Times a subscription fell too far behind and was cut off (what was published until
+    /// it resubscribed is lost).
+    pub(crate) cut_off: AtomicU64,
 }
 
 impl BusCounters {
@@ -49,6 +52,7 @@ impl BusCounters {
             ("duplicates", &self.duplicates),
             ("replayed", &self.replayed),
             ("gaps", &self.gaps),
+            ("subscription_cut_off", &self.cut_off),
         ]
         .into_iter()
         .map(|(name, counter)| (name, counter.load(Ordering::Relaxed)))

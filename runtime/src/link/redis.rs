@@ -266,7 +266,8 @@ pub(crate) async fn subscribe(
 /// elsewhere, without losing or repeating a message (see [`Handover`]): the payloads come
 /// for the sockets and matches on the workers, and reading them on another thread would
 /// wake it for each. The move's marker is published on the last of `channels`: let that
-/// be one that only this node reads.
+/// be one that only this node reads. A subscription cut off for falling behind (see
+/// [`Messages`]) is counted in `counters`.
 pub(crate) async fn read_channel<O, F>(
     client: Client,
     channels: Vec<String>,
@@ -274,6 +275,7 @@ pub(crate) async fn read_channel<O, F>(
     owner: Weak<O>,
     on_message: F,
     home: Option<Arc<Engine>>,
+    counters: Option<Arc<BusCounters>>,
 ) where
     O: Send + Sync + 'static,
     F: Fn(&O, &[u8]) + Clone + Send + Sync + 'static,
@@ -283,6 +285,7 @@ pub(crate) async fn read_channel<O, F>(
         channels: channels.into(),
         owner,
         on_message,
+        counters,
     };
     let Some(home) = home else {
         return reader.run(messages).await;
@@ -293,12 +296,14 @@ pub(crate) async fn read_channel<O, F>(
     }
 }
 
-/// What reads a channel: where it comes from and where its payloads go.
+/// What reads a channel: where it comes from, where its payloads go, and what counts its
+/// cut-offs.
 struct Reader<O, F> {
     client: Client,
     channels: Arc<[String]>,
     owner: Weak<O>,
     on_message: F,
+    counters: Option<Arc<BusCounters>>,
 }
 
 impl<O, F: Clone> Clone for Reader<O, F> {
@@ -308,6 +313,7 @@ impl<O, F: Clone> Clone for Reader<O, F> {
             channels: self.channels.clone(),
             owner: self.owner.clone(),
             on_message: self.on_message.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -330,6 +336,7 @@ where
                     }
                 }
             }
+            self.ended(&messages);
             let Some(again) = self.resubscribe().await else {
                 return;
             };
@@ -374,6 +381,7 @@ where
                     }
                 }
             }
+            self.ended(&messages);
             if let Some(moved) = handover.take() {
                 // Lost before the marker: the worker reads on, from its own subscription.
                 if moved.stop(Stage::FirstLost) {
@@ -391,6 +399,13 @@ where
         };
         (self.on_message)(&owner, payload);
         true
+    }
+
+    /// Count the end of `messages` if it was a cut-off.
+    fn ended(&self, messages: &Messages) {
+        if let (true, Some(counters)) = (messages.cut_off(), &self.counters) {
+            BusCounters::add(&counters.cut_off, 1);
+        }
     }
 
     async fn resubscribe(&self) -> Option<Messages> {
@@ -706,5 +721,88 @@ mod tests {
             "one pipeline, joined into one PUBLISH"
         );
         task.abort();
+    }
+
+    /// What a node sees when its reader was cut off for falling behind: what it had
+    /// received is delivered in order, the cut-off is counted, and the reader resubscribes
+    /// by itself, so what is published afterwards arrives.
+    #[tokio::test]
+    #[cfg_attr(
+        tickwire_missing_redis,
+        ignore = "needs redis-server on PATH (run .ci/setup)"
+    )]
+    async fn a_reader_cut_off_for_falling_behind_is_counted_and_resubscribes() {
+        let redis = Redis::start();
+        let client = Client::open(redis.url()).expect("a Redis URL");
+        let (mut conn, messages) = subscription::open(&client, 16 * 1024)
+            .await
+            .expect("connected");
+        conn.subscribe("c").await.expect("subscribed");
+        let mut publisher = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connected");
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            pipe.cmd("PUBLISH")
+                .arg("c")
+                .arg(format!("{i:04}{}", "x".repeat(1020)));
+            pipe.ignore();
+        }
+        pipe.query_async::<()>(&mut publisher)
+            .await
+            .expect("published");
+        // Nothing reads yet: 100 KiB arrive against a 16 KiB bound.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !messages.cut_off() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("cut off");
+        drop(conn);
+
+        let owner = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+        let counters = Arc::new(BusCounters::default());
+        let on_message = |seen: &parking_lot::Mutex<Vec<String>>, payload: &[u8]| {
+            seen.lock()
+                .push(String::from_utf8_lossy(&payload[..4]).into_owned());
+        };
+        let reader = tokio::spawn(read_channel(
+            client.clone(),
+            vec!["c".to_owned()],
+            messages,
+            Arc::downgrade(&owner),
+            on_message,
+            None,
+            Some(counters.clone()),
+        ));
+        let mut probe = 0u32;
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !owner.lock().iter().any(|m| m.starts_with('p')) {
+                probe += 1;
+                redis::cmd("PUBLISH")
+                    .arg("c")
+                    .arg(format!("p{probe:03}"))
+                    .query_async::<i64>(&mut publisher)
+                    .await
+                    .expect("published");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("a message published after the cut-off arrives");
+        let seen = owner.lock().clone();
+        let held: Vec<String> = seen
+            .iter()
+            .take_while(|m| !m.starts_with('p'))
+            .cloned()
+            .collect();
+        let expected: Vec<String> = (0..held.len()).map(|i| format!("{i:04}")).collect();
+        assert!(!held.is_empty(), "what had been received is delivered");
+        assert_eq!(held, expected, "from the first, in order");
+        assert!(held.len() <= 16, "no more than the bound holds");
+        assert_eq!(counters.cut_off.load(AtomicOrdering::Relaxed), 1);
+        reader.abort();
     }
 }

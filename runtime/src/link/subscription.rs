@@ -74,7 +74,8 @@ enum Received {
 /// The bound on the hand-off from the connection (which asks [`Inbox::admit`] about each
 /// push it reads) to the reader.
 struct Inbox {
-    /// Bytes of the messages queued and not yet read: never more than `limit`.
+    /// Bytes of the messages queued and not yet read: never more than `limit` (once over,
+    /// the reader is cut off and nothing more is queued).
     held: AtomicUsize,
     overflowed: AtomicBool,
     limit: usize,
@@ -163,9 +164,9 @@ impl Messages {
         self.inbox.held.load(Ordering::Relaxed)
     }
 
-    /// Whether the reader has fallen more than the limit behind.
-    #[cfg(test)]
-    pub(crate) fn overflowed(&self) -> bool {
+    /// Whether the reader has fallen more than the limit behind (once it has read what
+    /// came before, the messages end).
+    pub(crate) fn cut_off(&self) -> bool {
         self.inbox.overflowed.load(Ordering::Relaxed)
     }
 }
@@ -267,7 +268,7 @@ mod tests {
             .expect("published");
         // Nothing reads meanwhile: the connection takes what Redis sends, up to the limit.
         tokio::time::timeout(Duration::from_secs(10), async {
-            while !messages.overflowed() {
+            while !messages.cut_off() {
                 tokio::task::yield_now().await;
             }
         })

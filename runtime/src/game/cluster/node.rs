@@ -199,6 +199,7 @@ impl GameClusterBuilder {
                 Arc::downgrade(&inner),
                 on_message,
                 Some(io.inner.engine.clone()),
+                Some(inner.counters.clone()),
             )),
             tokio::spawn(heartbeat_loop(Arc::downgrade(&inner))),
         ];
