@@ -734,34 +734,8 @@ mod tests {
     async fn a_reader_cut_off_for_falling_behind_is_counted_and_resubscribes() {
         let redis = Redis::start();
         let client = Client::open(redis.url()).expect("a Redis URL");
-        let (mut conn, messages) = subscription::open(&client, 16 * 1024)
-            .await
-            .expect("connected");
-        conn.subscribe("c").await.expect("subscribed");
-        let mut publisher = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connected");
-        let mut pipe = redis::pipe();
-        for i in 0..100 {
-            pipe.cmd("PUBLISH")
-                .arg("c")
-                .arg(format!("{i:04}{}", "x".repeat(1020)));
-            pipe.ignore();
-        }
-        pipe.query_async::<()>(&mut publisher)
-            .await
-            .expect("published");
         // Nothing reads yet: 100 KiB arrive against a 16 KiB bound.
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !messages.cut_off() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("cut off");
-        drop(conn);
-
+        let messages = subscription::cut_off_subscription(&client, 16 * 1024, 100).await;
         let owner = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
         let counters = Arc::new(BusCounters::default());
         let on_message = |seen: &parking_lot::Mutex<Vec<String>>, payload: &[u8]| {
@@ -777,6 +751,10 @@ mod tests {
             None,
             Some(counters.clone()),
         ));
+        let mut publisher = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connected");
         let mut probe = 0u32;
         tokio::time::timeout(Duration::from_secs(10), async {
             while !owner.lock().iter().any(|m| m.starts_with('p')) {
@@ -787,7 +765,6 @@ mod tests {
                     .query_async::<i64>(&mut publisher)
                     .await
                     .expect("published");
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await

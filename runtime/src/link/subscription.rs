@@ -171,6 +171,40 @@ impl Messages {
     }
 }
 
+/// A payload of 1 KiB that starts with `i` in four digits.
+#[cfg(test)]
+pub(crate) fn numbered(i: u32) -> Vec<u8> {
+    format!("{i:04}{}", "x".repeat(1020)).into_bytes()
+}
+
+/// A subscription to channel `c` with at most `limit` bytes held, cut off: nothing read it
+/// while `count` [`numbered`] messages were published, more than `limit` holds.
+#[cfg(test)]
+pub(crate) async fn cut_off_subscription(client: &Client, limit: usize, count: u32) -> Messages {
+    let (mut conn, messages) = open(client, limit).await.expect("connected");
+    conn.subscribe("c").await.expect("subscribed");
+    let mut publisher = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connected");
+    let mut pipe = redis::pipe();
+    for i in 0..count {
+        pipe.cmd("PUBLISH").arg("c").arg(numbered(i)).ignore();
+    }
+    pipe.query_async::<()>(&mut publisher)
+        .await
+        .expect("published");
+    // The connection takes what Redis sends, up to the limit.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !messages.cut_off() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("cut off");
+    messages
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -251,29 +285,8 @@ mod tests {
         let redis = Redis::start();
         let client = Client::open(redis.url()).expect("a Redis URL");
         let limit = 64 * 1024;
-        let (mut conn, mut messages) = open(&client, limit).await.expect("connected");
-        conn.subscribe("c").await.expect("subscribed");
-        let payload = |i: u32| format!("{i:04}{}", "x".repeat(1020)).into_bytes();
-        let cost = PER_MESSAGE + 1 + payload(0).len();
-        let mut publisher = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connected");
-        let mut pipe = redis::pipe();
-        for i in 0..1000 {
-            pipe.cmd("PUBLISH").arg("c").arg(payload(i)).ignore();
-        }
-        pipe.query_async::<()>(&mut publisher)
-            .await
-            .expect("published");
-        // Nothing reads meanwhile: the connection takes what Redis sends, up to the limit.
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !messages.cut_off() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("cut off once 64 KiB are held");
+        let mut messages = cut_off_subscription(&client, limit, 1000).await;
+        let cost = PER_MESSAGE + 1 + numbered(0).len();
         assert!(messages.held() <= limit + cost, "{} held", messages.held());
         let mut read = Vec::new();
         while let Some(message) = messages.next().await {
@@ -284,7 +297,7 @@ mod tests {
         assert!(
             read.iter()
                 .enumerate()
-                .all(|(i, m)| *m == payload(i as u32)),
+                .all(|(i, m)| *m == numbered(i as u32)),
             "in order, from the first"
         );
         assert!(
