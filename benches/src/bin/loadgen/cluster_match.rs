@@ -19,7 +19,7 @@ use tickwire_benches::procfs::CpuMeter;
 use tickwire_benches::report::RunResult;
 use tickwire_benches::stats;
 
-use super::{timed_wait, Common, Window};
+use super::{redis_hop, timed_wait, Common, Window};
 
 /// The sizes of one run.
 pub(crate) struct Shape {
@@ -35,6 +35,8 @@ pub(crate) struct Nodes {
     pub(crate) ports: Vec<u16>,
     pub(crate) pids: Vec<u32>,
     pub(crate) redis_pid: Option<u32>,
+    /// The run's Redis, for the bare hop probe (the bus's floor, see [`redis_hop`]).
+    pub(crate) redis_port: Option<u16>,
 }
 
 /// What every player task records into.
@@ -157,10 +159,23 @@ pub(crate) async fn run(common: &Common, shape: Shape, nodes: Nodes) -> Result<R
         .map(|pid| CpuMeter::start(Some(*pid)))
         .collect();
     let redis = nodes.redis_pid.map(|pid| CpuMeter::start(Some(pid)));
+    let (stop_probe, probe_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hop_probe = nodes
+        .redis_port
+        .map(|port| redis_hop::start(port, Duration::from_millis(10), probe_stopped));
     samples.borrow_mut().recording = true;
     let t0 = Instant::now();
     timed_wait(shape.duration, "cluster-match", common.quiet).await;
     samples.borrow_mut().recording = false;
+    let _ = stop_probe.send(());
+    if let Some(probe) = hop_probe {
+        let mut hops = probe
+            .join()
+            .map_err(|_| anyhow::anyhow!("the hop probe panicked"))??;
+        let hop = stats::summarize(&mut hops);
+        r.metric("bare_hop_p50_us", hop.p50);
+        r.metric("bare_hop_p99_us", hop.p99);
+    }
     let secs = t0.elapsed().as_secs_f64();
     window.finish(&mut r, "");
     let server_cpu: f64 = servers.iter().map(|m| m.read().2).sum();

@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 mod cluster_broadcast;
 mod cluster_match;
 mod polling;
+mod redis_hop;
 
 #[derive(Parser)]
 #[command(about = "tickwire benchmark load generator (one core)")]
@@ -190,6 +191,9 @@ enum Scenario {
         /// redis-server's PID (its CPU).
         #[arg(long)]
         redis_pid: Option<u32>,
+        /// redis-server's port: probe a bare pub/sub hop through it during the run.
+        #[arg(long)]
+        redis_port: Option<u16>,
     },
     /// Broadcasts across two nodes: a publisher on node A drives `publish` at a rate; every
     /// socket on both nodes times each number against its send time.
@@ -313,6 +317,7 @@ async fn run(scenario: Scenario, common: Common) -> Result<RunResult> {
             ports,
             server_pids,
             redis_pid,
+            redis_port,
         } => {
             let shape = cluster_match::Shape {
                 matches,
@@ -325,6 +330,7 @@ async fn run(scenario: Scenario, common: Common) -> Result<RunResult> {
                 ports,
                 pids: server_pids,
                 redis_pid,
+                redis_port,
             };
             cluster_match::run(&g.common, shape, nodes).await
         }
