@@ -600,9 +600,7 @@ fn run_cluster(ctx: &Ctx, cmd: &ServerCmd, spec: &Spec, rep: usize) -> Result<Ru
     if spec.game {
         lg.args(["--redis-port", &redis_port.to_string()]);
     }
-    lg.arg("--json")
-        .arg(&json)
-        .arg("--quiet");
+    lg.arg("--json").arg(&json).arg("--quiet");
     let log = std::fs::File::create(logs.join(format!("{tag}.loadgen.log")))?;
     lg.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null());
     let status = wait_loadgen(lg.spawn().context("starting loadgen")?, spec.timeout_s)?;
