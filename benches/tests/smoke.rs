@@ -375,6 +375,8 @@ fn cluster_match_times_local_and_remote_seats() {
             &pids,
             "--redis-pid",
             &redis.child.id().to_string(),
+            "--redis-port",
+            &redis_port.to_string(),
         ],
     );
     assert_eq!(metric(&r, "seated"), 8.0);
@@ -387,6 +389,12 @@ fn cluster_match_times_local_and_remote_seats() {
     assert!(metric(&r, "bus_publishes_per_s") > 0.0);
     assert_eq!(metric(&r, "bus_dropped"), 0.0);
     assert!(metric(&r, "local_p50_us") > 0.0 && metric(&r, "remote_p50_us") > 0.0);
+    // The bus's floor was probed through the same Redis.
+    let (hop_p50, hop_p99) = (metric(&r, "bare_hop_p50_us"), metric(&r, "bare_hop_p99_us"));
+    assert!(
+        hop_p50 > 0.0 && hop_p99 >= hop_p50,
+        "{hop_p50} / {hop_p99} µs"
+    );
 }
 
 #[test]
