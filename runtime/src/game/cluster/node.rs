@@ -312,8 +312,9 @@ impl GameCluster {
     }
 
     /// Messages by outcome (`published`, `received`, `queue_full`, `publish_failed`,
-    /// `malformed`), then `nodes_lost` and `tickets_requeued` (tickets of the groups a
-    /// lost node was to host, put back in their queue by this node).
+    /// `malformed`), times the subscription was cut off for falling behind
+    /// (`subscription_cut_off`), then `nodes_lost` and `tickets_requeued` (tickets of the
+    /// groups a lost node was to host, put back in their queue by this node).
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let mut counters = self.inner.counters.snapshot();
         counters.push(("nodes_lost", self.inner.nodes_lost.load(Ordering::Relaxed)));
