@@ -438,9 +438,7 @@ impl NodeReader {
                     }
                 }
             }
-            if messages.cut_off() {
-                ClusterCounters::add(&self.node.counters.cut_off, 1);
-            }
+            messages.count_end(&self.node.counters);
             let (client, channels) = (&self.client, &self.channels);
             let resubscribed = resubscribe(&self.namespaces, |namespaces| {
                 let namespaces = namespaces.names();

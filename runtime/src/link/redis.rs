@@ -403,8 +403,8 @@ where
 
     /// Count the end of `messages` if it was a cut-off.
     fn ended(&self, messages: &Messages) {
-        if let (true, Some(counters)) = (messages.cut_off(), &self.counters) {
-            BusCounters::add(&counters.cut_off, 1);
+        if let Some(counters) = &self.counters {
+            messages.count_end(counters);
         }
     }
 

@@ -15,6 +15,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Msg, ProtocolVersion, PushInfo, Value};
 use tokio::sync::mpsc;
 
+use super::BusCounters;
+
 /// Most bytes of messages a subscription holds received and not yet read (Redis's own
 /// default hard limit for a subscriber is 32 MiB).
 pub(crate) const SUBSCRIPTION_BUFFER: usize = 16 * 1024 * 1024;
@@ -168,6 +170,13 @@ impl Messages {
     /// came before, the messages end).
     pub(crate) fn cut_off(&self) -> bool {
         self.inbox.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Count, once these messages have ended, whether they ended by a cut-off.
+    pub(crate) fn count_end(&self, counters: &BusCounters) {
+        if self.cut_off() {
+            BusCounters::add(&counters.cut_off, 1);
+        }
     }
 }
 
